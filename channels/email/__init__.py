@@ -1,0 +1,18 @@
+"""The email channel adapter."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from crm.ports import ChannelRuntime
+from crm.services import Core
+
+log = structlog.get_logger(__name__)
+
+
+def build(core: Core, web_app: web.Application) -> ChannelRuntime | None:
+    """The email channel, or None (logged) when it is not configured."""
+    log.info("channel.off", channel="email",
+             how="fill in the [email] section of the config file to turn it on")
+    return None

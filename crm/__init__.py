@@ -1,0 +1,1 @@
+"""The core of the CRM: models, timeline, identity, outbox, services. Knows no channel's API."""

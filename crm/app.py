@@ -1,0 +1,150 @@
+"""The composition root: settings → database → core services → channels → HTTP → scheduler.
+
+The one module that knows every part. `App` owns their lifecycle with one AsyncExitStack, so a
+stop (SIGINT/SIGTERM, or leaving `async with`) closes them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from crm import db
+from crm.clock import Clock, utcnow
+from crm.config import Settings
+from crm.http import HttpServer, build_app
+from crm.ports import ChannelHealth, ChannelRuntime
+from crm.services import Core
+
+log = structlog.get_logger(__name__)
+
+ChannelBuilder = Callable[[Core, web.Application], ChannelRuntime | None]
+
+
+def _telegram(core: Core, web_app: web.Application) -> ChannelRuntime | None:
+    from channels.telegram import build
+
+    return build(core, web_app)
+
+
+def _email(core: Core, web_app: web.Application) -> ChannelRuntime | None:
+    from channels.email import build
+
+    return build(core, web_app)
+
+
+def _sms(core: Core, web_app: web.Application) -> ChannelRuntime | None:
+    from channels.sms import build
+
+    return build(core, web_app)
+
+
+DEFAULT_CHANNELS: tuple[tuple[str, ChannelBuilder], ...] = (
+    ("telegram", _telegram), ("email", _email), ("sms", _sms),
+)
+
+
+class App:
+    """The running service. `async with App(settings) as app:` starts everything."""
+
+    def __init__(self, settings: Settings, *, clock: Clock = utcnow,
+                 extra_channels: Sequence[ChannelBuilder] = (),
+                 builtin_channels: bool = True, manage_database: bool = True) -> None:
+        self.settings = settings
+        self._manage_db = manage_database
+        self.clock = clock
+        self._extra = list(extra_channels)
+        self._builtin = builtin_channels
+        self._stack = AsyncExitStack()
+        self.core: Core | None = None
+        self.channels: list[ChannelRuntime] = []
+        self.http: HttpServer | None = None
+        self.scheduler: Any = None
+        self._off: dict[str, str] = {}
+
+    def health(self) -> dict[str, ChannelHealth]:
+        out = {name: ChannelHealth("off", why) for name, why in self._off.items()}
+        for runtime in self.channels:
+            out[runtime.channel.value] = runtime.health()
+        return out
+
+    async def __aenter__(self) -> App:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        settings = self.settings
+        if self._manage_db:  # tests that already hold a database pass manage_database=False
+            await db.init(settings.database.url, settings.database.pool_size)
+            self._stack.push_async_callback(db.close)
+            applied = await db.ensure_schema(settings.database.url,
+                                             settings.database.auto_upgrade)
+            if applied:
+                log.info("db.upgraded", migrations=applied)
+
+        core = self.core = Core.build(settings, self.clock)
+        web_app = build_app(self.health)
+        builders: list[tuple[str, ChannelBuilder]] = list(DEFAULT_CHANNELS) if self._builtin \
+            else []
+        builders += [(getattr(b, "__name__", "extra"), b) for b in self._extra]
+        for name, builder in builders:
+            runtime = builder(core, web_app)
+            if runtime is None:
+                self._off[name] = f"not configured: fill in [{name}] in the config file"
+                continue
+            self.channels.append(runtime)
+            if runtime.sender is not None:
+                core.dispatcher.register(runtime.sender)
+
+        self.http = HttpServer(web_app, settings.http.host, settings.http.port)
+        await self.http.start()
+        self._stack.push_async_callback(self.http.stop)
+
+        for runtime in self.channels:
+            await runtime.start()
+            self._stack.push_async_callback(runtime.stop)
+            log.info("channel.started", channel=runtime.channel.value)
+
+        await core.dispatcher.start(single_process=settings.database.is_sqlite)
+        self._stack.push_async_callback(core.dispatcher.stop)
+
+        from scheduler import build_scheduler
+
+        self.scheduler = build_scheduler(core)
+        self.scheduler.start()
+        self._stack.push_async_callback(self._stop_scheduler)
+        log.info("crm.started", http=f"http://{settings.http.host}:{self.http.port}",
+                 channels=[c.channel.value for c in self.channels], off=sorted(self._off))
+
+    async def _stop_scheduler(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+            self.scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # APScheduler's shutdown takes effect on the next loop step
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM, then stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with App(settings):
+        await stop.wait()
+        log.info("crm.stopping")
+    log.info("crm.stopped")

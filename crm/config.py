@@ -1,0 +1,228 @@
+"""Settings: a TOML file, `${ENV}` references for secrets, validated with errors naming file and key."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from crm.errors import ConfigError
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite://./data/crm.sqlite3"
+    # SQLite only: apply pending migrations on `crm run`. PostgreSQL always refuses an old schema.
+    auto_upgrade: bool = True
+    pool_size: int = Field(default=10, ge=1, le=200)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite:")
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+
+
+class RoutingSettings(_Section):
+    strategy: Literal["round_robin", "least_busy"] = "round_robin"
+    sticky: bool = True
+    first_response_minutes: int = Field(default=15, ge=1)
+    # A closed conversation is reopened by a new message within this window; later, a new one opens.
+    reopen_window_hours: int = Field(default=168, ge=0)
+
+
+class OutboxSettings(_Section):
+    poll_interval: float = Field(default=1.0, gt=0, le=60)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_base: float = Field(default=2.0, gt=0)
+    backoff_max: float = Field(default=3600.0, gt=0)
+    lease_seconds: float = Field(default=60.0, ge=5)
+    max_in_flight: int = Field(default=50, ge=1, le=1000)
+    shutdown_grace: float = Field(default=5.0, ge=0, le=120)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["console", "json"] = "console"
+
+
+class TelegramSettings(_Section):
+    token: str = ""
+    api_base_url: str = "https://api.telegram.org"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_secret: str = ""
+    managers_chat_id: int | None = None
+    poll_timeout: int = Field(default=30, ge=0, le=50)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+
+class EmailSettings(_Section):
+    imap_host: str = ""
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    imap_username: str = ""
+    imap_password: str = ""
+    imap_folder: str = "INBOX"
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    from_address: str = ""
+    from_name: str = ""
+    # Re-check the mailbox this often even with IDLE (seconds): a safety net and for servers without IDLE.
+    poll_interval: float = Field(default=60.0, gt=0)
+    # On first start, import mail of the last N days (0: only mail that arrives from now on).
+    import_days: int = Field(default=0, ge=0)
+    attachments_dir: str = "./data/attachments"
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    # At most this many automatic mails (acknowledgements, auto-replies) per address per hour.
+    auto_reply_cap_per_hour: int = Field(default=3, ge=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.imap_host and self.smtp_host and self.from_address)
+
+
+class KannelSettings(_Section):
+    sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    username: str = ""
+    password: str = ""
+    sender: str = ""
+
+
+class TwilioSettings(_Section):
+    account_sid: str = ""
+    auth_token: str = ""
+    from_number: str = ""
+    messaging_service_sid: str = ""
+    api_base_url: str = "https://api.twilio.com"
+
+
+class SmsSettings(_Section):
+    provider: Literal["kannel", "twilio", ""] = ""
+    default_region: str = "US"
+    rate_per_second: float = Field(default=10.0, gt=0)
+    inbound_token: str = ""
+    max_segments: int = Field(default=6, ge=1, le=255)
+    kannel: KannelSettings = KannelSettings()
+    twilio: TwilioSettings = TwilioSettings()
+
+    @property
+    def enabled(self) -> bool:
+        if self.provider == "kannel":
+            return bool(self.kannel.username and self.kannel.password)
+        if self.provider == "twilio":
+            return bool(self.twilio.account_sid and self.twilio.auth_token)
+        return False
+
+
+class BotSettings(_Section):
+    default_language: Literal["en", "ru"] = "en"
+    company_name: str = "our team"
+
+
+class Settings(_Section):
+    database: DatabaseSettings = DatabaseSettings()
+    http: HttpSettings = HttpSettings()
+    routing: RoutingSettings = RoutingSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    logging: LoggingSettings = LoggingSettings()
+    bot: BotSettings = BotSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    email: EmailSettings = EmailSettings()
+    sms: SmsSettings = SmsSettings()
+
+    @field_validator("sms")
+    @classmethod
+    def _region(cls, v: SmsSettings) -> SmsSettings:
+        if len(v.default_region) != 2 or not v.default_region.isalpha():
+            raise ValueError("default_region must be a two-letter country code such as US or DE")
+        return v
+
+
+def expand_env(value: Any, environ: dict[str, str] | None = None) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string; an unset VAR becomes ''."""
+    env = os.environ if environ is None else environ
+    if isinstance(value, str):
+        return _ENV_REF.sub(lambda m: env.get(m.group(1), m.group(2) or ""), value)
+    if isinstance(value, dict):
+        return {k: expand_env(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, env) for v in value]
+    return value
+
+
+def load_settings(path: str | Path, environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate a config file; any problem raises ConfigError naming file, line and key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file (copy config.example.toml)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse_settings(expand_env(raw, environ), source=str(path), text=text)
+
+
+def parse_settings(raw: dict[str, Any], source: str = "<config>", text: str = "") -> Settings:
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as e:
+        problems = [_describe(err, source, text) for err in e.errors()]
+        raise ConfigError("\n".join(problems)) from None
+
+
+def _describe(err: Any, source: str, text: str) -> str:
+    loc = [str(p) for p in err["loc"]]
+    section, key = ".".join(loc[:-1]), loc[-1] if loc else ""
+    where = f"[{section}] {key}" if section else (f"[{key}]" if err["type"] == "extra_forbidden"
+                                                    else key)
+    line = _find_line(text, loc)
+    at = f"{source}:{line}" if line else source
+    if err["type"] == "extra_forbidden":
+        what = "unknown section" if not section else "unknown key"
+        return f"{at}: {where}: {what} (check the spelling against config.example.toml)"
+    if err["type"] == "missing":
+        return f"{at}: {where}: required key is missing"
+    got = err.get("input")
+    return f"{at}: {where}: {err['msg']} (got {got!r})"
+
+
+def _find_line(text: str, loc: list[str]) -> int | None:
+    """Best effort: the line of `key =` inside `[section]` (or of `[section]` itself)."""
+    if not text or not loc:
+        return None
+    want_section, key = ".".join(loc[:-1]), loc[-1]
+    section = ""
+    for number, raw_line in enumerate(text.splitlines(), 1):
+        line = raw_line.strip()
+        header = re.fullmatch(r"\[\s*([^\]]+?)\s*\]", line)
+        if header:
+            section = header.group(1)
+            if not want_section and section == key:
+                return number
+            continue
+        if section == want_section and re.match(rf"{re.escape(key)}\s*=", line):
+            return number
+    return None

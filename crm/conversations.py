@@ -1,0 +1,194 @@
+"""Talking to a customer: replies, notes, and the life of a conversation (assign, close, reopen)."""
+
+from __future__ import annotations
+
+import structlog
+
+from crm.clock import Clock, utcnow
+from crm.errors import NotFound, SendRejected
+from crm.events import ConversationChanged, EventBus, MessageQueued
+from crm.models import AuditLog, Conversation, Customer, Identity, Manager, Message, Outbox
+from crm.outbox import OutboxService
+from crm.types import (
+    Attachment,
+    Channel,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    OutboundMessage,
+    Priority,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class Conversations:
+    def __init__(self, bus: EventBus, outbox: OutboxService, clock: Clock = utcnow) -> None:
+        self.bus = bus
+        self.outbox = outbox
+        self.clock = clock
+
+    async def send(
+        self,
+        customer_id: int,
+        text: str,
+        *,
+        channel: Channel | None = None,
+        author: Manager | None = None,
+        author_kind: str = "manager",
+        priority: int = Priority.LIVE,
+        idempotency_key: str | None = None,
+        options: dict[str, object] | None = None,
+        attachments: tuple[Attachment, ...] = (),
+        html: str | None = None,
+        subject: str | None = None,
+        meta: dict[str, object] | None = None,
+    ) -> Message:
+        """Queue a message to a customer on `channel` (default: the one they last used).
+
+        The timeline entry and the outbox row commit together. Raises SendRejected when the
+        customer has no deliverable address on that channel.
+        """
+        async with self.bus.unit_of_work():
+            if idempotency_key:
+                existing = await _message_by_key(idempotency_key)
+                if existing is not None:
+                    return existing
+            customer = await Customer.get_or_none(id=customer_id)
+            if customer is None or customer.erased_at is not None:
+                raise NotFound(f"customer #{customer_id} does not exist")
+            identity = await self._target(customer, channel)
+            conversation = await Conversation.filter(customer_id=customer.id).order_by(
+                "-id").first()
+            last_in = await Message.filter(customer_id=customer.id, channel=identity.channel,
+                                           direction=Direction.IN).order_by("-id").first()
+            reply_to, refs, subj = None, (), subject
+            if last_in is not None:
+                reply_to = last_in.external_id
+                refs = tuple(last_in.meta.get("thread_refs") or ())  # type: ignore[call-overload]
+                if subj is None:
+                    headers = last_in.meta.get("headers") or {}
+                    subj = headers.get("subject") if isinstance(headers, dict) else None
+            now = self.clock()
+            message = await Message.create(
+                customer_id=customer.id, conversation_id=conversation.id if conversation else None,
+                identity_id=identity.id, direction=Direction.OUT, channel=identity.channel,
+                text=text, attachments=[a.to_json() for a in attachments],
+                meta={**(meta or {}), **({"idempotency_key": idempotency_key}
+                                         if idempotency_key else {})},
+                author_id=author.id if author else None, author_kind=author_kind,
+                delivery_status=DeliveryStatus.QUEUED, created_at=now, reply_to=reply_to,
+            )
+            row = await self.outbox.enqueue(
+                OutboundMessage(channel=identity.channel, address=identity.address, text=text,
+                                subject=subj, html=html, reply_to=reply_to, thread_refs=refs,
+                                attachments=attachments, options=dict(options or {})),
+                idempotency_key=idempotency_key or f"message:{message.id}",
+                priority=priority, customer_id=customer.id, message_id=message.id,
+            )
+            if conversation is not None and author_kind in ("manager", "bot"):
+                conversation.last_outbound_at = now
+                update = ["last_outbound_at"]
+                if author_kind == "manager":
+                    conversation.first_response_due = None
+                    update.append("first_response_due")
+                    if conversation.status is ConversationStatus.OPEN:
+                        conversation.status = ConversationStatus.WAITING
+                        update.append("status")
+                await conversation.save(update_fields=update)
+            await self.bus.emit(MessageQueued(
+                message_id=message.id, customer_id=customer.id,
+                conversation_id=conversation.id if conversation else None,
+                channel=identity.channel, direction=Direction.OUT,
+                author_id=author.id if author else None, outbox_id=row.id))
+            return message
+
+    async def _target(self, customer: Customer, channel: Channel | None) -> Identity:
+        if channel is None:
+            last = await Message.filter(customer_id=customer.id, direction=Direction.IN)\
+                .order_by("-id").first()
+            channel = last.channel if last else None
+        query = Identity.filter(customer_id=customer.id)
+        if channel is not None:
+            query = query.filter(channel=channel)
+        identities = await query.order_by("-last_seen_at", "-id")
+        if not identities:
+            where = f" on {channel.value}" if channel else ""
+            raise SendRejected(f"{customer} has no address{where}")
+        usable = [i for i in identities if i.undeliverable_reason is None]
+        if not usable:
+            first = identities[0]
+            raise SendRejected(
+                f"{customer} cannot be reached on {first.channel.value}: "
+                f"{first.undeliverable_reason}")
+        return usable[0]
+
+    async def note(self, customer_id: int, text: str, author: Manager | None) -> Message:
+        """An internal note: in the timeline, never sent."""
+        async with self.bus.unit_of_work():
+            conversation = await Conversation.filter(customer_id=customer_id).order_by(
+                "-id").first()
+            last = await Message.filter(customer_id=customer_id).order_by("-id").first()
+            message = await Message.create(
+                customer_id=customer_id,
+                conversation_id=conversation.id if conversation else None,
+                direction=Direction.NOTE, channel=last.channel if last else Channel.TELEGRAM,
+                text=text, author_id=author.id if author else None, author_kind="manager",
+                delivery_status=DeliveryStatus.SENT, created_at=self.clock())
+            await self.bus.emit(MessageQueued(
+                message_id=message.id, customer_id=customer_id,
+                conversation_id=conversation.id if conversation else None,
+                channel=message.channel, direction=Direction.NOTE,
+                author_id=author.id if author else None, outbox_id=None))
+            return message
+
+    async def current(self, customer_id: int) -> Conversation | None:
+        return await Conversation.filter(customer_id=customer_id).order_by("-id").first()
+
+    async def set_status(self, customer_id: int, status: ConversationStatus,
+                         actor: str) -> Conversation:
+        async with self.bus.unit_of_work():
+            conversation = await self.current(customer_id)
+            if conversation is None:
+                raise NotFound(f"customer #{customer_id} has no conversation")
+            conversation.status = status
+            conversation.closed_at = self.clock() if status is ConversationStatus.CLOSED else None
+            await conversation.save(update_fields=["status", "closed_at"])
+            await self._event(conversation, f"conversation {status.value}", actor)
+            return conversation
+
+    async def assign(self, customer_id: int, manager: Manager | None,
+                     actor: str) -> Conversation:
+        async with self.bus.unit_of_work():
+            conversation = await self.current(customer_id)
+            if conversation is None:
+                raise NotFound(f"customer #{customer_id} has no conversation")
+            conversation.assignee_id = manager.id if manager else None  # type: ignore[attr-defined]
+            await conversation.save(update_fields=["assignee_id"])
+            text = f"assigned to {manager.name}" if manager else "unassigned"
+            await self._event(conversation, text, actor, action="assign",
+                              detail={"manager_id": manager.id if manager else None})
+            return conversation
+
+    async def _event(self, conversation: Conversation, text: str, actor: str,
+                     action: str | None = None, detail: dict[str, object] | None = None) -> None:
+        await Message.create(
+            customer_id=conversation.customer_id, conversation_id=conversation.id,  # type: ignore[attr-defined]
+            direction=Direction.EVENT, channel=conversation.channel, text=text,
+            author_kind="system", meta={"actor": actor}, created_at=self.clock())
+        await AuditLog.create(actor=actor, action=action or f"conversation.{conversation.status}",
+                              customer_id=conversation.customer_id,  # type: ignore[attr-defined]
+                              detail={"conversation_id": conversation.id, **(detail or {})})
+        await self.bus.emit(ConversationChanged(
+            conversation_id=conversation.id,
+            customer_id=conversation.customer_id,  # type: ignore[attr-defined]
+            status=conversation.status,
+            assignee_id=conversation.assignee_id,  # type: ignore[attr-defined]
+            actor=actor))
+
+
+async def _message_by_key(key: str) -> Message | None:
+    row = await Outbox.filter(idempotency_key=key).first()
+    if row is None or row.message_id is None:  # type: ignore[attr-defined]
+        return None
+    return await Message.get_or_none(id=row.message_id)  # type: ignore[attr-defined]

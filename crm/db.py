@@ -1,0 +1,85 @@
+"""Database lifecycle: Tortoise init and close, and schema migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.connection import get_connection
+from tortoise.migrations.executor import MigrationExecutor
+
+from crm.errors import SchemaOutdated
+
+MODELS = ["crm.models"]
+
+
+def tortoise_config(url: str, pool_size: int = 10) -> dict[str, Any]:
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    elif "?" not in url and url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        url = f"{url}?maxsize={pool_size}"
+    return {
+        "connections": {"default": url},
+        "apps": {"models": {"models": MODELS, "default_connection": "default",
+                            "migrations": "crm.migrations"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def init(url: str, pool_size: int = 10) -> None:
+    """Connect the ORM in the calling task (Tortoise 1.x keeps its context in a contextvar)."""
+    await Tortoise.init(config=tortoise_config(url, pool_size), _enable_global_fallback=True)
+
+
+async def close() -> None:
+    await Tortoise.close_connections()
+
+
+def _executor() -> MigrationExecutor:
+    apps = {"models": {"models": MODELS, "default_connection": "default",
+                       "migrations": "crm.migrations"}}
+    return MigrationExecutor(get_connection("default"), apps)
+
+
+async def pending_migrations() -> list[str]:
+    steps = await _executor().plan()
+    return [f"{s.migration.app_label}.{s.migration.name}" for s in steps if not s.backward]
+
+
+async def upgrade(progress: Callable[[str], object] | None = None) -> list[str]:
+    """Apply every pending migration; returns their names."""
+    pending = await pending_migrations()
+
+    def report(event: str, app: str, name: str) -> None:
+        if progress and event == "apply_done":
+            progress(f"{app}.{name}")
+
+    await _executor().migrate(progress=report)
+    return pending
+
+
+async def ensure_schema(url: str, auto_upgrade: bool) -> list[str]:
+    """On SQLite with auto_upgrade, migrate; otherwise refuse to run on an old schema."""
+    pending = await pending_migrations()
+    if not pending:
+        return []
+    if url.startswith("sqlite:") and auto_upgrade:
+        return await upgrade()
+    raise SchemaOutdated(
+        f"the database schema is behind the code ({len(pending)} pending migration(s): "
+        f"{', '.join(pending)}); run `crm db upgrade -c <config>` first"
+    )
+
+
+# For developers' `tortoise makemigrations` (see [tool.tortoise] in pyproject.toml): the models and
+# the migrations package, on a scratch SQLite file.
+MIGRATIONS_CONFIG: dict[str, Any] = {
+    "connections": {"default": "sqlite:///tmp/crm-makemigrations.sqlite3"},
+    "apps": {"models": {"models": MODELS, "default_connection": "default",
+                        "migrations": "crm.migrations"}},
+}

@@ -1,0 +1,25 @@
+"""The errors of the core. A user sees the message; the log holds the detail."""
+
+
+class CrmError(Exception):
+    """Base of every error the CRM raises on purpose."""
+
+
+class ConfigError(CrmError):
+    """The config file is missing, unreadable or invalid; the message names file, line and key."""
+
+
+class InvalidAddress(CrmError):
+    """An email address or phone number that cannot be used, with the reason."""
+
+
+class NotFound(CrmError):
+    """A customer, manager or message that does not exist."""
+
+
+class SchemaOutdated(CrmError):
+    """The database schema is older than the code; the message says what to run."""
+
+
+class SendRejected(CrmError):
+    """A message that cannot be queued as it is (too long, no address on that channel, …)."""

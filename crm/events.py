@@ -1,0 +1,148 @@
+"""Events of the core and the bus that carries them.
+
+Handlers run in one of two phases. `in_transaction` handlers run at once, inside the unit of work
+that emitted the event, so what they write (an outbox row mirroring a message to the managers'
+chat) commits or rolls back with it. `after_commit` handlers run once the unit of work committed
+(waking the dispatcher, notifying routing); they never see an event that was rolled back.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from crm.types import Channel, ConversationStatus, DeliveryStatus, Direction
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A new inbound message (or a system event from a customer's channel) joined the timeline."""
+
+    message_id: int
+    customer_id: int
+    conversation_id: int | None
+    channel: Channel
+    direction: Direction
+    new_customer: bool
+    new_conversation: bool
+    reopened: bool
+    automated: bool
+    command: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    message_id: int
+    customer_id: int
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class MessageQueued:
+    """An outbound message or note entered the timeline (a reply, a bot answer, a campaign)."""
+
+    message_id: int
+    customer_id: int
+    conversation_id: int | None
+    channel: Channel
+    direction: Direction
+    author_id: int | None
+    outbox_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryChanged:
+    """An outbound message was sent, delivered, read or failed."""
+
+    message_id: int | None
+    outbox_id: int | None
+    customer_id: int | None
+    channel: Channel
+    status: DeliveryStatus
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxQueued:
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationChanged:
+    conversation_id: int
+    customer_id: int
+    status: ConversationStatus
+    assignee_id: int | None
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomersMerged:
+    source_id: int
+    target_id: int
+
+
+Phase = Literal["in_transaction", "after_commit"]
+Handler = Callable[[Any], Awaitable[None]]
+
+_pending: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "crm_pending_events", default=None
+)
+
+
+class EventBus:
+    """A small in-process publish/subscribe keyed by event type."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[type, Phase], list[Handler]] = defaultdict(list)
+
+    def subscribe(self, event_type: type, handler: Handler,
+                  phase: Phase = "after_commit") -> None:
+        self._handlers[(event_type, phase)].append(handler)
+
+    async def emit(self, event: Any) -> None:
+        """Run the in-transaction handlers now; queue the event for after the commit."""
+        for handler in self._handlers.get((type(event), "in_transaction"), ()):
+            await handler(event)
+        pending = _pending.get()
+        if pending is None:  # emitted outside a unit of work: nothing to wait for
+            await self._after_commit(event)
+        else:
+            pending.append(event)
+
+    async def _after_commit(self, event: Any) -> None:
+        for handler in self._handlers.get((type(event), "after_commit"), ()):
+            try:
+                await handler(event)
+            except Exception:
+                # The event is committed; a failing listener must not undo it or stop the others.
+                log.exception("event.handler_failed", event=type(event).__name__,
+                              handler=getattr(handler, "__qualname__", repr(handler)))
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[BaseDBAsyncClient]:
+        """A transaction whose events reach after-commit listeners only if it commits."""
+        outer = _pending.get()
+        if outer is not None:  # nested: join the outer unit of work
+            async with in_transaction() as tx:
+                yield tx
+            return
+        pending: list[Any] = []
+        token = _pending.set(pending)
+        try:
+            async with in_transaction() as tx:
+                yield tx
+        finally:
+            _pending.reset(token)
+        for event in pending:
+            await self._after_commit(event)

@@ -1,0 +1,224 @@
+"""The tables of the CRM (Tortoise ORM). Schema changes go through crm/migrations."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from crm.types import (
+    Availability,
+    Channel,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    OutboxState,
+    Role,
+)
+
+
+class Customer(Model):
+    """One person, whatever channels they use."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200, null=True)
+    language = fields.CharField(max_length=8, null=True)
+    timezone = fields.CharField(max_length=64, null=True)
+    tags: fields.Field[list[str]] = fields.JSONField(default=list)
+    attributes: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    lead_source = fields.CharField(max_length=200, null=True)
+    marketing_opt_out = fields.BooleanField(default=False)
+    opted_out_at = fields.DatetimeField(null=True)
+    merged_into: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", null=True, related_name=False, on_delete=fields.SET_NULL
+    )
+    erased_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_seen_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "customer"
+
+    def __str__(self) -> str:
+        return self.name or f"customer #{self.id}"
+
+
+class Identity(Model):
+    """A (channel, address) that leads to a customer: a Telegram user id, an email, an E.164 phone."""
+
+    id = fields.IntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="identities", on_delete=fields.CASCADE
+    )
+    channel = fields.CharEnumField(Channel, max_length=16)
+    address = fields.CharField(max_length=320)
+    display_name = fields.CharField(max_length=200, null=True)
+    undeliverable_reason = fields.CharField(max_length=500, null=True)
+    undeliverable_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_seen_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "identity"
+        unique_together = (("channel", "address"),)
+
+
+class Manager(Model):
+    """A member of the team, known by their Telegram user id."""
+
+    id = fields.IntField(primary_key=True)
+    telegram_user_id = fields.BigIntField(unique=True)
+    name = fields.CharField(max_length=200)
+    username = fields.CharField(max_length=64, null=True)
+    role = fields.CharEnumField(Role, max_length=16, default=Role.MANAGER)
+    availability = fields.CharEnumField(Availability, max_length=16, default=Availability.AWAY)
+    capacity = fields.IntField(default=20)
+    channels: fields.Field[list[str]] = fields.JSONField(default=list)  # empty: every channel
+    tags: fields.Field[list[str]] = fields.JSONField(default=list)  # empty: every customer
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "manager"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(Model):
+    """The thread of a customer with the team: open, waiting on the customer, or closed."""
+
+    id = fields.IntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="conversations", on_delete=fields.CASCADE
+    )
+    status = fields.CharEnumField(ConversationStatus, max_length=16,
+                                  default=ConversationStatus.OPEN)
+    assignee: fields.ForeignKeyNullableRelation[Manager] = fields.ForeignKeyField(
+        "models.Manager", null=True, related_name="conversations", on_delete=fields.SET_NULL
+    )
+    channel = fields.CharEnumField(Channel, max_length=16)  # the channel the customer last used
+    subject = fields.CharField(max_length=500, null=True)
+    opened_at = fields.DatetimeField(auto_now_add=True)
+    closed_at = fields.DatetimeField(null=True)
+    first_response_due = fields.DatetimeField(null=True)
+    last_inbound_at = fields.DatetimeField(null=True)
+    last_outbound_at = fields.DatetimeField(null=True)
+    acknowledged = fields.BooleanField(default=False)  # the customer got the "we'll answer" note
+
+    class Meta:
+        table = "conversation"
+        indexes = (("customer_id", "status"), ("status", "assignee_id"))
+
+
+class Message(Model):
+    """An entry of a customer's timeline: inbound, outbound, internal note or system event."""
+
+    id = fields.IntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="messages", on_delete=fields.CASCADE
+    )
+    conversation: fields.ForeignKeyNullableRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", null=True, related_name="messages", on_delete=fields.SET_NULL
+    )
+    identity: fields.ForeignKeyNullableRelation[Identity] = fields.ForeignKeyField(
+        "models.Identity", null=True, related_name="messages", on_delete=fields.SET_NULL
+    )
+    direction = fields.CharEnumField(Direction, max_length=8)
+    channel = fields.CharEnumField(Channel, max_length=16)
+    external_id = fields.CharField(max_length=300, null=True)
+    text = fields.TextField(default="")
+    attachments: fields.Field[list[dict[str, object]]] = fields.JSONField(default=list)
+    meta: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    reply_to = fields.CharField(max_length=300, null=True)
+    author: fields.ForeignKeyNullableRelation[Manager] = fields.ForeignKeyField(
+        "models.Manager", null=True, related_name="messages", on_delete=fields.SET_NULL
+    )
+    author_kind = fields.CharField(max_length=16, default="customer")  # customer/manager/bot/system
+    delivery_status = fields.CharEnumField(DeliveryStatus, max_length=16,
+                                           default=DeliveryStatus.RECEIVED)
+    delivery_error = fields.CharField(max_length=500, null=True)
+    automated = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+    edited_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "message"
+        unique_together = (("channel", "external_id"),)
+        indexes = (("customer_id", "created_at"), ("conversation_id", "created_at"))
+
+
+class Outbox(Model):
+    """Every outbound message, written in the transaction of the event that caused it.
+
+    Times the dispatcher compares in SQL (`due_ms`, `lease_ms`) are epoch milliseconds, so the claim
+    query is the same plain SQL on SQLite and PostgreSQL.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    channel = fields.CharEnumField(Channel, max_length=16)
+    address = fields.CharField(max_length=320)
+    payload: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    idempotency_key = fields.CharField(max_length=200, unique=True)
+    state = fields.CharEnumField(OutboxState, max_length=16, default=OutboxState.QUEUED)
+    priority = fields.SmallIntField(default=0)
+    attempts = fields.IntField(default=0)
+    due_ms = fields.BigIntField()
+    lease_ms = fields.BigIntField(null=True)
+    last_error = fields.CharField(max_length=500, null=True)
+    external_id = fields.CharField(max_length=300, null=True)
+    message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", null=True, related_name="outbox", on_delete=fields.SET_NULL
+    )
+    customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", null=True, related_name="outbox", on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox"
+        indexes = (("state", "channel", "priority", "due_ms"), ("channel", "address", "state"))
+
+
+class CustomerTopic(Model):
+    """The forum topic of a customer in the managers' Telegram group."""
+
+    id = fields.IntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="topics", on_delete=fields.CASCADE
+    )
+    chat_id = fields.BigIntField()
+    thread_id = fields.BigIntField()
+    closed = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "customer_topic"
+        unique_together = (("chat_id", "thread_id"), ("customer_id", "chat_id"))
+
+
+class Cursor(Model):
+    """Where a channel stopped reading (Telegram update offset, IMAP UIDVALIDITY and last UID)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200, unique=True)
+    value: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "cursor"
+
+
+class AuditLog(Model):
+    """Who did what to which customer. Kept (without personal data) after a customer is forgotten."""
+
+    id = fields.BigIntField(primary_key=True)
+    actor = fields.CharField(max_length=200)  # "manager:12", "cli", "customer", "system"
+    action = fields.CharField(max_length=64)
+    customer_id = fields.IntField(null=True, db_index=True)  # not a FK: survives merge and erase
+    detail: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_log"

@@ -1,0 +1,223 @@
+"""The durable outbox: the only way a message leaves the CRM.
+
+A row is written in the transaction of the event that caused it. The dispatcher
+(crm/dispatcher.py) claims due rows, sends them and records the outcome here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+import structlog
+from tortoise.connection import get_connection
+
+from crm.clock import Clock, now_ms, to_ms, utcnow
+from crm.events import DeliveryChanged, EventBus, OutboxQueued
+from crm.models import Identity, Message, Outbox
+from crm.types import (
+    Channel,
+    DeliveryResult,
+    DeliveryStatus,
+    OutboundMessage,
+    OutboxState,
+    Priority,
+)
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    channel: Channel
+    address: str
+    payload: dict[str, object]
+    attempts: int
+    message_id: int | None
+    customer_id: int | None
+
+    def to_message(self) -> OutboundMessage:
+        return OutboundMessage.from_payload(self.channel, self.address, dict(self.payload),
+                                            outbox_id=self.id)
+
+
+class OutboxService:
+    def __init__(self, bus: EventBus, clock: Clock = utcnow) -> None:
+        self.bus = bus
+        self.clock = clock
+
+    async def enqueue(
+        self,
+        message: OutboundMessage,
+        *,
+        idempotency_key: str | None = None,
+        priority: int = Priority.LIVE,
+        customer_id: int | None = None,
+        message_id: int | None = None,
+        delay_seconds: float = 0,
+    ) -> Outbox:
+        """Queue a message; call inside the unit of work of its cause. A known key is a no-op."""
+        key = idempotency_key or f"auto:{uuid.uuid4()}"
+        existing = await Outbox.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing
+        row = await Outbox.create(
+            channel=message.channel, address=message.address, payload=message.to_payload(),
+            idempotency_key=key, priority=priority, customer_id=customer_id,
+            message_id=message_id, due_ms=to_ms(self.clock()) + int(delay_seconds * 1000),
+        )
+        await self.bus.emit(OutboxQueued(message.channel))
+        return row
+
+    async def cancel_for_customer(self, customer_id: int) -> int:
+        return await Outbox.filter(customer_id=customer_id, state=OutboxState.QUEUED).update(
+            state=OutboxState.CANCELLED, payload={})
+
+    # The dispatcher's side ---------------------------------------------------------------
+
+    async def claim(self, channel: Channel, limit: int, lease_seconds: float) -> list[Claimed]:
+        """Take up to `limit` due rows of a channel, oldest first within the priority lanes.
+
+        Only the head of each recipient's queue is claimable (no earlier row to the same address
+        is queued or being sent), which keeps the order of messages to one chat. On PostgreSQL
+        `FOR UPDATE SKIP LOCKED` lets several processes claim disjoint rows; SQLite has one writer.
+        """
+        if limit <= 0:
+            return []
+        conn = get_connection("default")
+        postgres = conn.capabilities.dialect == "postgres"
+        now = now_ms()
+        lock = "FOR UPDATE OF o SKIP LOCKED" if postgres else ""
+        p = (lambda i: f"${i}") if postgres else (lambda i: "?")
+        sql = (
+            f"UPDATE outbox SET state = 'sending', lease_ms = {p(1)}, attempts = attempts + 1 "
+            f"WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'queued' "
+            f"AND o.channel = {p(2)} AND o.due_ms <= {p(3)} AND NOT EXISTS ("
+            f"SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.address = o.address "
+            f"AND e.id < o.id AND e.state IN ('queued', 'sending')) "
+            f"ORDER BY o.priority, o.id LIMIT {p(4)} {lock}) "
+            f"RETURNING id, channel, address, payload, attempts, message_id, customer_id"
+        )
+        params = [now + int(lease_seconds * 1000), channel.value, now, limit]
+        rows = await conn.execute_query_dict(sql, params)
+        return [_claimed(r) for r in sorted(rows, key=lambda r: r["id"])]
+
+    async def next_due_ms(self, channel: Channel) -> int | None:
+        row = await Outbox.filter(channel=channel, state=OutboxState.QUEUED).order_by(
+            "due_ms").first().values("due_ms")
+        return int(row["due_ms"]) if row else None
+
+    async def release(self, ids: list[int]) -> None:
+        """Give claimed-but-unsent rows back to the queue (shutdown); the attempt did not count."""
+        if ids:
+            conn = get_connection("default")
+            ph = ", ".join(str(int(i)) for i in ids)
+            await conn.execute_query(
+                f"UPDATE outbox SET state = 'queued', lease_ms = NULL, "
+                f"attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
+                f"WHERE state = 'sending' AND id IN ({ph})")
+
+    async def requeue_expired(self, *, everything: bool = False) -> int:
+        """Rows whose sender died mid-send go back to the queue (the documented resend window)."""
+        conn = get_connection("default")
+        where = "" if everything else f" AND lease_ms < {now_ms()}"
+        _, rows = await conn.execute_query(
+            f"UPDATE outbox SET state = 'queued', lease_ms = NULL WHERE state = 'sending'{where}")
+        if rows:
+            log.warning("outbox.requeued_interrupted", rows=rows)
+        return int(rows or 0)
+
+    async def record(self, claimed: Claimed, result: DeliveryResult, *, retry_in: float | None,
+                     give_up: bool) -> OutboxState:
+        """Store the outcome of one send in its own short transaction."""
+        now = self.clock()
+        async with self.bus.unit_of_work():
+            if result.outcome == "sent":
+                state = OutboxState.SENT
+                await Outbox.filter(id=claimed.id).update(
+                    state=state, external_id=result.external_id, sent_at=now, lease_ms=None,
+                    last_error=None)
+                status, error = DeliveryStatus.SENT, None
+            elif result.outcome == "retry" and not give_up and retry_in is not None:
+                await Outbox.filter(id=claimed.id).update(
+                    state=OutboxState.QUEUED, lease_ms=None,
+                    due_ms=to_ms(now) + int(retry_in * 1000), last_error=_cut(result.error))
+                return OutboxState.QUEUED
+            else:
+                state = OutboxState.FAILED
+                await Outbox.filter(id=claimed.id).update(
+                    state=state, lease_ms=None, last_error=_cut(result.error))
+                status, error = DeliveryStatus.FAILED, _cut(result.error)
+                if result.outcome == "permanent":
+                    await mark_undeliverable(claimed.channel, claimed.address,
+                                             error or "permanent failure", now)
+            if claimed.message_id is not None:
+                fields: dict[str, object] = {"delivery_status": status, "delivery_error": error}
+                if result.external_id:
+                    fields["external_id"] = result.external_id
+                if status is DeliveryStatus.SENT:
+                    fields["sent_at"] = now
+                if result.meta:
+                    message = await Message.get(id=claimed.message_id)
+                    fields["meta"] = {**message.meta, **result.meta}
+                await Message.filter(id=claimed.message_id).update(**fields)
+            await self.bus.emit(DeliveryChanged(
+                message_id=claimed.message_id, outbox_id=claimed.id,
+                customer_id=claimed.customer_id, channel=claimed.channel, status=status,
+                error=error))
+        return state
+
+    async def record_delivery(self, channel: Channel, external_id: str, status: DeliveryStatus,
+                              error: str | None = None, *, permanent: bool = False) -> bool:
+        """A later delivery report (SMS DLR, mail bounce, Telegram read): update the message."""
+        async with self.bus.unit_of_work():
+            message = await Message.filter(channel=channel, external_id=external_id).first()
+            if message is None:
+                return False
+            order = list(DeliveryStatus)
+            # Reports can arrive out of order; never step back from delivered/read to sent.
+            if (status is not DeliveryStatus.FAILED
+                    and message.delivery_status is not DeliveryStatus.FAILED
+                    and order.index(status) < order.index(message.delivery_status)):
+                return True
+            message.delivery_status = status
+            message.delivery_error = _cut(error)
+            await message.save(update_fields=["delivery_status", "delivery_error"])
+            if status is DeliveryStatus.FAILED and permanent:
+                identity = await Identity.filter(id=message.identity_id).first() \
+                    if message.identity_id else None
+                if identity is not None:
+                    await mark_undeliverable(identity.channel, identity.address,
+                                             error or "undeliverable", self.clock())
+            await self.bus.emit(DeliveryChanged(
+                message_id=message.id, outbox_id=None, customer_id=message.customer_id,
+                channel=channel, status=status, error=_cut(error)))
+        return True
+
+
+async def mark_undeliverable(channel: Channel, address: str, reason: str, now: object) -> None:
+    updated = await Identity.filter(channel=channel, address=address).update(
+        undeliverable_reason=_cut(reason), undeliverable_at=now)
+    if updated:
+        log.warning("identity.undeliverable", channel=channel.value, reason=reason)
+
+
+def _cut(text: str | None, limit: int = 500) -> str | None:
+    return None if text is None else text[:limit]
+
+
+def _claimed(row: dict[str, object]) -> Claimed:
+    payload = row["payload"]
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    return Claimed(
+        id=int(row["id"]),  # type: ignore[call-overload]
+        channel=Channel(str(row["channel"])), address=str(row["address"]),
+        payload=payload,  # type: ignore[arg-type]
+        attempts=int(row["attempts"]),  # type: ignore[call-overload]
+        message_id=row["message_id"],  # type: ignore[arg-type]
+        customer_id=row["customer_id"],  # type: ignore[arg-type]
+    )
+

@@ -1,0 +1,44 @@
+"""The services of the core, built once by the composition root and handed to every part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crm.clock import Clock, utcnow
+from crm.config import Settings
+from crm.conversations import Conversations
+from crm.customers import Customers
+from crm.dispatcher import Dispatcher
+from crm.events import EventBus
+from crm.managers import Managers
+from crm.outbox import OutboxService
+from crm.timeline import Timeline
+
+
+@dataclass
+class Core:
+    settings: Settings
+    bus: EventBus
+    timeline: Timeline
+    outbox: OutboxService
+    dispatcher: Dispatcher
+    conversations: Conversations
+    customers: Customers
+    managers: Managers
+    clock: Clock = field(default=utcnow)
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock = utcnow) -> Core:
+        bus = EventBus()
+        outbox = OutboxService(bus, clock)
+        return cls(
+            settings=settings,
+            bus=bus,
+            timeline=Timeline(settings, bus, clock),
+            outbox=outbox,
+            dispatcher=Dispatcher(outbox, bus, settings.outbox),
+            conversations=Conversations(bus, outbox, clock),
+            customers=Customers(bus, settings.sms.default_region, clock),
+            managers=Managers(),
+            clock=clock,
+        )

@@ -1,0 +1,172 @@
+"""Values that cross layers: channel kinds, statuses, inbound and outbound messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Channel(StrEnum):
+    TELEGRAM = "telegram"
+    EMAIL = "email"
+    SMS = "sms"
+    # A channel for tests and local tools; never configured in production.
+    TEST = "test"
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+    NOTE = "note"  # internal note of a manager: never sent
+    EVENT = "event"  # a system event in the timeline (assignment, bounce, auto-reply, …)
+
+
+class DeliveryStatus(StrEnum):
+    RECEIVED = "received"  # inbound
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    WAITING = "waiting"  # we answered; waiting on the customer
+    CLOSED = "closed"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    MARKETER = "marketer"
+
+
+class Availability(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+
+
+class OutboxState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Priority:
+    """Outbox lanes: a lower number goes first."""
+
+    LIVE = 0  # a reply in a live conversation, a bot answer
+    NOTIFY = 5  # mirrors and notifications to managers
+    BULK = 10  # campaigns and follow-ups
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that came with a message; where the bytes live is the adapter's business."""
+
+    kind: str  # photo, document, voice, video, sticker, location, contact, file, …
+    file_id: str | None = None  # the provider's handle (Telegram file_id) or a content hash
+    filename: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    path: str | None = None  # content-addressed path on disk, when stored locally
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in (
+            ("kind", self.kind), ("file_id", self.file_id), ("filename", self.filename),
+            ("mime_type", self.mime_type), ("size", self.size), ("path", self.path),
+            ("meta", self.meta or None),
+        ) if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """What an adapter hands to ingest: one message from one sender on one channel."""
+
+    channel: Channel
+    external_id: str  # unique per channel; the dedupe key
+    sender: str  # raw address: Telegram user id, email address, phone number
+    text: str = ""
+    sender_name: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    reply_to: str | None = None  # external id of the message this answers
+    thread_refs: tuple[str, ...] = ()  # further references (email References)
+    sent_at: datetime | None = None  # the source's time, if it gives one
+    headers: dict[str, Any] = field(default_factory=dict)
+    language: str | None = None  # e.g. Telegram's language_code
+    # Auto-replies, bounces, delivery notices: stored as events, never answered.
+    automated: bool = False
+    # An edit of an earlier message (external id of the original).
+    edit_of: str | None = None
+    # A keyword/command (STOP, /start, button press) recorded but not routed to managers.
+    command: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message for an adapter to send."""
+
+    channel: Channel
+    address: str
+    text: str
+    outbox_id: int = 0
+    subject: str | None = None
+    html: str | None = None
+    reply_to: str | None = None  # external id of the customer's message we answer
+    thread_refs: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)  # channel specifics (thread id, markup)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "text": self.text, "subject": self.subject, "html": self.html,
+            "reply_to": self.reply_to, "thread_refs": list(self.thread_refs),
+            "attachments": [a.to_json() for a in self.attachments], "options": self.options,
+        }
+
+    @classmethod
+    def from_payload(
+        cls, channel: Channel, address: str, payload: dict[str, Any], outbox_id: int = 0
+    ) -> OutboundMessage:
+        return cls(
+            channel=channel, address=address, text=payload.get("text") or "",
+            outbox_id=outbox_id, subject=payload.get("subject"), html=payload.get("html"),
+            reply_to=payload.get("reply_to"), thread_refs=tuple(payload.get("thread_refs") or ()),
+            attachments=tuple(Attachment(**a) for a in payload.get("attachments") or ()),
+            options=dict(payload.get("options") or {}),
+        )
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What an adapter's send returns: sent (with the provider's id), or an error to retry or not."""
+
+    outcome: Outcome
+    external_id: str | None = None
+    error: str | None = None
+    retry_after: float | None = None  # seconds the channel asked us to wait
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. SMS segments
+
+    @classmethod
+    def sent(cls, external_id: str | None, **meta: Any) -> DeliveryResult:
+        return cls(Outcome.SENT, external_id=external_id, meta=meta)
+
+    @classmethod
+    def retry(cls, error: str, retry_after: float | None = None) -> DeliveryResult:
+        return cls(Outcome.RETRY, error=error, retry_after=retry_after)
+
+    @classmethod
+    def permanent(cls, error: str) -> DeliveryResult:
+        return cls(Outcome.PERMANENT, error=error)

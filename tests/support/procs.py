@@ -1,0 +1,84 @@
+"""Starting real servers for tests: child processes that die with the test run, free ports."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+
+import pytest
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_binary(path_or_name: str, package: str) -> str:
+    """The binary's path; in CI a missing server is a failure, elsewhere a skip with a hint."""
+    found = path_or_name if os.path.isabs(path_or_name) and os.access(path_or_name, os.X_OK) \
+        else shutil.which(path_or_name)
+    if found:
+        return found
+    message = f"{path_or_name} not found: install the Debian package {package} (scripts/test does)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def start(args: Sequence[str], *, log_path: str, user: str | None = None,
+          env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.Popen[bytes]:
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    cmd = list(args)
+    if user and os.geteuid() == 0:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                            preexec_fn=_die_with_parent)
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20,
+              log_path: str | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = open(log_path).read()[-2000:] if log_path else ""  # noqa: SIM115
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{tail}")
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"{what} not reached after {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
