@@ -87,6 +87,21 @@ class ConversationChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamNotice:
+    """Something the team must see: an assignment, a reminder, a missed deadline, an escalation.
+
+    Emitted inside the unit of work of its cause; the managers' chat (bot/) subscribes in the
+    transaction and queues the notice for the customer's topic, or the manager's private chat.
+    """
+
+    kind: str  # assigned, reminder, deadline_warning, deadline_missed, escalation, queue, …
+    text: str  # plain text; renderers escape it
+    key: str  # idempotency key: the same notice is never sent twice
+    customer_id: int | None = None
+    manager_id: int | None = None  # addressed to one manager; None: the team
+
+
+@dataclass(frozen=True, slots=True)
 class CustomersMerged:
     source_id: int
     target_id: int
