@@ -8,11 +8,19 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from crm.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Missing(ValueError):
+    """A key that is required given the others; the message names it."""
+
+    def __init__(self, key: str, why: str) -> None:
+        super().__init__(f"{key}: {why}")
+        self.key = key
 
 
 class _Section(BaseModel):
@@ -71,6 +79,12 @@ class TelegramSettings(_Section):
     def enabled(self) -> bool:
         return bool(self.token)
 
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> TelegramSettings:
+        if self.enabled and self.mode == "webhook" and not self.webhook_secret:
+            raise _Missing("webhook_secret", "required when mode = \"webhook\"")
+        return self
+
 
 class EmailSettings(_Section):
     imap_host: str = ""
@@ -99,6 +113,16 @@ class EmailSettings(_Section):
     def enabled(self) -> bool:
         return bool(self.imap_host and self.smtp_host and self.from_address)
 
+    @model_validator(mode="after")
+    def _complete_or_off(self) -> EmailSettings:
+        # Half a mailbox is a mistake, not "off": say which keys are missing.
+        if self.imap_host or self.smtp_host:
+            for key in ("imap_host", "imap_username", "smtp_host", "from_address"):
+                if not getattr(self, key):
+                    raise _Missing(key, "required when the email channel is configured "
+                                        "(imap_host or smtp_host is set)")
+        return self
+
 
 class KannelSettings(_Section):
     sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
@@ -123,6 +147,16 @@ class SmsSettings(_Section):
     max_segments: int = Field(default=6, ge=1, le=255)
     kannel: KannelSettings = KannelSettings()
     twilio: TwilioSettings = TwilioSettings()
+
+    @model_validator(mode="after")
+    def _provider_settings(self) -> SmsSettings:
+        if self.provider == "kannel" and not self.kannel.sendsms_url:
+            raise _Missing("kannel.sendsms_url", "required when provider = \"kannel\"")
+        if self.provider == "twilio" and self.twilio.account_sid and not (
+                self.twilio.from_number or self.twilio.messaging_service_sid):
+            raise _Missing("twilio.from_number",
+                           "required (or messaging_service_sid) when provider = \"twilio\"")
+        return self
 
     @property
     def enabled(self) -> bool:
@@ -195,22 +229,35 @@ def parse_settings(raw: dict[str, Any], source: str = "<config>", text: str = ""
 
 def _describe(err: Any, source: str, text: str) -> str:
     loc = [str(p) for p in err["loc"]]
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, _Missing):  # a model validator naming a key that must be set
+        loc = [*loc, *cause.key.split(".")]
+        message = str(cause).split(": ", 1)[1]
+        at = _at(source, _find_line(text, loc[:-1] + ["__section__"]))
+        return f"{at}: [{'.'.join(loc[:-1])}] {loc[-1]}: {message}"
     section, key = ".".join(loc[:-1]), loc[-1] if loc else ""
-    where = f"[{section}] {key}" if section else (f"[{key}]" if err["type"] == "extra_forbidden"
-                                                    else key)
-    line = _find_line(text, loc)
-    at = f"{source}:{line}" if line else source
+    at = _at(source, _find_line(text, loc))
     if err["type"] == "extra_forbidden":
-        what = "unknown section" if not section else "unknown key"
-        return f"{at}: {where}: {what} (check the spelling against config.example.toml)"
+        if not section:
+            return f"{at}: [{key}]: unknown section (check the spelling against " \
+                   "config.example.toml)"
+        return f"{at}: [{section}] {key}: unknown key (check the spelling against " \
+               "config.example.toml)"
+    where = f"[{section}] {key}" if section else key
     if err["type"] == "missing":
         return f"{at}: {where}: required key is missing"
     got = err.get("input")
-    return f"{at}: {where}: {err['msg']} (got {got!r})"
+    secret = any(word in key for word in ("password", "token", "secret", "sid"))
+    shown = "" if secret or isinstance(got, dict | list) else f" (got {got!r})"
+    return f"{at}: {where}: {err['msg']}{shown}"
+
+
+def _at(source: str, line: int | None) -> str:
+    return f"{source}:{line}" if line else source
 
 
 def _find_line(text: str, loc: list[str]) -> int | None:
-    """Best effort: the line of `key =` inside `[section]` (or of `[section]` itself)."""
+    """Best effort: the line of `key =` inside `[section]`, or of the `[section]` header."""
     if not text or not loc:
         return None
     want_section, key = ".".join(loc[:-1]), loc[-1]
@@ -220,7 +267,8 @@ def _find_line(text: str, loc: list[str]) -> int | None:
         header = re.fullmatch(r"\[\s*([^\]]+?)\s*\]", line)
         if header:
             section = header.group(1)
-            if not want_section and section == key:
+            if (not want_section and section == key) or (
+                    key == "__section__" and section == want_section):
                 return number
             continue
         if section == want_section and re.match(rf"{re.escape(key)}\s*=", line):

@@ -23,6 +23,8 @@ def normalize_email(raw: str) -> str:
     """
     _, addr = parseaddr(raw.strip())
     addr = addr.strip()
+    if addr and addr not in raw:  # parseaddr "repaired" it (e.g. dropped a space): refuse
+        raise InvalidAddress(f"{raw!r} is not an email address (unexpected characters)")
     if addr.count("@") != 1:
         raise InvalidAddress(f"{raw!r} is not an email address (expected name@domain)")
     local, domain = addr.rsplit("@", 1)
