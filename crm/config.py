@@ -1,14 +1,22 @@
-"""Settings: a TOML file, `${ENV}` references for secrets, validated with errors naming file and key."""
+"""Settings: a TOML file, `${ENV}` references for secrets, errors that name file, line and key."""
 
 from __future__ import annotations
 
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from crm.errors import ConfigError
 
@@ -48,7 +56,7 @@ class RoutingSettings(_Section):
     strategy: Literal["round_robin", "least_busy"] = "round_robin"
     sticky: bool = True
     first_response_minutes: int = Field(default=15, ge=1)
-    # A closed conversation is reopened by a new message within this window; later, a new one opens.
+    # A closed conversation is reopened by a message within this window; later, a new one opens.
     reopen_window_hours: int = Field(default=168, ge=0)
 
 
@@ -100,7 +108,8 @@ class EmailSettings(_Section):
     smtp_password: str = ""
     from_address: str = ""
     from_name: str = ""
-    # Re-check the mailbox this often even with IDLE (seconds): a safety net and for servers without IDLE.
+    # Re-check the mailbox this often even with IDLE (seconds): a safety net, and for servers
+    # without IDLE.
     poll_interval: float = Field(default=60.0, gt=0)
     # On first start, import mail of the last N days (0: only mail that arrives from now on).
     import_days: int = Field(default=0, ge=0)
@@ -191,7 +200,7 @@ class Settings(_Section):
         return v
 
 
-def expand_env(value: Any, environ: dict[str, str] | None = None) -> Any:
+def expand_env(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     """Replace `${VAR}` and `${VAR:-default}` in every string; an unset VAR becomes ''."""
     env = os.environ if environ is None else environ
     if isinstance(value, str):
@@ -203,8 +212,8 @@ def expand_env(value: Any, environ: dict[str, str] | None = None) -> Any:
     return value
 
 
-def load_settings(path: str | Path, environ: dict[str, str] | None = None) -> Settings:
-    """Read and validate a config file; any problem raises ConfigError naming file, line and key."""
+def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate a config file; a problem raises ConfigError naming file, line and key."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -233,7 +242,7 @@ def _describe(err: Any, source: str, text: str) -> str:
     if isinstance(cause, _Missing):  # a model validator naming a key that must be set
         loc = [*loc, *cause.key.split(".")]
         message = str(cause).split(": ", 1)[1]
-        at = _at(source, _find_line(text, loc[:-1] + ["__section__"]))
+        at = _at(source, _find_line(text, [*loc[:-1], "__section__"]))
         return f"{at}: [{'.'.join(loc[:-1])}] {loc[-1]}: {message}"
     section, key = ".".join(loc[:-1]), loc[-1] if loc else ""
     at = _at(source, _find_line(text, loc))

@@ -1,4 +1,4 @@
-"""Talking to a customer: replies, notes, and the life of a conversation (assign, close, reopen)."""
+"""Talking to a customer: replies, notes, and a conversation's life (assign, close, reopen)."""
 
 from __future__ import annotations
 
@@ -62,10 +62,12 @@ class Conversations:
                 "-id").first()
             last_in = await Message.filter(customer_id=customer.id, channel=identity.channel,
                                            direction=Direction.IN).order_by("-id").first()
-            reply_to, refs, subj = None, (), subject
+            reply_to: str | None = None
+            refs: tuple[str, ...] = ()
+            subj = subject
             if last_in is not None:
                 reply_to = last_in.external_id
-                refs = tuple(last_in.meta.get("thread_refs") or ())  # type: ignore[call-overload]
+                refs = tuple(str(r) for r in _as_list(last_in.meta.get("thread_refs")))
                 if subj is None:
                     headers = last_in.meta.get("headers") or {}
                     subj = headers.get("subject") if isinstance(headers, dict) else None
@@ -163,7 +165,7 @@ class Conversations:
             conversation = await self.current(customer_id)
             if conversation is None:
                 raise NotFound(f"customer #{customer_id} has no conversation")
-            conversation.assignee_id = manager.id if manager else None  # type: ignore[attr-defined]
+            conversation.assignee_id = manager.id if manager else None
             await conversation.save(update_fields=["assignee_id"])
             text = f"assigned to {manager.name}" if manager else "unassigned"
             await self._event(conversation, text, actor, action="assign",
@@ -173,22 +175,26 @@ class Conversations:
     async def _event(self, conversation: Conversation, text: str, actor: str,
                      action: str | None = None, detail: dict[str, object] | None = None) -> None:
         await Message.create(
-            customer_id=conversation.customer_id, conversation_id=conversation.id,  # type: ignore[attr-defined]
+            customer_id=conversation.customer_id, conversation_id=conversation.id,
             direction=Direction.EVENT, channel=conversation.channel, text=text,
             author_kind="system", meta={"actor": actor}, created_at=self.clock())
         await AuditLog.create(actor=actor, action=action or f"conversation.{conversation.status}",
-                              customer_id=conversation.customer_id,  # type: ignore[attr-defined]
+                              customer_id=conversation.customer_id,
                               detail={"conversation_id": conversation.id, **(detail or {})})
         await self.bus.emit(ConversationChanged(
             conversation_id=conversation.id,
-            customer_id=conversation.customer_id,  # type: ignore[attr-defined]
+            customer_id=conversation.customer_id,
             status=conversation.status,
-            assignee_id=conversation.assignee_id,  # type: ignore[attr-defined]
+            assignee_id=conversation.assignee_id,
             actor=actor))
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
 
 
 async def _message_by_key(key: str) -> Message | None:
     row = await Outbox.filter(idempotency_key=key).first()
-    if row is None or row.message_id is None:  # type: ignore[attr-defined]
+    if row is None or row.message_id is None:
         return None
-    return await Message.get_or_none(id=row.message_id)  # type: ignore[attr-defined]
+    return await Message.get_or_none(id=row.message_id)

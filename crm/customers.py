@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import structlog
@@ -39,21 +40,22 @@ class Customers:
         customer = await Customer.get_or_none(id=customer_id)
         if customer is None:
             raise NotFound(f"customer #{customer_id} does not exist")
-        while customer.merged_into_id is not None:  # type: ignore[attr-defined]
-            customer = await Customer.get(id=customer.merged_into_id)  # type: ignore[attr-defined]
+        while customer.merged_into_id is not None:
+            customer = await Customer.get(id=customer.merged_into_id)
         return customer
 
     async def find(self, query: str = "", limit: int = 50, offset: int = 0) -> list[Customer]:
         qs = Customer.filter(merged_into_id=None)
         if query:
-            ids = Identity.filter(address__icontains=query).values_list("customer_id", flat=True)
-            qs = qs.filter(Q(name__icontains=query) | Q(id__in=ids))
+            ids = await Identity.filter(address__icontains=query).limit(1000).values_list(
+                "customer_id", flat=True)
+            qs = qs.filter(Q(name__icontains=query) | Q(id__in=list(ids)))
         return await qs.order_by("-last_seen_at", "-id").offset(offset).limit(limit)
 
     async def by_address(self, channel: Channel, raw: str) -> Customer | None:
         address = normalize_address(channel, raw, self.default_region)
         identity = await Identity.filter(channel=channel, address=address).first()
-        return await self.get(identity.customer_id) if identity else None  # type: ignore[attr-defined]
+        return await self.get(identity.customer_id) if identity else None
 
     async def link_identity(self, customer_id: int, channel: Channel, raw: str,
                             actor: str = "customer") -> Customer:
@@ -68,10 +70,10 @@ class Customers:
                 await AuditLog.create(actor=actor, action="identity.linked",
                                       customer_id=customer.id, detail={"channel": channel.value})
                 return customer
-            if identity.customer_id == customer.id:  # type: ignore[attr-defined]
+            if identity.customer_id == customer.id:
                 return customer
             # The older customer survives: their history is usually the longer one.
-            other = await self.get(identity.customer_id)  # type: ignore[attr-defined]
+            other = await self.get(identity.customer_id)
             source, target = (customer, other) if other.id < customer.id else (other, customer)
             return await self.merge(source.id, target.id, actor=actor)
 
@@ -108,7 +110,7 @@ class Customers:
                                         or source.last_seen_at > target.last_seen_at):
                 target.last_seen_at = source.last_seen_at
             await target.save()
-            source.merged_into_id = target.id  # type: ignore[attr-defined]
+            source.merged_into_id = target.id
             await source.save(update_fields=["merged_into_id"])
             await AuditLog.create(actor=actor, action="customer.merged", customer_id=target.id,
                                   detail={"source_id": source.id, "moved": moved})
@@ -116,7 +118,8 @@ class Customers:
             log.info("customer.merged", source=source.id, target=target.id, moved=moved)
             return target
 
-    async def set_opt_out(self, customer_id: int, opted_out: bool, actor: str = "customer") -> bool:
+    async def set_opt_out(self, customer_id: int, opted_out: bool,
+                          actor: str = "customer") -> bool:
         """Returns whether anything changed."""
         async with self.bus.unit_of_work():
             customer = await self.get(customer_id)
@@ -223,7 +226,7 @@ def _row(obj: Any) -> dict[str, Any]:
         value = getattr(obj, obj._meta.fields_db_projection_reverse.get(name, name), None)
         if isinstance(value, datetime):
             value = value.isoformat()
-        elif hasattr(value, "value"):
+        elif isinstance(value, Enum):
             value = value.value
         out[name] = value
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections import OrderedDict
@@ -30,12 +31,12 @@ log = structlog.get_logger(__name__)
 
 def backoff_seconds(attempts: int, base: float, cap: float,
                     retry_after: float | None = None, rnd: random.Random | None = None) -> float:
-    """Exponential backoff with jitter; a retry-after the channel gave is obeyed, never shortened."""
-    r = rnd or random
+    """Exponential backoff with jitter; a retry-after from the channel is obeyed, never cut."""
+    jitter: float = (rnd or random).random()
     if retry_after is not None:
-        return retry_after + r.random() * 0.25
+        return retry_after + jitter * 0.25
     exp = min(cap, base * (2 ** max(0, attempts - 1)))
-    return exp * (0.5 + r.random() / 2)
+    return float(exp * (0.5 + jitter / 2))
 
 
 class _RecipientLimiters:
@@ -88,7 +89,7 @@ class _ChannelLoop:
             for row in claimed:
                 task = asyncio.create_task(self._deliver(row), name=f"send-{row.id}")
                 self.in_flight[row.id] = task
-                task.add_done_callback(lambda _t, rid=row.id: self._done(rid))
+                task.add_done_callback(functools.partial(self._done, row.id))
             if claimed and len(claimed) == free:
                 continue  # there may be more right away
             timeout = settings.poll_interval
@@ -102,7 +103,7 @@ class _ChannelLoop:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=max(0.01, timeout))
 
-    def _done(self, row_id: int) -> None:
+    def _done(self, row_id: int, _task: object = None) -> None:
         self.in_flight.pop(row_id, None)
         self.sending.discard(row_id)
         self.wake.set()
@@ -146,9 +147,7 @@ class _ChannelLoop:
                 await asyncio.sleep(0.2 * (attempt + 1))
         else:
             return  # the lease will expire and the row be retried: at-least-once
-        if state is OutboxState.SENT:
-            metrics.MESSAGES_OUT.labels(channel=self.channel.value).inc()
-        else:
+        if state is not OutboxState.SENT:
             metrics.SEND_ERRORS.labels(channel=self.channel.value, kind=result.outcome.value,
                                        reason=metrics.short_reason(result.error)).inc()
             log.info("outbox.send_failed", channel=self.channel.value, outbox_id=row.id,

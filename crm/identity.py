@@ -17,7 +17,7 @@ _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 def normalize_email(raw: str) -> str:
     """`"Ann" <Ann+Shop@Example.COM>` -> `ann+shop@example.com`.
 
-    The whole address is lower-cased (every mainstream provider treats it case-insensitively, and two
+    The whole address is lower-cased (mainstream providers treat it case-insensitively, and two
     customers for one mailbox is the worse error); plus-tags are kept, since `ann+shop` may be a
     different person's alias on some servers and stripping it would merge them.
     """

@@ -1,4 +1,4 @@
-"""Structured logging: structlog for our code, stdlib records from libraries through the same renderer."""
+"""Structured logging: structlog for our code; libraries' stdlib records use the same renderer."""
 
 from __future__ import annotations
 

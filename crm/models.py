@@ -31,6 +31,7 @@ class Customer(Model):
     merged_into: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", null=True, related_name=False, on_delete=fields.SET_NULL
     )
+    merged_into_id: int | None
     erased_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_seen_at = fields.DatetimeField(null=True)
@@ -43,12 +44,13 @@ class Customer(Model):
 
 
 class Identity(Model):
-    """A (channel, address) that leads to a customer: a Telegram user id, an email, an E.164 phone."""
+    """A (channel, address) leading to a customer: a Telegram user id, an email, an E.164 phone."""
 
     id = fields.IntField(primary_key=True)
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="identities", on_delete=fields.CASCADE
     )
+    customer_id: int
     channel = fields.CharEnumField(Channel, max_length=16)
     address = fields.CharField(max_length=320)
     display_name = fields.CharField(max_length=200, null=True)
@@ -91,11 +93,13 @@ class Conversation(Model):
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="conversations", on_delete=fields.CASCADE
     )
+    customer_id: int
     status = fields.CharEnumField(ConversationStatus, max_length=16,
                                   default=ConversationStatus.OPEN)
     assignee: fields.ForeignKeyNullableRelation[Manager] = fields.ForeignKeyField(
         "models.Manager", null=True, related_name="conversations", on_delete=fields.SET_NULL
     )
+    assignee_id: int | None
     channel = fields.CharEnumField(Channel, max_length=16)  # the channel the customer last used
     subject = fields.CharField(max_length=500, null=True)
     opened_at = fields.DatetimeField(auto_now_add=True)
@@ -117,12 +121,15 @@ class Message(Model):
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="messages", on_delete=fields.CASCADE
     )
+    customer_id: int
     conversation: fields.ForeignKeyNullableRelation[Conversation] = fields.ForeignKeyField(
         "models.Conversation", null=True, related_name="messages", on_delete=fields.SET_NULL
     )
+    conversation_id: int | None
     identity: fields.ForeignKeyNullableRelation[Identity] = fields.ForeignKeyField(
         "models.Identity", null=True, related_name="messages", on_delete=fields.SET_NULL
     )
+    identity_id: int | None
     direction = fields.CharEnumField(Direction, max_length=8)
     channel = fields.CharEnumField(Channel, max_length=16)
     external_id = fields.CharField(max_length=300, null=True)
@@ -133,7 +140,9 @@ class Message(Model):
     author: fields.ForeignKeyNullableRelation[Manager] = fields.ForeignKeyField(
         "models.Manager", null=True, related_name="messages", on_delete=fields.SET_NULL
     )
-    author_kind = fields.CharField(max_length=16, default="customer")  # customer/manager/bot/system
+    author_id: int | None
+    # customer, manager, bot or system
+    author_kind = fields.CharField(max_length=16, default="customer")
     delivery_status = fields.CharEnumField(DeliveryStatus, max_length=16,
                                            default=DeliveryStatus.RECEIVED)
     delivery_error = fields.CharField(max_length=500, null=True)
@@ -151,8 +160,8 @@ class Message(Model):
 class Outbox(Model):
     """Every outbound message, written in the transaction of the event that caused it.
 
-    Times the dispatcher compares in SQL (`due_ms`, `lease_ms`) are epoch milliseconds, so the claim
-    query is the same plain SQL on SQLite and PostgreSQL.
+    Times the dispatcher compares in SQL (`due_ms`, `lease_ms`) are epoch milliseconds, so the
+    claim query is the same plain SQL on SQLite and PostgreSQL.
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -170,9 +179,11 @@ class Outbox(Model):
     message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
         "models.Message", null=True, related_name="outbox", on_delete=fields.SET_NULL
     )
+    message_id: int | None
     customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", null=True, related_name="outbox", on_delete=fields.SET_NULL
     )
+    customer_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
 
@@ -188,6 +199,7 @@ class CustomerTopic(Model):
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="topics", on_delete=fields.CASCADE
     )
+    customer_id: int
     chat_id = fields.BigIntField()
     thread_id = fields.BigIntField()
     closed = fields.BooleanField(default=False)
@@ -211,7 +223,7 @@ class Cursor(Model):
 
 
 class AuditLog(Model):
-    """Who did what to which customer. Kept (without personal data) after a customer is forgotten."""
+    """Who did what to which customer; kept, without personal data, after a customer is erased."""
 
     id = fields.BigIntField(primary_key=True)
     actor = fields.CharField(max_length=200)  # "manager:12", "cli", "customer", "system"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import structlog
 from tortoise.connection import get_connection
 
+from crm import metrics
 from crm.clock import Clock, now_ms, to_ms, utcnow
 from crm.events import DeliveryChanged, EventBus, OutboxQueued
 from crm.models import Identity, Message, Outbox
@@ -90,7 +91,10 @@ class OutboxService:
         postgres = conn.capabilities.dialect == "postgres"
         now = now_ms()
         lock = "FOR UPDATE OF o SKIP LOCKED" if postgres else ""
-        p = (lambda i: f"${i}") if postgres else (lambda i: "?")
+
+        def p(i: int) -> str:
+            return f"${i}" if postgres else "?"
+
         sql = (
             f"UPDATE outbox SET state = 'sending', lease_ms = {p(1)}, attempts = attempts + 1 "
             f"WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'queued' "
@@ -123,11 +127,11 @@ class OutboxService:
         """Rows whose sender died mid-send go back to the queue (the documented resend window)."""
         conn = get_connection("default")
         where = "" if everything else f" AND lease_ms < {now_ms()}"
-        _, rows = await conn.execute_query(
+        count, _ = await conn.execute_query(
             f"UPDATE outbox SET state = 'queued', lease_ms = NULL WHERE state = 'sending'{where}")
-        if rows:
-            log.warning("outbox.requeued_interrupted", rows=rows)
-        return int(rows or 0)
+        if count:
+            log.warning("outbox.requeued_interrupted", rows=count)
+        return int(count or 0)
 
     async def record(self, claimed: Claimed, result: DeliveryResult, *, retry_in: float | None,
                      give_up: bool) -> OutboxState:
@@ -163,6 +167,8 @@ class OutboxService:
                     message = await Message.get(id=claimed.message_id)
                     fields["meta"] = {**message.meta, **result.meta}
                 await Message.filter(id=claimed.message_id).update(**fields)
+            if state is OutboxState.SENT:
+                metrics.MESSAGES_OUT.labels(channel=claimed.channel.value).inc()
             await self.bus.emit(DeliveryChanged(
                 message_id=claimed.message_id, outbox_id=claimed.id,
                 customer_id=claimed.customer_id, channel=claimed.channel, status=status,

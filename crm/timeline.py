@@ -30,7 +30,7 @@ class IngestResult:
 
 
 class Timeline:
-    """Stores what arrives: dedupe, identity, timeline entry, conversation, event; one transaction."""
+    """Stores what arrives (dedupe, identity, timeline, conversation, event) in one transaction."""
 
     def __init__(self, settings: Settings, bus: EventBus, clock: Clock = utcnow) -> None:
         self.settings = settings
@@ -129,7 +129,7 @@ class Timeline:
                 await customer.save(update_fields=["name"])
             return identity, customer, False
         customer = await Customer.create(
-            name=(msg.sender_name or None) and msg.sender_name[:200],  # type: ignore[index]
+            name=(msg.sender_name or None) and msg.sender_name[:200],
             language=_language(msg.language) or None,
         )
         identity = await Identity.create(

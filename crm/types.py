@@ -151,7 +151,7 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """What an adapter's send returns: sent (with the provider's id), or an error to retry or not."""
+    """What an adapter's send returns: sent, or a retryable or final error."""
 
     outcome: Outcome
     external_id: str | None = None

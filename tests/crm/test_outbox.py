@@ -203,7 +203,7 @@ async def test_concurrent_claims_are_disjoint(core: Core) -> None:
 
 async def test_delivery_reports_update_status_and_never_step_back(
         running: tuple[Core, FakeSender]) -> None:
-    core, fake = running
+    core, _fake = running
     cid = await customer(core)
     message = await core.conversations.send(cid, "track me")
     await _wait_state(message.id, DeliveryStatus.SENT)

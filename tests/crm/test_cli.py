@@ -1,0 +1,102 @@
+"""The `crm` command through a real subprocess, against the test database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crm.models import Customer, Identity
+from crm.services import Core
+from crm.types import Channel, InboundMessage
+
+CRM = str(Path(sys.executable).parent / "crm")
+
+
+@pytest.fixture
+def config(db: str, tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[database]\nurl = "{db}"\n')
+    return path
+
+
+def crm(config: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([CRM, *args, "-c", str(config)], capture_output=True, text=True,
+                          timeout=60)
+    if ok:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_help_explains_every_command() -> None:
+    done = subprocess.run([CRM, "--help"], capture_output=True, text=True, check=True)
+    for command in ("run", "db", "managers", "customers"):
+        assert command in done.stdout
+    for group, subs in (("customers", ("list", "show", "merge", "export", "forget")),
+                        ("managers", ("add", "list", "remove")), ("db", ("upgrade",))):
+        out = subprocess.run([CRM, group, "--help"], capture_output=True, text=True,
+                             check=True).stdout
+        assert all(sub in out for sub in subs), out
+
+
+def test_unknown_command_fails_clearly() -> None:
+    done = subprocess.run([CRM, "frobnicate"], capture_output=True, text=True)
+    assert done.returncode == 2 and "No such command 'frobnicate'" in done.stderr
+
+
+async def test_managers_add_list_remove(config: Path) -> None:
+    out = crm(config, "managers", "add", "1001", "Olga", "--role", "admin",
+              "--username", "@olga").stdout
+    assert "added manager" in out and "Olga (admin)" in out
+    dup = crm(config, "managers", "add", "1001", "Olga", ok=False)
+    assert dup.returncode == 1 and "already a manager" in dup.stderr
+    bad = crm(config, "managers", "add", "1002", "Ivan", "--role", "boss", ok=False)
+    assert bad.returncode == 2 and "'boss' is not one of" in bad.stderr
+    listing = crm(config, "managers", "list").stdout
+    assert "1001" in listing and "admin" in listing and "@olga" in listing
+    assert "removed manager" in crm(config, "managers", "remove", "1001").stdout
+    assert "no managers yet" in crm(config, "managers", "list").stdout
+    missing = crm(config, "managers", "remove", "999", ok=False)
+    assert missing.returncode == 1 and "no manager with Telegram user id 999" in missing.stderr
+
+
+async def test_customers_list_show_export_merge_forget(config: Path, core: Core,
+                                                       tmp_path: Path) -> None:
+    a = await core.timeline.ingest(InboundMessage(
+        Channel.EMAIL, "<m1@x>", "Ann <ann@example.com>", text="Where is <b>my</b> order?",
+        sender_name="Ann"))
+    b = await core.timeline.ingest(InboundMessage(Channel.SMS, "s1", "+12025550143",
+                                                  text="It's Ann again"))
+    await core.conversations.send(a.customer_id, "On its way!", channel=Channel.EMAIL)
+
+    listing = crm(config, "customers", "list").stdout
+    assert "Ann" in listing and "email:ann@example.com" in listing
+    assert "sms:+12025550143" in crm(config, "customers", "list", "-s", "2025550143").stdout
+
+    show = crm(config, "customers", "show", str(a.customer_id)).stdout
+    assert "Customer #" in show and "ann@example.com" in show
+    assert "<- email    customer: Where is <b>my</b> order?" in show
+    assert "-> email    manager [queued]: On its way!" in show
+
+    out_file = tmp_path / "ann.json"
+    crm(config, "customers", "export", str(a.customer_id), "-o", str(out_file))
+    exported = json.loads(out_file.read_text())
+    assert exported["customer"]["name"] == "Ann"
+    assert len(exported["messages"]) == 2
+
+    merged = crm(config, "customers", "merge", str(b.customer_id), str(a.customer_id)).stdout
+    assert f"merged #{b.customer_id} into #{a.customer_id}" in merged
+    assert await Identity.filter(customer_id=a.customer_id).count() == 2
+
+    refused = crm(config, "customers", "forget", str(a.customer_id), ok=False)
+    assert refused.returncode == 1  # no --yes and no terminal to confirm: aborted
+    assert (await Customer.get(id=a.customer_id)).name == "Ann"
+    done = crm(config, "customers", "forget", str(a.customer_id), "--yes").stdout
+    assert "forgot customer" in done
+    assert (await Customer.get(id=a.customer_id)).name is None
+
+    missing = crm(config, "customers", "show", "424242", ok=False)
+    assert missing.returncode == 1 and "customer #424242 does not exist" in missing.stderr
