@@ -325,5 +325,38 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
+@main.group()
+def tasks() -> None:
+    """Scheduled work: reminders, follow-ups, surveys and response deadlines."""
+
+
+@tasks.command("list")
+@_config_option
+@click.option("--manager", "manager_id", type=int, default=None,
+              help="only this manager's tasks (manager id, see `crm managers list`)")
+def tasks_list(config_path: str, manager_id: int | None) -> None:
+    """Show what is due, by manager, soonest first."""
+    from crm.automation import Automation
+    from crm.services import Core
+
+    settings = _settings(config_path)
+
+    async def work() -> list[Any]:
+        return await Automation(Core.build(settings)).commands.lines(manager_id)
+
+    lines = _with_db(settings, work)
+    if not lines:
+        click.echo("nothing is due")
+        return
+    current = None
+    for line in lines:
+        if line.manager != current:
+            current = line.manager
+            click.echo(f"{current}:")
+        who = f"  {line.customer}" if line.customer else ""
+        text = f"  {line.text}" if line.text else ""
+        click.echo(f"  #{line.id:<6} {_when(line.due_at)}  {line.kind:16}{who}{text}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

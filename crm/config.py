@@ -6,6 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +59,70 @@ class RoutingSettings(_Section):
     first_response_minutes: int = Field(default=15, ge=1)
     # A closed conversation is reopened by a message within this window; later, a new one opens.
     reopen_window_hours: int = Field(default=168, ge=0)
+    # Seconds between safety-net passes over the queue (it also drains at once when a manager
+    # comes online or closes a conversation).
+    queue_check_seconds: float = Field(default=60.0, ge=1)
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class SlaSettings(_Section):
+    """Business hours and response deadlines (crm/sla.py). No `hours`: open around the clock."""
+
+    timezone: str = "UTC"
+    hours: dict[str, str] = Field(default_factory=dict)
+    holidays: list[date] = Field(default_factory=list)
+    next_response_minutes: int = Field(default=60, ge=1)
+    remind_before_minutes: int = Field(default=5, ge=0)
+    reassign_on_miss: bool = True
+    after_hours_reply: bool = False
+    after_hours_reply_period_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone name such as UTC or Europe/Berlin") from None
+        return v
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: dict[str, str]) -> dict[str, str]:
+        from crm.sla import parse_ranges
+
+        for day, ranges in v.items():
+            if day not in _WEEKDAYS:
+                raise ValueError(f"{day!r} is not a weekday: use {', '.join(_WEEKDAYS)}")
+            parse_ranges(ranges)  # raises ValueError with the reason
+        if v and not any(parse_ranges(r) for r in v.values()):
+            raise ValueError("closed on every day: give at least one range, or remove "
+                             "[sla.hours] to count the team as open around the clock")
+        return v
+
+
+class FollowupSettings(_Section):
+    """Automatic follow-ups, the rating survey and manager reminders (crm/followups.py)."""
+
+    silence_hours: float = Field(default=0.0, ge=0)
+    max_count: int = Field(default=1, ge=0, le=20)
+    text: str = ""
+    late_limit_hours: float = Field(default=24.0, ge=0)
+    survey: bool = False
+    survey_delay_minutes: float = Field(default=60.0, ge=0)
+    survey_answer_hours: float = Field(default=72.0, gt=0)
+    survey_late_limit_hours: float = Field(default=24.0, ge=0)
+    reminder_escalate_minutes: float = Field(default=60.0, ge=0)
+
+
+class SchedulerSettings(_Section):
+    tick_seconds: float = Field(default=30.0, ge=0.1, le=3600)
+    lock_id: int = 72_410_001
+    task_max_attempts: int = Field(default=5, ge=1, le=100)
 
 
 class OutboxSettings(_Section):
@@ -185,6 +250,9 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
     routing: RoutingSettings = RoutingSettings()
+    sla: SlaSettings = SlaSettings()
+    followups: FollowupSettings = FollowupSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     outbox: OutboxSettings = OutboxSettings()
     logging: LoggingSettings = LoggingSettings()
     bot: BotSettings = BotSettings()

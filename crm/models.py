@@ -13,6 +13,8 @@ from crm.types import (
     Direction,
     OutboxState,
     Role,
+    TaskKind,
+    TaskState,
 )
 
 
@@ -78,6 +80,7 @@ class Manager(Model):
     tags: fields.Field[list[str]] = fields.JSONField(default=list)  # empty: every customer
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    last_assigned_at = fields.DatetimeField(null=True)  # round robin: the longest idle goes next
 
     class Meta:
         table = "manager"
@@ -108,6 +111,12 @@ class Conversation(Model):
     last_inbound_at = fields.DatetimeField(null=True)
     last_outbound_at = fields.DatetimeField(null=True)
     acknowledged = fields.BooleanField(default=False)  # the customer got the "we'll answer" note
+    next_response_due = fields.DatetimeField(null=True)  # the customer wrote again after a reply
+    queued_at = fields.DatetimeField(null=True)  # waiting for a free manager since (oldest first)
+    after_hours_replied_at = fields.DatetimeField(null=True)
+    survey_sent_at = fields.DatetimeField(null=True)
+    rating = fields.SmallIntField(null=True)  # the customer's 1–5 answer to the survey
+    rated_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "conversation"
@@ -234,3 +243,40 @@ class AuditLog(Model):
 
     class Meta:
         table = "audit_log"
+
+
+class Task(Model):
+    """Scheduled work with a due time: a reminder, a follow-up, a survey, a deadline check.
+
+    The database is the truth and APScheduler only the timer: a row fires when it is due, in the
+    transaction that marks it done (crm/tasks.py), so a restart loses none and fires none twice.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharEnumField(TaskKind, max_length=32)
+    state = fields.CharEnumField(TaskState, max_length=16, default=TaskState.PENDING)
+    due_at = fields.DatetimeField()
+    key = fields.CharField(max_length=200, unique=True)  # idempotency: one row per cause
+    customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", null=True, related_name="tasks", on_delete=fields.CASCADE
+    )
+    customer_id: int | None
+    conversation: fields.ForeignKeyNullableRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", null=True, related_name="tasks", on_delete=fields.CASCADE
+    )
+    conversation_id: int | None
+    manager: fields.ForeignKeyNullableRelation[Manager] = fields.ForeignKeyField(
+        "models.Manager", null=True, related_name="tasks", on_delete=fields.SET_NULL
+    )
+    manager_id: int | None
+    text = fields.TextField(default="")
+    payload: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    attempts = fields.IntField(default=0)
+    last_error = fields.CharField(max_length=500, null=True)
+    created_by = fields.CharField(max_length=200, default="system")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    done_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "task"
+        indexes = (("state", "due_at"), ("conversation_id", "state"), ("manager_id", "state"))

@@ -170,3 +170,23 @@ class DeliveryResult:
     @classmethod
     def permanent(cls, error: str) -> DeliveryResult:
         return cls(Outcome.PERMANENT, error=error)
+
+
+class TaskKind(StrEnum):
+    """What a scheduled row does when it is due (crm/tasks.py)."""
+
+    REMINDER = "reminder"  # a manager's own reminder (/remind)
+    FOLLOWUP = "followup"  # a manager's scheduled message to the customer (/followup)
+    AUTO_FOLLOWUP = "auto_followup"  # the bot chases a silent customer (config [followups])
+    SURVEY = "survey"  # the 1–5 rating question after a conversation is closed
+    DEADLINE_WARNING = "deadline_warning"  # the response deadline is near: remind the assignee
+    DEADLINE_MISSED = "deadline_missed"  # the deadline passed: flag and reassign
+    ESCALATION = "escalation"  # a reminder nobody acted on: tell the admins
+
+
+class TaskState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    SKIPPED = "skipped"  # due, but no longer meaningful (the customer wrote, too late, …)
+    CANCELLED = "cancelled"
+    FAILED = "failed"

@@ -1,23 +1,111 @@
-"""Timers: a few APScheduler ticks that call core services. The database holds what is due."""
+"""Timers: a few APScheduler ticks that call core services. The database holds what is due.
+
+Jobs (explicit ids, replace_existing, max_instances=1, coalesce):
+
+- `outbox.requeue_expired` — rows left 'sending' by a dead process go back to the queue (every
+  process runs it; it only touches expired leases).
+- `tasks.tick` — every `[scheduler] tick_seconds`, and once at start: fire every due task (so
+  what came due while the service was down fires now, once) and drain the routing queue.
+- `tasks.next` — a one-shot timer re-armed to the next task's due time (on start, after each
+  run, and whenever a task is written), so a reminder fires on time, not at the next tick.
+- `routing.drain` — every `[routing] queue_check_seconds`: the queue's safety net.
+
+On PostgreSQL only the process holding the advisory lock (scheduler/leader.py) fires tasks and
+drains the queue; the others try to take the lock at each tick.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from crm.automation import Automation, automation
 from crm.services import Core
+from crm.tasks import TaskScheduled
+from scheduler.leader import Leadership
+
+log = structlog.get_logger(__name__)
+
+
+class CrmScheduler(AsyncIOScheduler):  # type: ignore[misc]
+    """An AsyncIOScheduler that also lets go of the leader lock when it shuts down."""
+
+    ticks: Ticks
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait)
+        self.ticks.leadership.terminate()
+
+
+class Ticks:
+    """What the jobs do; each checks leadership first."""
+
+    def __init__(self, core: Core, scheduler: AsyncIOScheduler, leadership: Leadership) -> None:
+        self.core = core
+        self.auto: Automation = automation(core)
+        self.scheduler = scheduler
+        self.leadership = leadership
+
+    async def tick(self) -> int:
+        if not await self.leadership.ensure():
+            return 0
+        fired = await self.fire_due()
+        await self.auto.router.drain()
+        return fired
+
+    async def fire_due(self) -> int:
+        if not await self.leadership.ensure():
+            return 0
+        fired = await self.auto.tasks.run_due()
+        due = await self.auto.tasks.next_due()
+        if due is not None:
+            self.arm(due)
+        return fired
+
+    async def drain(self) -> int:
+        if not await self.leadership.ensure():
+            return 0
+        return await self.auto.router.drain()
+
+    def arm(self, due_at: datetime) -> None:
+        """Set the one-shot timer to `due_at` unless it is already set sooner."""
+        delay = max(0.0, (due_at - self.core.clock()).total_seconds())
+        run_at = datetime.now(UTC) + timedelta(seconds=delay)
+        job = self.scheduler.get_job("tasks.next")
+        if job is not None and job.next_run_time is not None and job.next_run_time <= run_at:
+            return
+        self.scheduler.add_job(self.fire_due, "date", run_date=run_at, id="tasks.next",
+                               replace_existing=True, misfire_grace_time=None)
+
+    async def on_scheduled(self, event: TaskScheduled) -> None:
+        self.arm(event.due_at)
 
 
 def build_scheduler(core: Core) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(
+    settings = core.settings
+    scheduler = CrmScheduler(
         jobstores={"default": MemoryJobStore()},
         executors={"default": AsyncIOExecutor()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         timezone="UTC",
     )
-    # Rows left 'sending' by a process that died go back to the queue once their lease is over.
-    scheduler.add_job(core.dispatcher.requeue_expired, "interval",
-                      seconds=max(5, int(core.settings.outbox.lease_seconds / 2)),
-                      id="outbox.requeue_expired", replace_existing=True)
+    leadership = Leadership(settings.database.url, settings.scheduler.lock_id)
+    ticks = scheduler.ticks = Ticks(core, scheduler, leadership)
+    core.bus.subscribe(TaskScheduled, ticks.on_scheduled, phase="after_commit")
+    jobs: list[tuple[Any, str, dict[str, Any]]] = [
+        # Rows left 'sending' by a process that died go back to the queue once their lease
+        # is over.
+        (core.dispatcher.requeue_expired, "outbox.requeue_expired",
+         {"seconds": max(5, int(settings.outbox.lease_seconds / 2))}),
+        (ticks.tick, "tasks.tick", {"seconds": settings.scheduler.tick_seconds,
+                                    "next_run_time": datetime.now(UTC)}),
+        (ticks.drain, "routing.drain", {"seconds": settings.routing.queue_check_seconds}),
+    ]
+    for func, job_id, trigger in jobs:
+        scheduler.add_job(func, "interval", id=job_id, replace_existing=True, **trigger)
     return scheduler

@@ -1,0 +1,99 @@
+"""Nobody is forgotten: routing, deadlines, follow-ups and surveys wired to the core's events.
+
+`automation(core)` builds the services once per Core and subscribes them to the event bus, in
+the transaction of each event, so an assignment, a deadline or a cancelled follow-up commits
+with the message that caused it. The bot (commands) and the scheduler (timers) both reach the
+services through it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from crm.deadlines import SLA_KINDS, Deadlines
+from crm.events import ConversationChanged, MessageQueued, MessageReceived
+from crm.followups import Followups
+from crm.models import Conversation
+from crm.routing import Router
+from crm.sla import BusinessHours
+from crm.tasks import Tasks
+from crm.team_commands import TeamCommands
+from crm.types import ConversationStatus, Direction
+
+if TYPE_CHECKING:
+    from crm.services import Core
+
+log = structlog.get_logger(__name__)
+_ATTR = "_crm_automation"
+
+
+class Automation:
+    def __init__(self, core: Core) -> None:
+        sla = core.settings.sla
+        self.core = core
+        self.hours = BusinessHours.build(sla.timezone, sla.hours, sla.holidays)
+        self.tasks = Tasks(core.bus, core.clock, core.settings.scheduler.task_max_attempts)
+        self.router = Router(core)
+        self.deadlines = Deadlines(core, self.tasks, self.router, self.hours)
+        self.followups = Followups(core, self.tasks, self.hours)
+        self.commands = TeamCommands(core, self.tasks, self.router, self.hours)
+
+    def install(self) -> None:
+        bus = self.core.bus
+        bus.subscribe(MessageReceived, self._received, phase="in_transaction")
+        bus.subscribe(MessageQueued, self._queued, phase="in_transaction")
+        bus.subscribe(ConversationChanged, self._changed, phase="in_transaction")
+        bus.subscribe(ConversationChanged, self._after_changed, phase="after_commit")
+
+    async def _received(self, event: MessageReceived) -> None:
+        if event.direction is not Direction.IN or event.automated \
+                or event.conversation_id is None:
+            return
+        conv = await Conversation.get(id=event.conversation_id)
+        if await self.followups.rating_answer(event, conv):
+            return
+        if event.command is not None or conv.status is ConversationStatus.CLOSED:
+            return
+        await self.followups.customer_wrote(conv)
+        if event.new_conversation or event.reopened:
+            await self.router.route(
+                conv, reason="new conversation" if event.new_conversation else "reopened")
+        await self.deadlines.customer_wrote(conv, new=event.new_conversation)
+        await self.followups.after_hours(event, conv)
+
+    async def _queued(self, event: MessageQueued) -> None:
+        if event.direction is not Direction.OUT or event.author_id is None \
+                or event.conversation_id is None:
+            return
+        await self.deadlines.answered(event.conversation_id)
+        await self.followups.manager_wrote(event.conversation_id, event.customer_id,
+                                           event.message_id, event.author_id)
+
+    async def _changed(self, event: ConversationChanged) -> None:
+        if event.status is not ConversationStatus.CLOSED:
+            return
+        await Conversation.filter(id=event.conversation_id).update(
+            queued_at=None, first_response_due=None, next_response_due=None)
+        await self.tasks.cancel(SLA_KINDS, conversation_id=event.conversation_id,
+                                reason="closed")
+        conv = await Conversation.get(id=event.conversation_id)
+        await self.followups.closed(conv)
+
+    async def _after_changed(self, event: ConversationChanged) -> None:
+        if event.status is ConversationStatus.CLOSED:  # capacity freed
+            await self.router.drain()
+
+
+def automation(core: Core) -> Automation:
+    """The automation of `core`, built and subscribed on first use."""
+    found = core.__dict__.get(_ATTR)
+    if isinstance(found, Automation):
+        return found
+    built = Automation(core)
+    built.install()
+    core.__dict__[_ATTR] = built
+    log.info("automation.installed", strategy=core.settings.routing.strategy,
+             around_the_clock=built.hours.always_open)
+    return built

@@ -1,0 +1,187 @@
+"""What the managers' scheduling commands do: /remind, /followup, /tasks, /queue, /online, /away.
+
+Each takes (manager, customer_id, args, now) and returns the reply text, so a chat handler only
+parses the update, calls one of these and answers. `customer_id` is the customer whose topic the
+command was written in (None in a private chat). A mistake is answered with how to do it right.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from crm.clock import to_ms
+from crm.errors import CrmError
+from crm.models import Conversation, Customer, Manager, Task
+from crm.routing import Router
+from crm.sla import BusinessHours
+from crm.tasks import Tasks
+from crm.types import Availability, Role, TaskKind, TaskState
+
+if TYPE_CHECKING:
+    from crm.services import Core
+
+_PART = re.compile(r"(\d+)\s*(w|d|h|m)", re.IGNORECASE)
+_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
+          "m": timedelta(minutes=1)}
+MAX_AHEAD = timedelta(days=366)
+
+
+class UsageError(CrmError):
+    """A command written wrongly; the message says how to write it."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90m', '3h', '2d', '1w', '1h30m' → a timedelta; anything else raises UsageError."""
+    compact = (text or "").strip().lower()
+    if not compact or _PART.sub("", compact).strip():
+        raise UsageError(f"{text!r} is not a duration: write e.g. 90m, 3h, 2d, 1w or 1h30m")
+    total = sum((int(n) * _UNITS[u.lower()] for n, u in _PART.findall(compact)), timedelta())
+    if total <= timedelta(0):
+        raise UsageError("the duration must be more than zero")
+    if total > MAX_AHEAD:
+        raise UsageError("at most a year ahead")
+    return total
+
+
+def split_when(args: str, usage: str) -> tuple[timedelta, str]:
+    """'2d call back about the invoice' → (2 days, 'call back about the invoice')."""
+    head, _, text = (args or "").strip().partition(" ")
+    if not head or not text.strip():
+        raise UsageError(f"usage: {usage}")
+    return parse_duration(head), text.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLine:
+    id: int
+    manager: str
+    due_at: datetime
+    kind: str
+    customer: str
+    text: str
+
+
+class TeamCommands:
+    def __init__(self, core: Core, tasks: Tasks, router: Router, hours: BusinessHours) -> None:
+        self.core = core
+        self.tasks = tasks
+        self.router = router
+        self.hours = hours
+
+    def _local(self, moment: datetime) -> str:
+        return moment.astimezone(self.hours.zone).strftime("%a %d %b %H:%M")
+
+    async def remind(self, manager: Manager, customer_id: int | None, args: str,
+                     now: datetime, ref: str | None = None) -> str:
+        """/remind 2d call back about the invoice"""
+        try:
+            delay, text = split_when(args, "/remind 2d call back about the invoice")
+        except UsageError as e:
+            return str(e)
+        due = now + delay
+        task = await self.tasks.schedule(
+            TaskKind.REMINDER, due, key=f"remind:{ref or f'{manager.id}:{to_ms(now)}'}",
+            customer_id=customer_id, manager_id=manager.id, text=text,
+            created_by=f"manager:{manager.id}")
+        return f"Reminder #{task.id} set for {self._local(task.due_at)}: {task.text}"
+
+    async def followup(self, manager: Manager, customer_id: int | None, args: str,
+                       now: datetime, ref: str | None = None) -> str:
+        """/followup 3d TEXT — sent to the customer then, unless they write first."""
+        if customer_id is None:
+            return "Use /followup in a customer's topic: it writes to that customer."
+        try:
+            delay, text = split_when(args, "/followup 3d Did the parcel arrive?")
+        except UsageError as e:
+            return str(e)
+        conv = await Conversation.filter(customer_id=customer_id).order_by("-id").first()
+        task = await self.tasks.schedule(
+            TaskKind.FOLLOWUP, now + delay,
+            key=f"followup:{ref or f'{manager.id}:{customer_id}:{to_ms(now)}'}",
+            customer_id=customer_id, conversation_id=conv.id if conv else None,
+            manager_id=manager.id, text=text, payload={"since": now.isoformat()},
+            created_by=f"manager:{manager.id}")
+        return (f"Follow-up #{task.id} will be sent {self._local(task.due_at)} unless the "
+                f"customer writes first: {task.text}")
+
+    async def queue(self, manager: Manager, customer_id: int | None, args: str,
+                    now: datetime) -> str:
+        """/queue — who waits for a manager, oldest first."""
+        waiting = await self.router.queue()
+        if not waiting:
+            return "Nobody is waiting in the queue."
+        names = await _customer_names(c.customer_id for c in waiting)
+        lines = [f"{len(waiting)} waiting, oldest first:"]
+        for conv in waiting[:50]:
+            since = conv.queued_at or now
+            minutes = max(0, int((now - since).total_seconds() // 60))
+            lines.append(f"• {names.get(conv.customer_id, '?')} ({conv.channel.value}), "
+                         f"waiting {minutes} min")
+        return "\n".join(lines)
+
+    async def tasks_command(self, manager: Manager, customer_id: int | None, args: str,
+                            now: datetime) -> str:
+        """/tasks (mine), /tasks all (by manager), /tasks done N, /tasks cancel N"""
+        word, _, rest = (args or "").strip().partition(" ")
+        if word in ("done", "cancel"):
+            return await self._close_task(manager, rest.strip(), word, now)
+        everyone = word == "all"
+        lines = await self.lines(None if everyone else manager.id)
+        if not lines:
+            return "Nothing is due." if everyone else "You have nothing due."
+        by_manager: dict[str, list[TaskLine]] = defaultdict(list)
+        for line in lines:
+            by_manager[line.manager].append(line)
+        out: list[str] = []
+        for who, items in by_manager.items():
+            out.append(f"{who}:")
+            out += [f"  #{i.id} {self._local(i.due_at)} {i.kind}"
+                    f"{f' — {i.customer}' if i.customer else ''}: {i.text}" for i in items]
+        return "\n".join(out)
+
+    async def _close_task(self, manager: Manager, number: str, word: str,
+                          now: datetime) -> str:
+        if not number.lstrip("#").isdigit():
+            return f"usage: /tasks {word} 12"
+        task = await Task.get_or_none(id=int(number.lstrip("#")))
+        if task is None or (task.manager_id != manager.id and manager.role is not Role.ADMIN):
+            return f"No task #{number.lstrip('#')} of yours."
+        if word == "done" and task.kind is TaskKind.REMINDER:
+            # The reminder fired already; what is pending is its escalation.
+            await self.tasks.cancel([TaskKind.ESCALATION], manager_id=task.manager_id,
+                                    customer_id=task.customer_id, reason="marked done")
+        state = TaskState.DONE if word == "done" else TaskState.CANCELLED
+        await Task.filter(id=task.id, state=TaskState.PENDING).update(state=state, done_at=now)
+        return f"Task #{task.id} {'done' if word == 'done' else 'cancelled'}."
+
+    async def online(self, manager: Manager, customer_id: int | None, args: str,
+                     now: datetime) -> str:
+        assigned = await self.router.set_availability(manager, Availability.ONLINE)
+        left = len(await self.router.queue())
+        got = f" {assigned} waiting conversation(s) assigned from the queue." if assigned else ""
+        return f"You are online.{got}" + (f" {left} still waiting." if left else "")
+
+    async def away(self, manager: Manager, customer_id: int | None, args: str,
+                   now: datetime) -> str:
+        await self.router.set_availability(manager, Availability.AWAY)
+        return "You are away: new conversations go to others or wait in the queue."
+
+    async def lines(self, manager_id: int | None = None) -> list[TaskLine]:
+        """Pending tasks (with names), by manager then due time: for /tasks and the CLI."""
+        tasks = await self.tasks.pending(manager_id)
+        names = await _customer_names(t.customer_id for t in tasks if t.customer_id)
+        managers = {m.id: m.name for m in await Manager.filter(
+            id__in=[t.manager_id for t in tasks if t.manager_id])}
+        lines = [TaskLine(t.id, managers.get(t.manager_id or 0, "team"), t.due_at,
+                          t.kind.value, names.get(t.customer_id or 0, ""), t.text)
+                 for t in tasks]
+        return sorted(lines, key=lambda x: (x.manager, x.due_at, x.id))
+
+
+async def _customer_names(ids: object) -> dict[int, str]:
+    wanted = sorted(set(ids))  # type: ignore[call-overload]
+    return {c.id: str(c) for c in await Customer.filter(id__in=wanted)}
