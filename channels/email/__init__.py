@@ -1,18 +1,42 @@
-"""The email channel adapter."""
+"""The email channel: a support mailbox read over IMAP IDLE, answers sent over SMTP.
+
+Modules: parsing (raw mail → InboundMessage, pure), headers/text/loops (its pure helpers),
+attachments (content-addressed files), compose (our outgoing mail, pure), reader (IMAP),
+inbound (one mail into the timeline), sender (SMTP), guard (cap on automatic mail), runtime.
+"""
 
 from __future__ import annotations
 
 import structlog
 from aiohttp import web
 
+from channels.email.attachments import AttachmentStore
+from channels.email.guard import AutoMailCap
+from channels.email.inbound import MailIngester
+from channels.email.reader import ImapReader, ReaderTuning
+from channels.email.runtime import EmailRuntime
+from channels.email.sender import SmtpSender
+from crm.events import MessageQueued
 from crm.ports import ChannelRuntime
 from crm.services import Core
 
 log = structlog.get_logger(__name__)
 
 
-def build(core: Core, web_app: web.Application) -> ChannelRuntime | None:
+def build(core: Core, web_app: web.Application, *,
+          tuning: ReaderTuning | None = None) -> ChannelRuntime | None:
     """The email channel, or None (logged) when it is not configured."""
-    log.info("channel.off", channel="email",
-             how="fill in the [email] section of the config file to turn it on")
-    return None
+    settings = core.settings.email
+    if not settings.enabled:
+        log.info("channel.off", channel="email",
+                 how="set imap_host, imap_username, smtp_host and from_address in [email]")
+        return None
+    ours = frozenset(a.lower() for a in (settings.from_address, settings.imap_username,
+                                         settings.smtp_username) if a and "@" in a)
+    store = AttachmentStore(settings.attachments_dir, settings.max_attachment_bytes)
+    ingester = MailIngester(core, store, ours)
+    reader = ImapReader(settings, ingester.handle, tuning=tuning, clock=core.clock)
+    sender = SmtpSender(settings, clock=core.clock)
+    core.bus.subscribe(MessageQueued, AutoMailCap(settings.auto_reply_cap_per_hour, core.clock),
+                       phase="in_transaction")
+    return EmailRuntime(reader, sender)

@@ -1,0 +1,109 @@
+"""Our outgoing mail: threaded (Message-ID of our domain, In-Reply-To, References, "Re:"),
+plain text with an HTML alternative in which every character of the text is escaped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import uuid
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+
+from channels.email.headers import normalize_id
+from crm.types import OutboundMessage
+
+MAX_REFERENCES = 20
+_RE_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|ответ|отв)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def domain_of(address: str) -> str:
+    return address.rsplit("@", 1)[-1].strip().lower() or "localhost"
+
+
+def make_message_id(message: OutboundMessage, from_address: str) -> str:
+    """Stable for one outbox row, so a resend after a lost connection carries the same id and
+    receiving servers and mail clients can drop the copy."""
+    if message.outbox_id:
+        basis = f"{message.outbox_id}|{message.address}|{message.subject}|{message.text}"
+        digest = hashlib.sha256(basis.encode("utf-8", "replace")).hexdigest()[:16]
+        local = f"crm.{message.outbox_id}.{digest}"
+    else:
+        local = f"crm.{uuid.uuid4().hex}"
+    return f"{local}@{domain_of(from_address)}"
+
+
+def reply_subject(subject: str | None, replying: bool, default: str) -> str:
+    text = re.sub(r"\s+", " ", subject or "").strip()
+    if not text:
+        return default
+    if replying and not _RE_PREFIX.match(text):
+        return f"Re: {text}"
+    return text
+
+
+def render_html(text: str) -> str:
+    """The HTML alternative of a plain text: escaped, links clickable, line breaks kept."""
+    out: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        out.append(html.escape(text[last:match.start()]))
+        url = match.group(0).rstrip(".,;:!?)")
+        out.append(f'<a href="{html.escape(url, quote=True)}">{html.escape(url)}</a>')
+        last = match.start() + len(url)
+    out.append(html.escape(text[last:]))
+    body = "".join(out).replace("\r\n", "\n").replace("\n", "<br>\n")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>"
+            f"<body><div style=\"font-family:sans-serif;white-space:normal\">{body}</div>"
+            "</body></html>\n")
+
+
+def compose(message: OutboundMessage, *, from_address: str, from_name: str, message_id: str,
+            now: datetime, default_subject: str,
+            files: tuple[tuple[str, str, bytes], ...] = ()) -> EmailMessage:
+    """The mail for one outbound message. `files`: (filename, mime type, bytes) to attach."""
+    mail = EmailMessage()
+    mail["From"] = formataddr((from_name, from_address)) if from_name else from_address
+    mail["To"] = message.address
+    reply_to = normalize_id(message.reply_to) if message.reply_to else None
+    mail["Subject"] = reply_subject(message.subject, bool(reply_to), default_subject)
+    mail["Date"] = format_datetime(now)
+    mail["Message-ID"] = f"<{message_id}>"
+    if reply_to:
+        mail["In-Reply-To"] = f"<{reply_to}>"
+    refs = [normalize_id(r) for r in message.thread_refs if r]
+    if reply_to:
+        refs.append(reply_to)
+    refs = list(dict.fromkeys(r for r in refs if r))[-MAX_REFERENCES:]
+    if refs:
+        mail["References"] = " ".join(f"<{r}>" for r in refs)
+    # Our own mail coming back to us (a forward rule, a list) is recognised and never answered.
+    mail["X-Loop"] = from_address
+    url = message.options.get("unsubscribe_url")
+    if url:
+        mail["List-Unsubscribe"] = f"<{url}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        mail["Precedence"] = "bulk"
+    if message.options.get("auto_submitted"):
+        mail["Auto-Submitted"] = str(message.options["auto_submitted"])
+    text = message.text if message.text.endswith("\n") else message.text + "\n"
+    mail.set_content(text, subtype="plain", charset="utf-8")
+    mail.add_alternative(message.html or render_html(message.text), subtype="html",
+                         charset="utf-8")
+    for filename, mime_type, data in files:
+        maintype, _, subtype = (mime_type or "application/octet-stream").partition("/")
+        mail.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream",
+                            filename=filename)
+    return mail
+
+
+def parse_address(address: str) -> Address:
+    """The recipient as an Address; raises ValueError (with the reason) for a bad one."""
+    local, sep, domain = address.strip().rpartition("@")
+    if not sep or not local or not domain:
+        raise ValueError(f"{address!r} is not an email address")
+    return Address(username=local, domain=domain)

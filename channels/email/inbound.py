@@ -1,0 +1,88 @@
+"""One fetched mail into the timeline: parse, keep attachments, record bounces, ingest.
+
+Returns only after the commit, so the reader may advance its checkpoint past the mail. Errors of
+the database propagate (the mail is fetched again later); a mail that cannot be used at all (no
+usable sender) is logged and skipped: it stays in the mailbox, nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from channels.email.attachments import AttachmentStore
+from channels.email.loops import Bounce
+from channels.email.parsing import ParsedMail, parse_mail, to_inbound
+from crm.errors import InvalidAddress
+from crm.identity import normalize_email
+from crm.models import Message
+from crm.outbox import mark_undeliverable
+from crm.services import Core
+from crm.types import Channel, DeliveryStatus
+
+log = structlog.get_logger(__name__)
+
+
+class MailIngester:
+    def __init__(self, core: Core, store: AttachmentStore, our_addresses: frozenset[str]) -> None:
+        self.core = core
+        self.store = store
+        self.our_addresses = our_addresses
+
+    async def handle(self, raw: bytes, uid: int | None = None) -> None:
+        try:
+            mail = parse_mail(raw, self.our_addresses)
+        except Exception:  # a bug of ours on odd mail: keep reading the mailbox
+            log.exception("email.unparseable", uid=uid, size=len(raw))
+            return
+        attachments = tuple(await asyncio.to_thread(
+            lambda: [self.store.save(p) for p in mail.parts]))
+        candidates = [a for a in (mail.bounce.recipient if mail.bounce else None, mail.sender)
+                      if a]
+        # A bounce belongs in the timeline of the customer it is about, not of MAILER-DAEMON.
+        for sender in candidates:
+            try:
+                normalize_email(sender)
+            except InvalidAddress:
+                continue
+            await self.core.timeline.ingest(to_inbound(mail, attachments, sender))
+            break
+        else:
+            log.error("email.no_usable_sender", uid=uid, message_id=mail.message_id,
+                      sender=mail.sender, subject=mail.subject[:200],
+                      hint="the mail stays in the mailbox; it has no usable From address")
+        if mail.bounce is not None:
+            await self._bounce(mail, mail.bounce)
+
+    async def _bounce(self, mail: ParsedMail, bounce: Bounce) -> None:
+        if bounce.action in ("delivered", "relayed", "expanded"):
+            status = DeliveryStatus.DELIVERED
+        elif bounce.failed:
+            status = DeliveryStatus.FAILED
+        else:
+            return  # "delayed": the server keeps trying; the event in the timeline says so
+        for original_id in bounce.original_ids:
+            original = await Message.filter(channel=Channel.EMAIL,
+                                            external_id=original_id).first()
+            if original is None:
+                continue
+            if original.delivery_status is status:
+                return  # the same report fetched again
+            await self.core.outbox.record_delivery(
+                Channel.EMAIL, original_id, status, bounce.reason(),
+                permanent=bounce.permanent)
+            log.info("email.bounce_recorded", message_id=original.id, status=status.value,
+                     permanent=bounce.permanent)
+            return
+        if bounce.permanent and bounce.recipient:
+            # We do not know the message (sent before the CRM, or by another system), but a
+            # hard bounce still says the address does not work.
+            try:
+                address = normalize_email(bounce.recipient)
+            except InvalidAddress:
+                return
+            async with self.core.bus.unit_of_work():
+                await mark_undeliverable(Channel.EMAIL, address, bounce.reason(),
+                                         self.core.clock())
+        log.info("email.bounce_unmatched", ids=list(bounce.original_ids), dsn=mail.message_id)
