@@ -1,0 +1,106 @@
+"""Sending SMS through Twilio's REST API (plain aiohttp; the SDK blocks the loop).
+
+POST /2010-04-01/Accounts/{AccountSid}/Messages.json with To, From (or MessagingServiceSid),
+Body and a StatusCallback carrying our inbound token. 429 and 5xx are retried (honouring
+Retry-After); an invalid or unreachable number is permanent; refused credentials too (the message
+will not go until the config is fixed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import structlog
+
+from channels.sms.limits import check_sendable
+from channels.sms.reports import TWILIO_PERMANENT_CODES
+from channels.sms.session import HttpSession
+from crm.config import SmsSettings
+from crm.errors import SendRejected
+from crm.ports import RateLimits
+from crm.types import Channel, DeliveryResult, OutboundMessage
+
+log = structlog.get_logger(__name__)
+
+
+def status_callback_url(public_url: str, token: str, outbox_id: int) -> str:
+    return f"{public_url.rstrip('/')}/sms/twilio/status?token={quote(token, safe='')}" \
+           f"&ob={outbox_id}"
+
+
+def classify_error(status: int, body: dict[str, Any], retry_after: str | None
+                   ) -> DeliveryResult:
+    """A Twilio error answer as retry or permanent, with a sentence a manager can act on."""
+    code = str(body.get("code") or "")
+    detail = str(body.get("message") or "").strip()
+    reason = f"Twilio {status}" + (f" error {code}" if code else "") + \
+        (f": {detail}" if detail else "")
+    if status == 429 or status >= 500:
+        try:
+            wait = float(retry_after) if retry_after else None
+        except ValueError:
+            wait = None
+        return DeliveryResult.retry(reason, retry_after=wait)
+    if status in (401, 403) and code not in TWILIO_PERMANENT_CODES:
+        return DeliveryResult.permanent(
+            f"{reason} (check [sms.twilio] account_sid and auth_token)")
+    return DeliveryResult.permanent(reason)
+
+
+class TwilioSender:
+    channel = Channel.SMS
+
+    def __init__(self, settings: SmsSettings, public_url: str, http: HttpSession) -> None:
+        self.settings = settings
+        self.twilio = settings.twilio
+        self.public_url = public_url
+        self.http = http
+        self.limits = RateLimits(per_second=settings.rate_per_second)
+        self.problem: str | None = None
+
+    @property
+    def messages_url(self) -> str:
+        return (f"{self.twilio.api_base_url.rstrip('/')}/2010-04-01/Accounts/"
+                f"{self.twilio.account_sid}/Messages.json")
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        try:
+            seg = check_sendable(message.text, self.settings.max_segments, message.attachments)
+        except SendRejected as e:
+            return DeliveryResult.permanent(str(e))
+        form = {"To": message.address, "Body": message.text,
+                "StatusCallback": status_callback_url(
+                    self.public_url, self.settings.inbound_token, message.outbox_id)}
+        if self.twilio.messaging_service_sid:
+            form["MessagingServiceSid"] = self.twilio.messaging_service_sid
+        else:
+            form["From"] = self.twilio.from_number
+        auth = aiohttp.BasicAuth(self.twilio.account_sid, self.twilio.auth_token)
+        try:
+            async with self.http.get().post(self.messages_url, data=form, auth=auth) as response:
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = {"message": (await response.text(errors="replace"))[:200]}
+        except (aiohttp.ClientError, TimeoutError) as e:
+            self.problem = f"Twilio not reachable at {self.twilio.api_base_url}: {e or type(e)}"
+            return DeliveryResult.retry(self.problem)
+        if not isinstance(body, dict):
+            body = {}
+        if status in (200, 201) and body.get("sid"):
+            self.problem = None
+            try:
+                segments = int(body.get("num_segments") or seg.segments)
+            except (TypeError, ValueError):
+                segments = seg.segments
+            return DeliveryResult.sent(str(body["sid"]), segments=segments,
+                                       encoding=seg.encoding.value)
+        result = classify_error(status, body, retry_after)
+        if status in (401, 403):
+            self.problem = result.error
+            log.error("sms.twilio.auth_failed", error=result.error)
+        return result
