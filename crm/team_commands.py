@@ -7,6 +7,7 @@ command was written in (None in a private chat). A mistake is answered with how 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -82,9 +83,9 @@ class TeamCommands:
             delay, text = split_when(args, "/remind 2d call back about the invoice")
         except UsageError as e:
             return str(e)
-        due = now + delay
+        ref = ref or _default_ref(manager, customer_id, now, text)
         task = await self.tasks.schedule(
-            TaskKind.REMINDER, due, key=f"remind:{ref or f'{manager.id}:{to_ms(now)}'}",
+            TaskKind.REMINDER, now + delay, key=f"remind:{ref}",
             customer_id=customer_id, manager_id=manager.id, text=text,
             created_by=f"manager:{manager.id}")
         return f"Reminder #{task.id} set for {self._local(task.due_at)}: {task.text}"
@@ -101,7 +102,7 @@ class TeamCommands:
         conv = await Conversation.filter(customer_id=customer_id).order_by("-id").first()
         task = await self.tasks.schedule(
             TaskKind.FOLLOWUP, now + delay,
-            key=f"followup:{ref or f'{manager.id}:{customer_id}:{to_ms(now)}'}",
+            key=f"followup:{ref or _default_ref(manager, customer_id, now, text)}",
             customer_id=customer_id, conversation_id=conv.id if conv else None,
             manager_id=manager.id, text=text, payload={"since": now.isoformat()},
             created_by=f"manager:{manager.id}")
@@ -152,8 +153,8 @@ class TeamCommands:
             return f"No task #{number.lstrip('#')} of yours."
         if word == "done" and task.kind is TaskKind.REMINDER:
             # The reminder fired already; what is pending is its escalation.
-            await self.tasks.cancel([TaskKind.ESCALATION], manager_id=task.manager_id,
-                                    customer_id=task.customer_id, reason="marked done")
+            await Task.filter(key=f"escalate:{task.id}", state=TaskState.PENDING).update(
+                state=TaskState.CANCELLED, done_at=now, last_error="marked done")
         state = TaskState.DONE if word == "done" else TaskState.CANCELLED
         await Task.filter(id=task.id, state=TaskState.PENDING).update(state=state, done_at=now)
         return f"Task #{task.id} {'done' if word == 'done' else 'cancelled'}."
@@ -180,6 +181,12 @@ class TeamCommands:
                           t.kind.value, names.get(t.customer_id or 0, ""), t.text)
                  for t in tasks]
         return sorted(lines, key=lambda x: (x.manager, x.due_at, x.id))
+
+
+def _default_ref(manager: Manager, customer_id: int | None, now: datetime, text: str) -> str:
+    """Without the chat's message reference: the same command at the same moment is one."""
+    digest = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:12]
+    return f"{manager.id}:{customer_id}:{to_ms(now)}:{digest}"
 
 
 async def _customer_names(ids: object) -> dict[int, str]:

@@ -16,6 +16,9 @@ drains the queue; the others try to take the lock at each tick.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +43,22 @@ class CrmScheduler(AsyncIOScheduler):  # type: ignore[misc]
     def shutdown(self, wait: bool = True) -> None:
         super().shutdown(wait)
         self.ticks.leadership.terminate()
+
+
+def _interruptible(job: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[int]]:
+    """A job cut short by shutdown ends quietly: its transaction rolled back, so the work is
+    still pending and runs at the next start (APScheduler would log the cancellation as an
+    error)."""
+
+    @functools.wraps(job)
+    async def run() -> int:
+        try:
+            return await job()
+        except asyncio.CancelledError:
+            log.info("scheduler.job_interrupted", job=job.__name__)
+            return 0
+
+    return run
 
 
 class Ticks:
@@ -77,10 +96,11 @@ class Ticks:
         delay = max(0.0, (due_at - self.core.clock()).total_seconds())
         run_at = datetime.now(UTC) + timedelta(seconds=delay)
         job = self.scheduler.get_job("tasks.next")
-        if job is not None and job.next_run_time is not None and job.next_run_time <= run_at:
+        current = getattr(job, "next_run_time", None)  # absent until the scheduler starts
+        if current is not None and current <= run_at:
             return
-        self.scheduler.add_job(self.fire_due, "date", run_date=run_at, id="tasks.next",
-                               replace_existing=True, misfire_grace_time=None)
+        self.scheduler.add_job(_interruptible(self.fire_due), "date", run_date=run_at,
+                               id="tasks.next", replace_existing=True, misfire_grace_time=None)
 
     async def on_scheduled(self, event: TaskScheduled) -> None:
         self.arm(event.due_at)
@@ -102,9 +122,10 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
         # is over.
         (core.dispatcher.requeue_expired, "outbox.requeue_expired",
          {"seconds": max(5, int(settings.outbox.lease_seconds / 2))}),
-        (ticks.tick, "tasks.tick", {"seconds": settings.scheduler.tick_seconds,
-                                    "next_run_time": datetime.now(UTC)}),
-        (ticks.drain, "routing.drain", {"seconds": settings.routing.queue_check_seconds}),
+        (_interruptible(ticks.tick), "tasks.tick",
+         {"seconds": settings.scheduler.tick_seconds, "next_run_time": datetime.now(UTC)}),
+        (_interruptible(ticks.drain), "routing.drain",
+         {"seconds": settings.routing.queue_check_seconds}),
     ]
     for func, job_id, trigger in jobs:
         scheduler.add_job(func, "interval", id=job_id, replace_existing=True, **trigger)
