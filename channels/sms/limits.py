@@ -41,13 +41,15 @@ def check_sendable(text: str, max_segments: int,
     if seg.segments <= max_segments:
         return seg
     limit = max_units(seg.encoding, max_segments)
+    parts = f"{max_segments} segment{'' if max_segments == 1 else 's'}"
     if seg.encoding is Encoding.UCS2:
         shown = "".join(non_gsm_characters(text)[:5])
         how = (f"it contains characters outside the GSM alphabet ({shown}), so it goes as "
-               f"UCS-2 with at most {limit} characters in {max_segments} segments")
+               f"UCS-2 with at most {limit} characters in {parts}")
     else:
-        how = f"at most {limit} characters fit in {max_segments} segments"
+        how = f"at most {limit} characters fit in {parts}"
+    over = seg.units - limit
     raise SendRejected(
         f"This SMS is too long: it would take {seg.segments} segments and the limit is "
         f"{max_segments} ([sms] max_segments); {how}. Shorten it by about "
-        f"{seg.units - limit} characters.")
+        f"{over} character{'' if over == 1 else 's'}.")

@@ -1,0 +1,163 @@
+"""SMS through a real Kannel (bearerbox + smsbox), the test playing the mobile network."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+
+from channels.sms.kannel import KannelSender
+from channels.sms.session import HttpSession
+from crm.app import App
+from crm.errors import SendRejected
+from crm.i18n import t
+from crm.models import Customer, Identity, Message, Outbox
+from crm.types import Channel, DeliveryStatus, OutboundMessage, Outcome
+from tests.channels.sms.conftest import OUR_NUMBER, TOKEN, Events, kannel_settings
+from tests.support.kannel import FakeSmsc, KannelServer
+
+Phone = Callable[[], str]
+AppEvents = tuple[App, Events]
+
+
+async def test_inbound_sms_reaches_the_timeline(kannel_app: AppEvents, smsc: FakeSmsc,
+                                                phone: Phone) -> None:
+    _, events = kannel_app
+    number = phone()
+    await smsc.deliver(number, OUR_NUMBER, "Hello, is my order on its way?")
+    message = await events.inbound_from(number, "Hello, is my order on its way?")
+    event = await events.received(message_id=message.id)
+    # A new customer with an open conversation: what the managers' chat mirrors and routes.
+    assert event.new_customer and event.new_conversation and event.command is None
+    assert message.channel is Channel.SMS and message.conversation_id is not None
+    assert message.external_id and message.external_id.startswith("kannel-i-")
+    identity = await Identity.get(id=message.identity_id)
+    assert identity.address == number  # E.164
+
+
+async def test_cyrillic_inbound_arrives_as_utf8(kannel_app: AppEvents, smsc: FakeSmsc,
+                                               phone: Phone) -> None:
+    _, events = kannel_app
+    number = phone()
+    await smsc.deliver(number, OUR_NUMBER, "Здравствуйте, где мой заказ?")
+    message = await events.inbound_from(number, "Здравствуйте, где мой заказ?")
+    assert message.delivery_status is DeliveryStatus.RECEIVED
+
+
+async def test_reply_reaches_the_network_and_the_dlr_marks_it_delivered(
+        kannel_app: AppEvents, smsc: FakeSmsc, phone: Phone) -> None:
+    app, events = kannel_app
+    assert app.core is not None
+    number = phone()
+    await smsc.deliver(number, OUR_NUMBER, "Hi")
+    inbound = await events.inbound_from(number, "Hi")
+
+    reply = await app.core.conversations.send(inbound.customer_id,
+                                              "Thanks! It ships today {ref: A-1}")
+    [sms] = await smsc.wait(number)
+    assert (sms.sender, sms.kind, sms.text) == (OUR_NUMBER, "text",
+                                                "Thanks! It ships today {ref: A-1}")
+    await events.delivery(reply.id, DeliveryStatus.DELIVERED)
+    stored = await Message.get(id=reply.id)
+    assert stored.delivery_status is DeliveryStatus.DELIVERED
+    assert stored.meta["segments"] == 1 and stored.meta["encoding"] == "gsm7"
+
+
+async def test_cyrillic_goes_as_ucs2_with_the_right_segment_count(
+        kannel_app: AppEvents, smsc: FakeSmsc, phone: Phone) -> None:
+    app, events = kannel_app
+    assert app.core is not None
+    number = phone()
+    await smsc.deliver(number, OUR_NUMBER, "Hi")
+    customer_id = (await events.inbound_from(number, "Hi")).customer_id
+
+    short = "Ваш заказ отправлен сегодня."
+    long = "Ваш заказ №1024 отправлен сегодня курьерской службой; " * 2  # 112 chars: 2 parts
+    first = await app.core.conversations.send(customer_id, short)
+    second = await app.core.conversations.send(customer_id, long)
+    one, two = await smsc.wait(number, count=2)
+    assert (one.kind, one.text, one.parts) == ("ucs-2", short, 1)
+    assert (two.parts, two.decode(ucs2=True)) == (2, long)
+    await events.delivery(second.id, DeliveryStatus.DELIVERED)
+    assert (await Message.get(id=first.id)).meta == {"segments": 1, "encoding": "ucs2"}
+    assert (await Message.get(id=second.id)).meta == {"segments": 2, "encoding": "ucs2"}
+
+
+async def test_stop_start_and_help(kannel_app: AppEvents, smsc: FakeSmsc,
+                                   phone: Phone) -> None:
+    _, events = kannel_app
+    number = phone()
+    await smsc.deliver(number, OUR_NUMBER, "Stop")
+    stop = await events.inbound_from(number, "Stop")
+    [confirmation] = await smsc.wait(number)
+    assert confirmation.text == t("sms_opted_out", "en", company="Acme")
+    customer = await Customer.get(id=stop.customer_id)
+    assert customer.marketing_opt_out
+    # Recorded, not routed: no conversation is opened for a keyword.
+    assert stop.meta["command"] == "stop" and stop.conversation_id is None
+    assert (await events.received(message_id=stop.id)).command == "stop"
+
+    await smsc.deliver(number, OUR_NUMBER, "СТАРТ")
+    await events.inbound_from(number, "СТАРТ")
+    _, back = await smsc.wait(number, count=2)
+    assert back.kind == "ucs-2" or back.parts > 1
+    assert back.decode(ucs2=True) == t("sms_opted_in", "ru", company="Acme")
+    assert not (await Customer.get(id=stop.customer_id)).marketing_opt_out
+
+    await smsc.deliver(number, OUR_NUMBER, "HELP")
+    await events.inbound_from(number, "HELP")
+    *_, help_sms = await smsc.wait(number, count=3)
+    assert help_sms.decode(ucs2=False) == t("sms_help", "en", company="Acme")
+    answers = await Message.filter(customer_id=stop.customer_id, author_kind="bot").count()
+    assert answers == 3
+
+
+async def test_forged_or_tokenless_requests_are_refused_and_store_nothing(
+        kannel_app: AppEvents, kannel: KannelServer, phone: Phone) -> None:
+    base = f"http://127.0.0.1:{kannel.crm_port}"
+    number = phone()
+    sms = {"from": number, "to": OUR_NUMBER, "text": "forged", "id": "forged-1"}
+    async with aiohttp.ClientSession() as http:
+        for params in (sms, {**sms, "token": "wrong-token-0123456789"}):
+            async with http.get(f"{base}/sms/kannel/inbound", params=params) as response:
+                assert response.status == 403
+            async with http.get(f"{base}/sms/kannel/dlr", params={
+                    **params, "status": "1", "id": "kannel-1-x"}) as response:
+                assert response.status == 403
+        # The real token works, and a gateway's retry of the same message is stored once.
+        for _ in range(2):
+            async with http.get(f"{base}/sms/kannel/inbound",
+                                params={**sms, "token": TOKEN}) as response:
+                assert response.status == 200
+        async with http.get(f"{base}/sms/kannel/inbound", params={
+                **sms, "token": TOKEN, "from": "MyBank"}) as response:
+            assert response.status == 400
+    assert await Message.filter(text="forged").count() == 1
+
+
+async def test_too_long_is_refused_before_queuing(kannel_app: AppEvents, smsc: FakeSmsc,
+                                                  phone: Phone) -> None:
+    app, events = kannel_app
+    assert app.core is not None
+    number = phone()
+    await smsc.deliver(number, OUR_NUMBER, "Hi")
+    customer_id = (await events.inbound_from(number, "Hi")).customer_id
+    with pytest.raises(SendRejected, match=r"5 segments and the limit is 4"):
+        await app.core.conversations.send(customer_id, "Ж" * 300)
+    assert await Outbox.filter(customer_id=customer_id).count() == 0
+    assert await Message.filter(customer_id=customer_id).count() == 1  # only the inbound
+
+
+async def test_wrong_kannel_password_is_a_permanent_config_error(
+        db: str, kannel: KannelServer) -> None:
+    settings = kannel_settings(db, kannel, password="wrong")
+    http = HttpSession()
+    sender = KannelSender(settings.sms, settings.http.public_url, http)
+    try:
+        result = await sender.send(OutboundMessage(Channel.SMS, "+12025550199", "hi",
+                                                   outbox_id=1))
+    finally:
+        await http.close()
+    assert result.outcome is Outcome.PERMANENT
+    assert result.error is not None and "[sms.kannel]" in result.error

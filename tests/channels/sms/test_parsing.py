@@ -1,0 +1,126 @@
+"""Gateway webhooks as values: inbound SMS, delivery reports, Twilio's signature, limits (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from channels.sms.inbound import kannel_message, twilio_message
+from channels.sms.limits import check_sendable
+from channels.sms.reports import kannel_report, twilio_report
+from channels.sms.signature import twilio_signature, valid_twilio_signature
+from crm.errors import InvalidAddress, SendRejected
+from crm.types import Channel, DeliveryStatus
+
+# A Kannel get-url call as smsbox makes it (from=%p&to=%P&text=%a&id=%I&time=%t).
+KANNEL_GET = {"token": "t", "from": "+12025550123", "to": "+15550100",
+              "text": "Hello there é", "id": "9c1ef18a-9597-472a-a86c-64d4705cf1d1",
+              "time": "2026-11-23 14:03:24"}
+
+
+def test_kannel_inbound() -> None:
+    msg = kannel_message(KANNEL_GET, "US")
+    assert msg.channel is Channel.SMS
+    assert msg.external_id == "kannel-i-9c1ef18a-9597-472a-a86c-64d4705cf1d1"
+    assert msg.sender == "+12025550123" and msg.text == "Hello there é"
+    assert msg.sent_at == datetime(2026, 11, 23, 14, 3, 24, tzinfo=UTC)
+
+
+def test_numbers_without_country_code_use_the_default_region() -> None:
+    assert kannel_message({**KANNEL_GET, "from": "8 916 123-45-67"}, "RU").sender == \
+        "+79161234567"
+    assert kannel_message({**KANNEL_GET, "from": "(202) 555-0123"}, "US").sender == \
+        "+12025550123"
+
+
+def test_without_a_kannel_id_the_id_is_a_stable_hash_of_sender_time_and_text() -> None:
+    base = {k: v for k, v in KANNEL_GET.items() if k != "id"}
+    one, again = kannel_message(base, "US"), kannel_message(dict(base), "US")
+    other = kannel_message({**base, "text": "Hello there"}, "US")
+    assert one.external_id == again.external_id != other.external_id
+    assert one.external_id.startswith("kannel-h-")
+
+
+@pytest.mark.parametrize("sender", ["", "MyBank", "12"])
+def test_kannel_inbound_without_a_usable_sender_is_refused(sender: str) -> None:
+    with pytest.raises((ValueError, InvalidAddress)):
+        kannel_message({**KANNEL_GET, "from": sender}, "US")
+
+
+def test_twilio_inbound_with_media() -> None:
+    form = {"MessageSid": "SM123", "From": "+12025550123", "To": "+15550100", "Body": "pic",
+            "NumMedia": "1", "MediaUrl0": "https://api.twilio.com/media/ME1",
+            "MediaContentType0": "image/jpeg"}
+    msg = twilio_message(form, "US")
+    assert (msg.external_id, msg.sender, msg.text) == ("SM123", "+12025550123", "pic")
+    assert msg.attachments[0].file_id == "https://api.twilio.com/media/ME1"
+    assert msg.attachments[0].mime_type == "image/jpeg"
+
+
+@pytest.mark.parametrize(("query", "status", "permanent"), [
+    ({"status": "1"}, DeliveryStatus.DELIVERED, False),
+    ({"status": "8", "answer": "ACK/"}, DeliveryStatus.SENT, False),
+    ({"status": "2", "answer": "NACK/0x0000000b/Invalid Destination Address"},
+     DeliveryStatus.FAILED, True),
+    ({"status": "16", "answer": "NACK/0x00000058/Throttling error"},
+     DeliveryStatus.FAILED, False),
+    ({"status": "2", "answer": "Absent subscriber"}, DeliveryStatus.FAILED, False),
+])
+def test_kannel_delivery_reports(query: dict[str, str], status: DeliveryStatus,
+                                 permanent: bool) -> None:
+    report = kannel_report({"id": "kannel-1-abc", **query})
+    assert report is not None
+    assert (report.external_id, report.status, report.permanent) == \
+        ("kannel-1-abc", status, permanent)
+    if status is DeliveryStatus.FAILED:
+        assert report.error and query["answer"] in report.error
+
+
+def test_kannel_queued_on_smsc_changes_nothing() -> None:
+    assert kannel_report({"id": "x", "status": "4"}) is None
+
+
+def test_kannel_report_without_status_is_an_error() -> None:
+    with pytest.raises(ValueError, match="status"):
+        kannel_report({"id": "x", "status": "%d"})
+
+
+def test_twilio_status_callbacks() -> None:
+    assert twilio_report({"MessageSid": "SM1", "MessageStatus": "sending"}) is None
+    report = twilio_report({"MessageSid": "SM1", "MessageStatus": "delivered"})
+    assert report is not None and report.status is DeliveryStatus.DELIVERED
+    report = twilio_report({"MessageSid": "SM1", "MessageStatus": "undelivered",
+                            "ErrorCode": "30005"})
+    assert report is not None and report.status is DeliveryStatus.FAILED and report.permanent
+    assert report.error is not None and "30005" in report.error
+    report = twilio_report({"MessageSid": "SM1", "MessageStatus": "failed",
+                            "ErrorCode": "30008"})
+    assert report is not None and not report.permanent
+
+
+def test_twilio_signature_matches_twilios_published_example() -> None:
+    # The example of Twilio's helper libraries' test suites (auth token 12345).
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
+              "From": "+14158675309", "To": "+18005551212"}
+    assert twilio_signature(url, params.items(), "12345") == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    assert valid_twilio_signature(url, params.items(), "12345", "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    # Twilio may have signed the URL with the default port spelled out.
+    assert valid_twilio_signature(url.replace(".com/", ".com:443/"), params.items(), "12345",
+                                  "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not valid_twilio_signature(url, {**params, "Digits": "1235"}.items(), "12345",
+                                      "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not valid_twilio_signature(url, params.items(), "12345", None)
+
+
+def test_check_sendable_names_the_limit_and_what_to_do() -> None:
+    assert check_sendable("a" * 306, 2).segments == 2
+    with pytest.raises(SendRejected, match=r"3 segments and the limit is 2.*306 characters.*1 character\."):
+        check_sendable("a" * 307, 2)
+    with pytest.raises(SendRejected, match=r"\(Ж\).*UCS-2 with at most 70 characters in 1 segment\."):
+        check_sendable("Ж" * 71, 1)
+    with pytest.raises(SendRejected, match="files"):
+        check_sendable("see attached", 6, attachments=[object()])
+    with pytest.raises(SendRejected, match="text"):
+        check_sendable("  ", 6)
