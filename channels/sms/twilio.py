@@ -77,9 +77,11 @@ class TwilioSender:
             form["MessagingServiceSid"] = self.twilio.messaging_service_sid
         else:
             form["From"] = self.twilio.from_number
-        auth = aiohttp.BasicAuth(self.twilio.account_sid, self.twilio.auth_token)
+        headers = {"Authorization": aiohttp.encode_basic_auth(self.twilio.account_sid,
+                                                              self.twilio.auth_token)}
         try:
-            async with self.http.get().post(self.messages_url, data=form, auth=auth) as response:
+            async with self.http.get().post(self.messages_url, data=form,
+                                        headers=headers) as response:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
                 try:

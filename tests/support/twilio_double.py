@@ -90,7 +90,7 @@ class TwilioDouble:
                                  status=status)
 
     async def _create(self, request: web.Request) -> web.Response:
-        expected = aiohttp.BasicAuth(self.account_sid, self.auth_token).encode()
+        expected = aiohttp.encode_basic_auth(self.account_sid, self.auth_token)
         if request.headers.get("Authorization") != expected \
                 or request.match_info["sid"] != self.account_sid:
             return self._error(401, 20003, "Authenticate")
