@@ -1,0 +1,217 @@
+"""The email channel as a user meets it: real Dovecot (IMAP IDLE), real SMTP (aiosmtpd), the
+whole service running in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import aiohttp
+import structlog
+
+from crm.errors import SendRejected
+from crm.models import Conversation, Cursor, Identity, Message, Outbox
+from crm.types import DeliveryStatus, Direction, OutboxState
+from tests.channels.email.conftest import SUPPORT, mail, running, sample
+from tests.support.dovecot import Dovecot, wait_until
+from tests.support.smtp import SmtpServer
+
+import pytest
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+async def test_new_mail_appears_in_the_timeline_through_idle(
+        settings_for: Any, dovecot: Dovecot, mailbox: str) -> None:
+    # poll_interval is 60 s: arriving within seconds proves IDLE, not the re-check.
+    async with running(settings_for()) as svc:
+        await svc.idle()
+        await dovecot.append(mailbox, mail("Ann <ann@example.com>", "Where is my order?",
+                                           "Hello, order 42 please.", message_id="m1@ex.com"))
+        event = (await svc.inbox.wait(1))[0]
+        message = await Message.get(id=event.message_id)
+        assert message.text == "Hello, order 42 please."
+        assert message.external_id == "m1@ex.com"
+        assert message.direction is Direction.IN
+        assert message.meta["headers"]["subject"] == "Where is my order?"  # type: ignore[index]
+        identity = await Identity.get(id=message.identity_id)
+        assert identity.address == "ann@example.com"
+        conversation = await Conversation.get(id=message.conversation_id)
+        assert conversation.subject == "Where is my order?"
+        assert svc.runtime.health().state == "up"
+
+
+async def first_mail(svc: Any, dovecot: Dovecot, mailbox: str, sender: str,
+                     subject: str = "Order", body: str = "Hi") -> Message:
+    count = len(svc.inbox.events)
+    await dovecot.append(mailbox, mail(sender, subject, body, message_id=f"{uid()}@customer.org"))
+    event = (await svc.inbox.wait(count + 1))[count]
+    return await Message.get(id=event.message_id)
+
+
+async def test_manager_reply_is_threaded_and_the_customer_reply_joins_the_conversation(
+        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str) -> None:
+    customer = f"c{uid()}@customer.org"
+    async with running(settings_for()) as svc:
+        await svc.idle()
+        inbound = await first_mail(svc, dovecot, mailbox, f"Cat <{customer}>", "Broken kettle",
+                                   "It leaks.")
+        out = await svc.core.conversations.send(inbound.customer_id,
+                                                "We'll swap it <b>today</b> & call you.")
+        sent = (await smtp.wait_for(customer))[0]
+        m = sent.mail
+        assert m["Subject"] == "Re: Broken kettle"
+        assert m["In-Reply-To"] == f"<{inbound.external_id}>"
+        assert f"<{inbound.external_id}>" in m["References"]
+        assert m["Message-ID"].endswith("@example.com>") and m["Date"]
+        assert m["From"] == f"Example Support <{SUPPORT}>"
+        html = m.get_body(("html",)).get_content()
+        assert "&lt;b&gt;today&lt;/b&gt; &amp; call" in html and "<b>" not in html
+        assert m.get_body(("plain",)).get_content().startswith("We'll swap it <b>today</b>")
+        # The outgoing message is known by its Message-ID once sent.
+        await wait_until(lambda: _status(out.id, DeliveryStatus.SENT), what="sent status")
+        out = await Message.get(id=out.id)
+        assert f"<{out.external_id}>" == m["Message-ID"]
+        # The customer answers from a client that keeps the thread headers.
+        count = len(svc.inbox.events)
+        await dovecot.append(mailbox, mail(customer, "Re: Broken kettle", "Great, thanks!",
+                                           message_id=f"{uid()}@customer.org",
+                                           headers={"In-Reply-To": m["Message-ID"],
+                                                    "References": m["References"] + " "
+                                                    + m["Message-ID"]}))
+        reply = await Message.get(id=(await svc.inbox.wait(count + 1))[count].message_id)
+        assert reply.reply_to == out.external_id
+        assert reply.conversation_id == inbound.conversation_id == out.conversation_id
+        assert out.external_id in reply.meta["thread_refs"]  # type: ignore[operator]
+
+
+async def _status(message_id: int, status: DeliveryStatus) -> bool:
+    message = await Message.get(id=message_id)
+    return message.delivery_status is status
+
+
+async def test_restart_mid_stream_loses_and_duplicates_nothing(
+        settings_for: Any, dovecot: Dovecot, mailbox: str) -> None:
+    settings = settings_for()
+    ids = [f"s{n}-{uid()}@ex.com" for n in range(12)]
+    async with running(settings) as svc:
+        await svc.idle()
+        for mid in ids[:8]:
+            await dovecot.append(mailbox, mail("Stream <stream@example.com>", "s", mid,
+                                               message_id=mid))
+        await svc.inbox.wait(2)  # stop while the rest is still being read
+    for mid in ids[8:]:  # arrives while the service is down
+        await dovecot.append(mailbox, mail("Stream <stream@example.com>", "s", mid,
+                                           message_id=mid))
+    async with running(settings) as svc:
+        await wait_until(lambda: _count_in(), what="all 12 mails")
+        await svc.idle()
+    stored = await Message.filter(direction=Direction.IN).values_list("external_id", flat=True)
+    assert sorted(stored) == sorted(ids)
+    cursor = await Cursor.get()
+    assert cursor.value["last_uid"] == 12
+
+
+async def _count_in() -> bool:
+    return await Message.filter(direction=Direction.IN).count() >= 12
+
+
+async def test_dovecot_restart_and_bye_reconnect_and_catch_up(
+        settings_for: Any, dovecot: Dovecot, mailbox: str) -> None:
+    async with running(settings_for()) as svc:
+        await svc.idle()
+        reader = svc.runtime.reader
+        sessions = reader.sessions
+        await dovecot.kick(mailbox)  # BYE during IDLE: aioimaplib raises nothing on its own
+        await wait_until(lambda: _async(reader.sessions > sessions), what="reconnect after BYE")
+        await svc.idle()
+        await dovecot.stop_async()
+        await wait_until(lambda: _async(reader.health().state == "down"), what="down")
+        assert "reconnecting" in reader.health().detail
+        await dovecot.start_async()
+        # Sent while the reader may still be waiting to reconnect: caught up either way.
+        await dovecot.append(mailbox, mail("Late <late@example.com>", "during outage", "late"))
+        await svc.inbox.wait(1)
+        await svc.idle()
+        assert reader.health().state == "up" and reader.sessions >= sessions + 2
+        await dovecot.append(mailbox, mail("Late <late@example.com>", "after", "after"))
+        await svc.inbox.wait(2)
+    assert await Message.filter(direction=Direction.IN).count() == 2
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def test_uidvalidity_change_resyncs_without_duplicates(
+        settings_for: Any, dovecot: Dovecot, mailbox: str) -> None:
+    client = await dovecot.client(mailbox)
+    await client.create("Support")
+    await client.logout()
+    settings = settings_for(imap_folder="Support")
+    a = mail("Ann <ann@example.com>", "a", "first", message_id="uv-a@ex.com")
+    b = mail("Ann <ann@example.com>", "b", "second", message_id="uv-b@ex.com")
+    async with running(settings) as svc:
+        await svc.idle()
+        await dovecot.append(mailbox, a, "Support")
+        await dovecot.append(mailbox, b, "Support")
+        await svc.inbox.wait(2)
+    old = (await Cursor.get()).value["uidvalidity"]
+    await dovecot.recreate_folder(mailbox, "Support")  # the server renumbers everything
+    await dovecot.append(mailbox, b, "Support")
+    await dovecot.append(mailbox, mail("Ann <ann@example.com>", "c", "third",
+                                       message_id="uv-c@ex.com"), "Support")
+    async with running(settings) as svc:
+        await svc.inbox.wait(1)
+        await svc.idle()
+    stored = await Message.filter(direction=Direction.IN).order_by("id").values_list(
+        "external_id", flat=True)
+    assert stored == ["uv-a@ex.com", "uv-b@ex.com", "uv-c@ex.com"]
+    cursor = (await Cursor.get()).value
+    assert cursor["uidvalidity"] != old and cursor["last_uid"] == 2
+
+
+async def test_awkward_mail_is_stored_sensibly(
+        settings_for: Any, dovecot: Dovecot, mailbox: str) -> None:
+    names = ["wrong_charset.eml", "unknown_charset.eml", "no_message_id.eml", "no_date.eml",
+             "eight_bit_headers.eml", "nested_multipart.eml", "html_only.eml",
+             "calendar_invite.eml", "big_attachment.eml", "auto_reply.eml", "bounce_dsn.eml",
+             "quoted_reply.eml", "outlook_reply.eml"]
+    async with running(settings_for(max_attachment_bytes=4000)) as svc:
+        await svc.idle()
+        for name in names:
+            await dovecot.append(mailbox, sample(name))
+        await svc.inbox.wait(len(names))
+    by_sender = {}
+    for m in await Message.all().prefetch_related("identity"):
+        by_sender[m.identity.address] = m
+    assert by_sender["irina@example.ru"].text == "Здравствуйте! Где мой заказ? Grüße"
+    assert by_sender["petr@example.ru"].text == "Привет из cp1251"
+    assert by_sender["noid@example.com"].external_id.endswith("@no-message-id.invalid")
+    assert by_sender["nodate@example.com"].sent_at is None
+    assert by_sender["sergey@example.ru"].meta["headers"]["subject"] == \
+        "Вопрос про доставку — срочно"  # type: ignore[index]
+    nested = by_sender["nested@example.com"]
+    assert nested.text == "Please see the invoice attached."
+    files = {a.get("filename"): a for a in nested.attachments}
+    assert set(files) >= {"invoice.pdf", "notes.txt"}
+    with open(str(files["notes.txt"]["path"]), "rb") as f:
+        assert f.read() == b"some notes"
+    assert by_sender["html@example.com"].text == "Hello & welcome,\n\nmy order #123 is late.\nThanks"
+    assert "Demo call" in by_sender["cal@example.com"].text
+    big = by_sender["big@example.com"].attachments[0]
+    assert big["size"] == 6000 and "path" not in big and "over the limit" in big["meta"]["note"]
+    ooo = by_sender["ooo@example.com"]
+    assert ooo.automated and ooo.direction is Direction.EVENT
+    bounce = by_sender["gone@example.org"]  # a bounce lands in the recipient's timeline
+    assert bounce.automated and "5.1.1" in bounce.text
+    quoted = by_sender["ann@example.com"]
+    assert quoted.text == "Thanks, that works for me.\nSee you Monday."
+    assert "Your order ships on Monday" in quoted.meta["headers"]["original_text"]  # type: ignore[index]
+    assert quoted.reply_to == "crm.1.abcdef@example.com"
+    assert by_sender["bob@example.com"].text == "Yes please, deliver on Friday."
+    # Automated mail opens no conversation and is never routed.
+    assert ooo.conversation_id is None and bounce.conversation_id is None
