@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import structlog
 from tortoise.functions import Avg, Count
 
 from crm.clock import to_ms
+from crm.errors import SendRejected
 from crm.events import MessageReceived, TeamNotice
 from crm.i18n import t
 from crm.models import Conversation, Customer, Manager, Message, Task
@@ -36,6 +38,8 @@ from crm.types import ConversationStatus, Direction, Priority, Role, TaskKind, T
 
 if TYPE_CHECKING:
     from crm.services import Core
+
+log = structlog.get_logger(__name__)
 
 _RATING = re.compile(r"^\s*([1-5])\s*(?:/\s*5|of\s*5|из\s*5)?\s*[.!]?\s*$", re.IGNORECASE)
 _STARS = re.compile(r"^\s*(?:[★⭐]\ufe0f?\s*){1,5}$")
@@ -147,9 +151,18 @@ class Followups:
             fields += ["status", "closed_at"]
         await conv.save(update_fields=fields)
         customer = await Customer.get(id=conv.customer_id)
-        await self.core.conversations.send(
-            conv.customer_id, t("survey_thanks", self._lang(customer)), author_kind="bot",
-            idempotency_key=f"survey-thanks:{conv.id}", meta={"kind": "survey_thanks"})
+        await self._reply(conv, t("survey_thanks", self._lang(customer)),
+                          key=f"survey-thanks:{conv.id}", kind="survey_thanks")
+
+    async def _reply(self, conv: Conversation, text: str, *, key: str, kind: str) -> None:
+        """An automatic answer inside the customer's own message's transaction: if it cannot
+        be sent (no deliverable address) the message must still be stored."""
+        try:
+            await self.core.conversations.send(conv.customer_id, text, author_kind="bot",
+                                               idempotency_key=key, meta={"kind": kind})
+        except SendRejected as e:
+            log.warning("followups.auto_reply_rejected", kind=kind,
+                        customer_id=conv.customer_id, reason=str(e))
 
     async def after_hours(self, event: MessageReceived, conv: Conversation) -> None:
         sla = self.core.settings.sla
@@ -163,10 +176,8 @@ class Followups:
         await conv.save(update_fields=["after_hours_replied_at"])
         customer = await Customer.get(id=conv.customer_id)
         back = self._local(self.hours.next_open(now))
-        await self.core.conversations.send(
-            conv.customer_id, t("after_hours", self._lang(customer), back=back),
-            author_kind="bot", idempotency_key=f"after-hours:{event.message_id}",
-            meta={"kind": "after_hours"})
+        await self._reply(conv, t("after_hours", self._lang(customer), back=back),
+                          key=f"after-hours:{event.message_id}", kind="after_hours")
 
     async def csat(self) -> list[Csat]:
         """Average rating per manager (the assignee of each rated conversation)."""
