@@ -29,9 +29,13 @@ ChannelBuilder = Callable[[Core, web.Application], ChannelRuntime | None]
 
 
 def _telegram(core: Core, web_app: web.Application) -> ChannelRuntime | None:
+    from bot import attach
     from channels.telegram import build
 
-    return build(core, web_app)
+    runtime = build(core, web_app)
+    if runtime is not None:  # the bot (customer menu, managers' chat) rides on the channel
+        attach(core, runtime)
+    return runtime
 
 
 def _email(core: Core, web_app: web.Application) -> ChannelRuntime | None:

@@ -147,6 +147,8 @@ class TelegramSettings(_Section):
     webhook_secret: str = ""
     managers_chat_id: int | None = None
     poll_timeout: int = Field(default=30, ge=0, le=50)
+    # Where our HTTP server takes Telegram's webhook calls (mode = "webhook").
+    webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[A-Za-z0-9_/.-]*$")
 
     @property
     def enabled(self) -> bool:

@@ -1,0 +1,254 @@
+"""The managers' chat as a mirror of every customer's timeline, from any channel.
+
+In-transaction subscribers to the core's events write outbox rows to the customer's forum topic
+(or, without a forum, to the managers' private chats), so a mirror commits with its message.
+
+Coalescing: Telegram lets a bot post 20 messages a minute into one group. A row still queued
+for a customer's topic is extended instead of adding another, so a burst (one customer writing
+ten lines, a reply and its acknowledgement) becomes one Telegram message, and the topic is
+seconds late, not minutes. The update is `UPDATE … WHERE state = 'queued'`: if the dispatcher
+claimed the row meanwhile, nothing is updated and a new row is queued (on PostgreSQL the claim
+skips a row our transaction has locked, so nothing falls between the two).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from typing import Any
+
+import structlog
+
+from bot import render
+from channels.telegram import TelegramRuntime
+from channels.telegram.text import utf16_len
+from crm.events import (
+    ConversationChanged,
+    CustomersMerged,
+    DeliveryChanged,
+    MessageEdited,
+    MessageQueued,
+    MessageReceived,
+    TeamNotice,
+)
+from crm.models import Conversation, Customer, Identity, Manager, Message, Outbox
+from crm.services import Core
+from crm.types import (
+    Channel,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    OutboundMessage,
+    OutboxState,
+    Priority,
+)
+
+log = structlog.get_logger(__name__)
+
+# Set while a manager's own message in the chat is handled: what they wrote is already there.
+from_chat: contextvars.ContextVar[bool] = contextvars.ContextVar("crm_from_chat", default=False)
+COALESCE_LIMIT = 12_000  # characters of one row; past it a new row starts
+
+
+class Mirror:
+    def __init__(self, core: Core, runtime: TelegramRuntime) -> None:
+        self.core = core
+        self.runtime = runtime
+        self.group = core.settings.telegram.managers_chat_id
+
+    def install(self) -> None:
+        bus = self.core.bus
+        bus.subscribe(MessageReceived, self._received, phase="in_transaction")
+        bus.subscribe(MessageQueued, self._queued, phase="in_transaction")
+        bus.subscribe(MessageEdited, self._edited, phase="in_transaction")
+        bus.subscribe(ConversationChanged, self._changed, phase="in_transaction")
+        bus.subscribe(TeamNotice, self._notice, phase="in_transaction")
+        bus.subscribe(CustomersMerged, self._merged, phase="in_transaction")
+        bus.subscribe(DeliveryChanged, self._delivery_failed, phase="in_transaction")
+        bus.subscribe(DeliveryChanged, self._delivery_shown, phase="after_commit")
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def _received(self, event: MessageReceived) -> None:
+        if event.command is not None:
+            return  # /start, menu buttons, a shared phone: the bot's business, not the team's
+        message = await Message.get(id=event.message_id)
+        entry = await self.entry(message)
+        await self.post(event.customer_id, render.blocks(entry), key=f"m{message.id}",
+                        reopen=event.direction is Direction.IN)
+
+    async def _queued(self, event: MessageQueued) -> None:
+        if from_chat.get():
+            return
+        message = await Message.get(id=event.message_id)
+        await self.post(event.customer_id, render.blocks(await self.entry(message)),
+                        key=f"m{message.id}")
+
+    async def _edited(self, event: MessageEdited) -> None:
+        message = await Message.get(id=event.message_id)
+        entry = await self.entry(message, edited=True)
+        await self.post(event.customer_id, render.blocks(entry),
+                        key=f"e{message.id}:{uuid.uuid4().hex[:8]}")
+
+    async def _changed(self, event: ConversationChanged) -> None:
+        who = await _actor_name(event.actor)
+        if event.status is ConversationStatus.CLOSED:
+            text, close, reopen = f"Conversation closed by {who}.", True, False
+        else:
+            assignee = await Manager.get_or_none(id=event.assignee_id) \
+                if event.assignee_id else None
+            state = "open" if event.status is ConversationStatus.OPEN else event.status.value
+            text = f"Conversation {state}, assigned to {assignee.name if assignee else 'nobody'}" \
+                   f" (by {who})."
+            close, reopen = False, True
+        await self.post(event.customer_id, [render.notice(text)],
+                        key=f"c{event.conversation_id}:{uuid.uuid4().hex[:8]}",
+                        close=close, reopen=reopen)
+
+    async def _notice(self, event: TeamNotice) -> None:
+        block = render.notice(event.text, "🔔")
+        if self.group is not None and event.customer_id is not None:
+            await self.post(event.customer_id, [block], key=f"n{event.key}")
+            return
+        if self.group is not None and event.manager_id is None:
+            await self._enqueue(str(self.group), [block], f"tgnotice:{event.key}", None, {})
+            return
+        targets = [event.manager_id] if event.manager_id is not None else \
+            [m.id for m in await Manager.filter(active=True)]
+        for manager in await Manager.filter(id__in=targets, active=True):
+            await self._enqueue(str(manager.telegram_user_id), [block],
+                                f"tgnotice:{event.key}:{manager.id}", None, {})
+
+    async def _merged(self, event: CustomersMerged) -> None:
+        await self.post(event.target_id, [render.notice(
+            f"Customer #{event.source_id} was merged into this customer.")],
+            key=f"merged{event.source_id}")
+
+    async def _delivery_failed(self, event: DeliveryChanged) -> None:
+        if event.status is not DeliveryStatus.FAILED or event.message_id is None \
+                or event.customer_id is None:
+            return
+        await self.post(event.customer_id, [render.failure(event.error, event.channel)],
+                        key=f"f{event.message_id}:{event.outbox_id}")
+
+    async def _delivery_shown(self, event: DeliveryChanged) -> None:
+        if event.message_id is None:
+            return
+        message = await Message.get_or_none(id=event.message_id)
+        origin = message.meta.get("origin") if message else None
+        if not isinstance(origin, dict):
+            return
+        emoji = {DeliveryStatus.SENT: "👍", DeliveryStatus.DELIVERED: "👍",
+                 DeliveryStatus.READ: "👀", DeliveryStatus.FAILED: "👎"}.get(event.status)
+        if emoji:
+            self.runtime.react(int(origin["chat_id"]), int(origin["message_id"]), emoji)
+
+    # --- rendering -------------------------------------------------------------------------
+
+    async def entry(self, message: Message, edited: bool = False) -> render.Entry:
+        who = "system"
+        if message.direction is Direction.IN:
+            who = await customer_name(message.customer_id,
+                                      str(message.meta.get("sender_name") or "") or None)
+        elif message.author_id is not None:
+            author = await Manager.get_or_none(id=message.author_id)
+            who = author.name if author else "manager"
+        elif message.author_kind == "bot":
+            who = "bot"
+        headers = message.meta.get("headers")
+        subject = headers.get("subject") if isinstance(headers, dict) else None
+        kinds = [str(a.get("kind", "file")) for a in message.attachments]
+        return render.Entry(message.direction, message.channel, message.text, who,
+                            attachments=kinds, subject=subject if message.channel
+                            is Channel.EMAIL else None, automated=message.automated,
+                            edited=edited)
+
+    # --- writing to the chat ---------------------------------------------------------------
+
+    async def post(self, customer_id: int, blocks: list[str], *, key: str,
+                   close: bool = False, reopen: bool = False) -> None:
+        """Queue `blocks` for the customer's topic, or the managers' private chats."""
+        if not blocks:
+            return
+        if self.group is not None:
+            await self._coalesce(str(self.group), customer_id, blocks, key,
+                                 {"topic_customer_id": customer_id, "close_topic": close,
+                                  "reopen_topic": reopen})
+            return
+        name = await customer_name(customer_id)
+        header = render.private_header(name, customer_id)
+        for chat_id in await self.private_targets(customer_id):
+            await self._coalesce(str(chat_id), customer_id, blocks, key, {"header": header})
+
+    async def answer(self, chat_id: int, thread_id: int | None, customer_id: int | None,
+                     blocks: list[str], key: str) -> None:
+        """A reply of the bot to a manager where they wrote."""
+        if customer_id is not None and self.group is not None and chat_id == self.group:
+            await self.post(customer_id, blocks, key=key)
+            return
+        options: dict[str, Any] = {"thread_id": thread_id} if thread_id else {}
+        if customer_id is not None and self.group is None:
+            options["header"] = render.private_header(await customer_name(customer_id),
+                                                      customer_id)
+        await self._enqueue(str(chat_id), blocks, f"tgans:{key}", customer_id, options)
+
+    async def private_targets(self, customer_id: int) -> list[int]:
+        """The assignee; else the managers online; else every manager."""
+        conv = await Conversation.filter(customer_id=customer_id).order_by("-id").first()
+        if conv is not None and conv.assignee_id is not None:
+            manager = await Manager.get_or_none(id=conv.assignee_id, active=True)
+            if manager is not None:
+                return [manager.telegram_user_id]
+        managers = await Manager.filter(active=True).order_by("id")
+        online = [m for m in managers if m.availability.value == "online"]
+        return [m.telegram_user_id for m in (online or managers)]
+
+    async def _coalesce(self, address: str, customer_id: int, blocks: list[str], key: str,
+                        options: dict[str, Any]) -> None:
+        prefix = f"tgmirror:{address}:{customer_id}:"
+        row = await Outbox.filter(channel=Channel.TELEGRAM, address=address,
+                                  state=OutboxState.QUEUED,
+                                  idempotency_key__startswith=prefix).order_by("-id").first()
+        if row is not None:
+            old = dict(row.payload.get("options") or {})  # type: ignore[call-overload]
+            merged = [*old.get("blocks", []), *blocks]
+            if sum(utf16_len(b) for b in merged) <= COALESCE_LIMIT:
+                opts = {**old, "blocks": merged}
+                if options.get("close_topic"):
+                    opts["close_topic"] = True
+                elif options.get("reopen_topic"):
+                    opts["close_topic"] = False
+                opts["reopen_topic"] = bool(old.get("reopen_topic")) or bool(
+                    options.get("reopen_topic"))
+                payload = {**row.payload, "text": "\n\n".join(merged), "options": opts}
+                updated = await Outbox.filter(id=row.id, state=OutboxState.QUEUED).update(
+                    payload=payload)
+                if updated:
+                    return
+        await self._enqueue(address, blocks, prefix + key, customer_id, options)
+
+    async def _enqueue(self, address: str, blocks: list[str], key: str,
+                       customer_id: int | None, options: dict[str, Any]) -> None:
+        await self.core.outbox.enqueue(
+            OutboundMessage(Channel.TELEGRAM, address, "\n\n".join(blocks),
+                            options={"html": True, "blocks": blocks, **options}),
+            idempotency_key=key[:200], priority=Priority.NOTIFY, customer_id=customer_id)
+
+
+async def customer_name(customer_id: int, fallback: str | None = None) -> str:
+    customer = await Customer.get_or_none(id=customer_id)
+    if customer is not None and customer.name:
+        return customer.name
+    if fallback:
+        return fallback
+    identity = await Identity.filter(customer_id=customer_id).order_by("id").first()
+    return identity.address if identity else f"customer #{customer_id}"
+
+
+async def _actor_name(actor: str) -> str:
+    kind, _, ident = actor.partition(":")
+    if kind == "manager" and ident.isdigit():
+        manager = await Manager.get_or_none(id=int(ident))
+        if manager is not None:
+            return manager.name
+    return actor

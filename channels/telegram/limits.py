@@ -1,0 +1,78 @@
+"""Telegram's flood limits: about 30 messages a second per bot, 1 a second per private chat,
+20 a minute per group.
+
+The dispatcher's limiters are leaky buckets that allow a burst; Telegram counts over a rolling
+window. `Windows` is the sender's own exact guard (with a small margin), so a steady stream
+stays under the limits instead of bouncing off 429s. Pure: it is handed `now`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+
+from crm.ports import RateLimits
+
+PER_BOT = (30, 1.0)
+PER_PRIVATE_CHAT = (1, 1.0)
+PER_GROUP = (20, 60.0)
+MARGIN = 1.02  # network jitter can bring two sends closer together than we made them
+
+
+def is_group(chat_id: str | int) -> bool:
+    return str(chat_id).startswith("-")
+
+
+def per_recipient(address: str) -> tuple[float, float]:
+    return PER_GROUP if is_group(address) else PER_PRIVATE_CHAT
+
+
+def rate_limits() -> RateLimits:
+    return RateLimits(per_second=PER_BOT[0], per_recipient=per_recipient)
+
+
+class Window:
+    """At most `count` events in any rolling `period` seconds."""
+
+    def __init__(self, count: int, period: float) -> None:
+        self.count = count
+        self.period = period
+        self.times: deque[float] = deque()
+
+    def wait(self, now: float) -> float:
+        while self.times and self.times[0] <= now - self.period:
+            self.times.popleft()
+        if len(self.times) < self.count:
+            return 0.0
+        return self.times[0] + self.period - now
+
+    def note(self, now: float) -> None:
+        self.times.append(now)
+
+
+class Windows:
+    """The bot's window and one per chat (the idle ones forgotten)."""
+
+    def __init__(self, margin: float = MARGIN, size: int = 10_000) -> None:
+        self.margin = margin
+        self.bot = Window(PER_BOT[0], PER_BOT[1] * margin)
+        self._chats: OrderedDict[str, Window] = OrderedDict()
+        self._size = size
+
+    def _chat(self, chat_id: str) -> Window:
+        window = self._chats.get(chat_id)
+        if window is None:
+            count, period = per_recipient(chat_id)
+            window = self._chats[chat_id] = Window(int(count), period * self.margin)
+            if len(self._chats) > self._size:
+                self._chats.popitem(last=False)
+        self._chats.move_to_end(chat_id)
+        return window
+
+    def wait(self, chat_id: str, now: float) -> float:
+        """Seconds to wait before a message to `chat_id` may go; 0: now (and it is counted)."""
+        chat = self._chat(chat_id)
+        delay = max(self.bot.wait(now), chat.wait(now))
+        if delay <= 0:
+            self.bot.note(now)
+            chat.note(now)
+        return delay

@@ -1,0 +1,153 @@
+"""The Telegram sender: one outbox row becomes one or more Bot API messages.
+
+Within Telegram's limits (its own rolling-window guard on top of the dispatcher's), mapping the
+API's answers to outcomes: 429 -> retry after `retry_after`; 403 (blocked) -> permanent, so the
+identity is marked and never retried; a deleted forum topic -> recreated and the send repeated.
+Texts over 4096 characters are sent in parts; a part already sent is not sent again when a
+later part has to be retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from channels.telegram.limits import Windows, rate_limits
+from channels.telegram.text import MAX_TEXT, pack, split_text, utf16_len
+from channels.telegram.topics import Topics
+from crm.types import Channel, DeliveryResult, OutboundMessage
+
+log = structlog.get_logger(__name__)
+
+RECREATED_HEADER = "🔁 <i>This topic was recreated: the previous one was deleted.</i>"
+
+
+def parts_of(message: OutboundMessage) -> list[str]:
+    """The texts to send: HTML blocks packed into messages, or plain text split."""
+    blocks = message.options.get("blocks")
+    header = str(message.options.get("header") or "")
+    if isinstance(blocks, list) and blocks:
+        if header:  # e.g. the customer's name and #c<id> in a manager's private chat
+            room = MAX_TEXT - utf16_len(header) - 1
+            return [f"{header}\n{p}" for p in pack([str(b) for b in blocks], room)]
+        return pack([str(b) for b in blocks])
+    return split_text(message.text)
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    # The public property warns (int vs timedelta migration); the value is the same.
+    value = getattr(error, "_retry_after", None)
+    if value is None:
+        return 1.0
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+def markup_of(options: dict[str, Any]) -> Markup | None:
+    """The keyboard a row asks for: raw Bot API markup, or rating buttons for a survey."""
+    rating = options.get("rating")
+    if isinstance(rating, list) and rating:
+        return InlineKeyboardMarkup([[InlineKeyboardButton(str(n), callback_data=f"rate:{n}")
+                                      for n in rating]])
+    raw = options.get("reply_markup")
+    if not isinstance(raw, dict):
+        return None
+    if "inline_keyboard" in raw:
+        return InlineKeyboardMarkup.de_json(raw, None)
+    if "keyboard" in raw:
+        return ReplyKeyboardMarkup.de_json(raw, None)
+    if raw.get("remove_keyboard"):
+        return ReplyKeyboardRemove()
+    return None
+
+
+class TelegramSender:
+    channel = Channel.TELEGRAM
+
+    def __init__(self, bot: Bot, topics: Topics | None) -> None:
+        self.bot = bot
+        self.topics = topics
+        self.limits = rate_limits()
+        self.windows = Windows()
+        self._progress: dict[int, list[int]] = {}  # outbox id -> message ids of parts sent
+
+    async def _wait_turn(self, chat_id: str) -> None:
+        # A timed wait on a rolling window: nothing to signal, the time itself frees the slot.
+        while (delay := self.windows.wait(chat_id, time.monotonic())) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(delay)
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        try:
+            return await self._send(message)
+        except RetryAfter as e:
+            seconds = retry_after_seconds(e)
+            return DeliveryResult.retry(f"flood control: retry after {seconds:g}s", seconds)
+        except Forbidden as e:
+            return DeliveryResult.permanent(f"forbidden: {e.message}")
+        except BadRequest as e:
+            return DeliveryResult.permanent(f"bad request: {e.message}")
+        except NetworkError as e:  # includes TimedOut
+            return DeliveryResult.retry(f"network: {e.message}")
+        except TelegramError as e:
+            return DeliveryResult.retry(f"telegram: {e.message}")
+
+    async def _send(self, message: OutboundMessage) -> DeliveryResult:
+        opts = message.options
+        chat_id = message.address
+        parts = parts_of(message)
+        html = bool(opts.get("html"))
+        done = self._progress.setdefault(message.outbox_id, [])
+        customer_id = opts.get("topic_customer_id")
+        thread_id: int | None = opts.get("thread_id")
+        topics = self.topics if customer_id is not None else None
+        if topics is not None:
+            thread_id = await topics.thread_for(int(customer_id))  # type: ignore[arg-type]
+            if opts.get("reopen_topic"):
+                await topics.set_closed(int(customer_id), False)  # type: ignore[arg-type]
+        recreated = False
+        last: Message | None = None
+        index = len(done)
+        while index < len(parts):
+            text = parts[index]
+            if recreated and index == len(done) and html:
+                text = f"{RECREATED_HEADER}\n\n{text}"
+            await self._wait_turn(chat_id)
+            try:
+                last = await self.bot.send_message(
+                    chat_id=int(chat_id), text=text, message_thread_id=thread_id,
+                    parse_mode="HTML" if html else None,
+                    reply_markup=markup_of(opts)
+                    if index == len(parts) - 1 else None)
+            except BadRequest as e:
+                missing = "thread not found" in e.message.lower()
+                if not missing or topics is None or recreated:
+                    raise
+                thread_id = await topics.recreate(int(customer_id))  # type: ignore[arg-type]
+                recreated = True
+                continue
+            done.append(last.message_id)
+            index += 1
+        if topics is not None and opts.get("close_topic"):
+            await topics.set_closed(int(customer_id), True)  # type: ignore[arg-type]
+        self._progress.pop(message.outbox_id, None)
+        ids = done or ([last.message_id] if last else [])
+        if not ids:
+            return DeliveryResult.permanent("nothing to send: the text is empty")
+        meta: dict[str, Any] = {"parts": len(ids)} if len(ids) > 1 else {}
+        if thread_id is not None:
+            meta["thread_id"] = thread_id
+        return DeliveryResult.sent(f"{chat_id}:{ids[-1]}", **meta)
