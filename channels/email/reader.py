@@ -147,7 +147,7 @@ class ImapReader:
                 delay = retry_delay(failures, self.tuning.auth_retry_base,
                                     self.tuning.auth_retry_max)
                 detail = (f"IMAP login as {s.imap_username!r} on {where} failed: {e}. Check "
-                          f"imap_username and imap_password; retrying in {delay:.0f} s")
+                          f"imap_username and imap_password; retrying in {delay:.1f} s")
                 log.error("email.imap_login_failed", detail=detail)
             except asyncio.CancelledError:
                 raise

@@ -112,6 +112,8 @@ _QUOTE_HEADERS = (
                r"Пересылаемое сообщение|Пересланное сообщение)\s*-{2,}\s*$", re.IGNORECASE),
     re.compile(r"^\s*_{20,}\s*$"),  # Outlook's separator line
 )
+# How a wrapped attribution line begins: "On Mon…", "Am…", "13.01.2025…", "пн, 13 янв…".
+_ATTRIBUTION_START = re.compile(r"^\s*(On|Am|Le|El|Il|Op|В|\d|\w{1,12},\s*\d)", re.IGNORECASE)
 _HEADER_BLOCK = re.compile(r"^\s*\*?(From|От|Von|De)\s*:\*?\s", re.IGNORECASE)
 _HEADER_NEXT = re.compile(r"^\s*\*?(Sent|Date|To|Subject|Cc|Отправлено|Дата|Кому|Тема|"
                           r"Gesendet|An|Betreff|Envoyé|À|Objet)\s*:", re.IGNORECASE)
@@ -151,7 +153,11 @@ def _starts_quote(lines: list[str], i: int) -> bool:
         return False
     # Attribution lines are often wrapped over two or three lines by the sender's client.
     for span in (1, 2, 3):
-        joined = " ".join(s.strip() for s in lines[i:i + span])
+        chunk = lines[i:i + span]
+        if span > 1 and (len(chunk) < span or not all(s.strip() for s in chunk)
+                         or not _ATTRIBUTION_START.match(line)):
+            break
+        joined = " ".join(s.strip() for s in chunk)
         if any(p.match(joined) for p in _QUOTE_HEADERS):
             # Only a header if it is followed by a quote or ends the text (not a sentence
             # that happens to end in "wrote:").

@@ -47,6 +47,7 @@ log_path = {root}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 first_valid_uid = {UID if as_root else os.getuid()}
 mail_location = maildir:{root}/mail/%u
 passdb {{

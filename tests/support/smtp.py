@@ -76,6 +76,7 @@ class SmtpServer:
     _loop: asyncio.AbstractEventLoop | None = None
     _changed: asyncio.Condition | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _tasks: set[asyncio.Future[None]] = field(default_factory=set)
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -120,7 +121,9 @@ class SmtpServer:
     def _notify(self, item: Received) -> None:
         if self.on_message is not None:
             self.on_message(item)
-        asyncio.ensure_future(self._wake())
+        task = asyncio.ensure_future(self._wake())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _wake(self) -> None:
         assert self._changed is not None

@@ -8,16 +8,17 @@ import uuid
 from typing import Any
 
 import aiohttp
+import pytest
 import structlog
+import structlog.testing
 
 from crm.errors import SendRejected
+from crm.events import MessageReceived
 from crm.models import Conversation, Cursor, Identity, Message, Outbox
 from crm.types import DeliveryStatus, Direction, OutboxState
 from tests.channels.email.conftest import SUPPORT, mail, running, sample
 from tests.support.dovecot import Dovecot, wait_until
 from tests.support.smtp import SmtpServer
-
-import pytest
 
 
 def uid() -> str:
@@ -215,3 +216,210 @@ async def test_awkward_mail_is_stored_sensibly(
     assert by_sender["bob@example.com"].text == "Yes please, deliver on Friday."
     # Automated mail opens no conversation and is never routed.
     assert ooo.conversation_id is None and bounce.conversation_id is None
+
+
+class AckBot:
+    """Stands in for the bot: acknowledges every mail a person wrote (never automated ones)."""
+
+    def __init__(self, core: Any) -> None:
+        self.core = core
+        core.bus.subscribe(MessageReceived, self)
+
+    async def __call__(self, event: MessageReceived) -> None:
+        if event.automated or event.channel.value != "email":
+            return
+        await self.core.conversations.send(event.customer_id, "Thanks, we got your mail.",
+                                           author_kind="bot",
+                                           idempotency_key=f"ack:{event.message_id}")
+
+
+def auto_responder(smtp: SmtpServer, dovecot: Dovecot, mailbox: str, address: str,
+                   headers: dict[str, str]) -> list[asyncio.Task[int]]:
+    """The customer's side: an auto-responder that answers every mail it gets."""
+    tasks: list[asyncio.Task[int]] = []
+
+    def answer(item: Any) -> None:
+        if address not in item.recipients:
+            return
+        original = item.mail
+        raw = mail(address, f"Auto: {original['Subject']}", "I am away. This is automatic.",
+                   message_id=f"{uid()}@customer.org",
+                   headers={"In-Reply-To": original["Message-ID"], **headers})
+        tasks.append(asyncio.ensure_future(dovecot.append(mailbox, raw)))
+
+    smtp.on_message = answer
+    return tasks
+
+
+async def test_marked_auto_responder_gets_no_answer(
+        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str) -> None:
+    address = f"ooo{uid()}@customer.org"
+    tasks = auto_responder(smtp, dovecot, mailbox, address, {"Auto-Submitted": "auto-replied"})
+    try:
+        async with running(settings_for()) as svc:
+            AckBot(svc.core)
+            await svc.idle()
+            await dovecot.append(mailbox, mail(address, "Question", "Hello?",
+                                               message_id=f"{uid()}@customer.org"))
+            await smtp.wait_for(address, 1)  # our acknowledgement
+            events = await svc.inbox.wait(2)  # their auto-reply arrives…
+            assert events[1].automated  # …as an event, so the bot stays silent
+            await svc.app.core.dispatcher.stop()  # nothing else is queued or in flight
+            assert await Outbox.filter(address=address).count() == 1
+    finally:
+        smtp.on_message = None
+    assert len(smtp.to(address)) == 1 and len(tasks) == 1
+    reply = await Message.get(id=events[1].message_id)
+    assert reply.direction is Direction.EVENT and reply.meta["headers"]["automated"]
+
+
+async def test_unmarked_auto_responder_is_stopped_by_the_hourly_cap(
+        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str) -> None:
+    address = f"bot{uid()}@customer.org"
+    auto_responder(smtp, dovecot, mailbox, address, {})  # marks nothing: looks like a person
+    try:
+        async with running(settings_for(auto_reply_cap_per_hour=3)) as svc:
+            AckBot(svc.core)
+            await svc.idle()
+            await dovecot.append(mailbox, mail(address, "Hi", "Hello?",
+                                               message_id=f"{uid()}@customer.org"))
+            await svc.inbox.wait(4)  # the first mail and three auto-answers
+            await wait_until(lambda: _capped(address), what="the fourth ack cancelled")
+    finally:
+        smtp.on_message = None
+    assert len(smtp.to(address)) == 3
+    states = await Outbox.filter(address=address).order_by("id").values_list("state", flat=True)
+    assert states == [OutboxState.SENT] * 3 + [OutboxState.CANCELLED]
+    capped = await Message.filter(direction=Direction.OUT).order_by("-id").first()
+    assert capped is not None and "auto_reply_cap_per_hour" in (capped.delivery_error or "")
+
+
+async def _capped(address: str) -> bool:
+    return await Outbox.filter(address=address, state=OutboxState.CANCELLED).exists()
+
+
+def dsn(original_id: str, recipient: str, status: str = "5.1.1") -> bytes:
+    return f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: {SUPPORT}
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <{uid()}@mx.example.net>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Your message could not be delivered.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; {recipient}
+Action: failed
+Status: {status}
+Diagnostic-Code: smtp; 550 {status} user unknown
+--b
+Content-Type: text/rfc822-headers
+
+From: {SUPPORT}
+To: {recipient}
+Message-ID: <{original_id}>
+--b--
+""".replace("\n", "\r\n").encode()
+
+
+async def test_a_bounce_fails_the_message_and_marks_the_address(
+        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str) -> None:
+    customer = f"gone{uid()}@customer.org"
+    async with running(settings_for()) as svc:
+        await svc.idle()
+        inbound = await first_mail(svc, dovecot, mailbox, customer)
+        out = await svc.core.conversations.send(inbound.customer_id, "Your answer")
+        await smtp.wait_for(customer)
+        await wait_until(lambda: _status(out.id, DeliveryStatus.SENT), what="sent")
+        out = await Message.get(id=out.id)
+        count = len(svc.inbox.events)
+        await dovecot.append(mailbox, dsn(out.external_id or "", customer))
+        event = (await svc.inbox.wait(count + 1))[count]
+        assert event.automated
+        await wait_until(lambda: _status(out.id, DeliveryStatus.FAILED), what="failed")
+        out = await Message.get(id=out.id)
+        assert "5.1.1" in (out.delivery_error or "")
+        identity = await Identity.get(address=customer)
+        assert identity.undeliverable_reason and "5.1.1" in identity.undeliverable_reason
+        with pytest.raises(SendRejected, match="cannot be reached"):
+            await svc.core.conversations.send(inbound.customer_id, "Another")
+
+
+async def test_smtp_down_queues_and_delivers_once_back(
+        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str) -> None:
+    customer = f"patient{uid()}@customer.org"
+    async with running(settings_for()) as svc:
+        await svc.idle()
+        inbound = await first_mail(svc, dovecot, mailbox, customer)
+        smtp.stop()
+        try:
+            out = await svc.core.conversations.send(inbound.customer_id, "Eventually")
+            await wait_until(lambda: _retried(out.id), what="a failed attempt")
+            assert svc.runtime.health().state == "down"
+            assert "SMTP" in svc.runtime.health().detail
+        finally:
+            smtp.start()
+        await smtp.wait_for(customer, 1)
+        await wait_until(lambda: _status(out.id, DeliveryStatus.SENT), what="sent")
+        # More mail reuses the one connection.
+        before = smtp.connections
+        for n in range(5):
+            await svc.core.conversations.send(inbound.customer_id, f"more {n}")
+        await smtp.wait_for(customer, 6)
+        assert smtp.connections == before
+        assert svc.runtime.health().state == "up"
+    assert len(smtp.to(customer)) == 6
+
+
+async def _retried(message_id: int) -> bool:
+    row = await Outbox.get(message_id=message_id)
+    return row.state is OutboxState.QUEUED and row.attempts >= 1 and bool(row.last_error)
+
+
+async def test_refused_recipient_is_permanent(
+        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str) -> None:
+    customer = f"nobody{uid()}@customer.org"
+    smtp.refuse[customer] = "550 5.1.1 no such user"
+    try:
+        async with running(settings_for()) as svc:
+            await svc.idle()
+            inbound = await first_mail(svc, dovecot, mailbox, customer)
+            out = await svc.core.conversations.send(inbound.customer_id, "Hello")
+            await wait_until(lambda: _status(out.id, DeliveryStatus.FAILED), what="failed")
+    finally:
+        smtp.refuse.clear()
+    row = await Outbox.get(message_id=out.id)
+    assert row.state is OutboxState.FAILED and row.attempts == 1
+    assert "550" in (row.last_error or "")
+    identity = await Identity.get(address=customer)
+    assert identity.undeliverable_reason
+
+
+async def test_wrong_imap_password_is_a_clear_error_retried_with_backoff(
+        settings_for: Any, mailbox: str) -> None:
+    with structlog.testing.capture_logs() as logs:
+        async with running(settings_for(imap_password="wrong")) as svc:
+            reader = svc.runtime.reader
+            await wait_until(lambda: _async(reader.login_failures >= 1), what="an attempt")
+            async with aiohttp.ClientSession() as http:
+                url = f"http://127.0.0.1:{svc.app.http.port}/healthz"  # type: ignore[union-attr]
+                async with http.get(url) as response:
+                    body = await response.json()
+                    assert response.status == 503
+            detail = body["channels"]["email"]["detail"]
+            assert body["channels"]["email"]["state"] == "down"
+            assert "IMAP login" in detail and "imap_password" in detail
+            assert "retrying in" in detail
+    failures = [e for e in logs if e["event"] == "email.imap_login_failed"]
+    assert failures and "imap_password" in failures[0]["detail"]
+    # Not hammering: the next attempt waits auth_retry_base (0.2 s here, 30 s by default) and
+    # longer after each failure (tests/channels/email/test_reader.py checks the schedule).
+    assert reader.login_failures <= 5

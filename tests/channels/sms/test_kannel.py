@@ -13,7 +13,7 @@ from crm.app import App
 from crm.errors import SendRejected
 from crm.i18n import t
 from crm.models import Customer, Identity, Message, Outbox
-from crm.types import Channel, DeliveryStatus, OutboundMessage, Outcome
+from crm.types import Channel, DeliveryStatus, InboundMessage, OutboundMessage, Outcome
 from tests.channels.sms.conftest import OUR_NUMBER, TOKEN, Events, kannel_settings
 from tests.support.kannel import FakeSmsc, KannelServer
 
@@ -34,6 +34,21 @@ async def test_inbound_sms_reaches_the_timeline(kannel_app: AppEvents, smsc: Fak
     assert message.external_id and message.external_id.startswith("kannel-i-")
     identity = await Identity.get(id=message.identity_id)
     assert identity.address == number  # E.164
+
+
+async def test_a_telegram_customer_who_shared_the_number_is_the_same_customer(
+        kannel_app: AppEvents, smsc: FakeSmsc, phone: Phone) -> None:
+    app, events = kannel_app
+    assert app.core is not None
+    number = phone()
+    telegram = await app.core.timeline.ingest(
+        InboundMessage(Channel.TELEGRAM, "777:1", "777", text="hi from Telegram"))
+    # The customer shares their phone in Telegram, written the local way.
+    local = f"({number[2:5]}) {number[5:8]}-{number[8:]}"
+    await app.core.customers.link_identity(telegram.customer_id, Channel.SMS, local)
+    await smsc.deliver(number, OUR_NUMBER, "and now by SMS")
+    message = await events.inbound_from(number, "and now by SMS")
+    assert message.customer_id == telegram.customer_id
 
 
 async def test_cyrillic_inbound_arrives_as_utf8(kannel_app: AppEvents, smsc: FakeSmsc,

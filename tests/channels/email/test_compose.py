@@ -1,0 +1,58 @@
+"""Our outgoing mail: threading headers, escaping, unsubscribe headers; no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from channels.email.compose import compose, make_message_id, render_html, reply_subject
+from crm.types import Channel, OutboundMessage
+
+NOW = datetime(2025, 1, 14, 10, tzinfo=UTC)
+
+
+def build(**kw: object) -> tuple[OutboundMessage, object]:
+    msg = OutboundMessage(channel=Channel.EMAIL, address="ann@example.com",
+                          text="Hi <Ann> & co\nsee https://x.org/a?b=1&c=2.", outbox_id=7,
+                          **kw)  # type: ignore[arg-type]
+    mail = compose(msg, from_address="support@shop.example", from_name="Shop",
+                   message_id=make_message_id(msg, "support@shop.example"), now=NOW,
+                   default_subject="Your request")
+    return msg, mail
+
+
+def test_reply_headers() -> None:
+    _, mail = build(subject="Order", reply_to="<c2@cust.org>", thread_refs=("c1@cust.org",))
+    assert mail["Subject"] == "Re: Order"  # type: ignore[index]
+    assert mail["In-Reply-To"] == "<c2@cust.org>"  # type: ignore[index]
+    assert mail["References"] == "<c1@cust.org> <c2@cust.org>"  # type: ignore[index]
+    assert mail["Message-ID"].endswith("@shop.example>")  # type: ignore[index]
+    assert mail["Date"] == "Tue, 14 Jan 2025 10:00:00 +0000"  # type: ignore[index]
+    assert mail["X-Loop"] == "support@shop.example"  # type: ignore[index]
+    assert mail["List-Unsubscribe"] is None  # type: ignore[index]
+
+
+def test_message_id_is_stable_per_outbox_row() -> None:
+    msg, _ = build()
+    assert make_message_id(msg, "s@shop.example") == make_message_id(msg, "s@shop.example")
+
+
+def test_subject_rules() -> None:
+    assert reply_subject("Re: Order", True, "d") == "Re: Order"
+    assert reply_subject("AW: Order", True, "d") == "AW: Order"
+    assert reply_subject("Order", False, "d") == "Order"
+    assert reply_subject(None, True, "Your request") == "Your request"
+
+
+def test_html_escapes_customer_text() -> None:
+    _, mail = build()
+    html = mail.get_body(("html",)).get_content()  # type: ignore[attr-defined]
+    assert "Hi &lt;Ann&gt; &amp; co<br>" in html
+    assert '<a href="https://x.org/a?b=1&amp;c=2">' in html
+    assert "<Ann>" not in html
+    assert render_html('<script>"x"</script>').count("<script>") == 0
+
+
+def test_campaign_gets_one_click_unsubscribe() -> None:
+    _, mail = build(options={"unsubscribe_url": "https://shop.example/u/abc"})
+    assert mail["List-Unsubscribe"] == "<https://shop.example/u/abc>"  # type: ignore[index]
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"  # type: ignore[index]
