@@ -184,6 +184,8 @@ class EmailSettings(_Section):
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     # At most this many automatic mails (acknowledgements, auto-replies) per address per hour.
     auto_reply_cap_per_hour: int = Field(default=3, ge=0)
+    # At most this many mails per second through SMTP (providers throttle or block bursts).
+    smtp_rate_per_second: float = Field(default=10.0, gt=0)
 
     @property
     def enabled(self) -> bool:
