@@ -134,8 +134,10 @@ def main() -> None:
     args = parser.parse_args()
     from crm import logs
 
-    logs.setup("ERROR", "console")
-    logging.disable(logging.WARNING)
+    level = os.environ.get("BENCH_LOG", "")  # e.g. BENCH_LOG=DEBUG to see the service's log
+    logs.setup(level or "ERROR", "console")
+    if not level:
+        logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="crm-bench-sms-") as tmp:
         os.chmod(tmp, 0o755)
         asyncio.run(run(args.messages, args.rate, tmp))

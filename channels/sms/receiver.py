@@ -113,6 +113,7 @@ class SmsReceiver:
                     continue  # recorded between our two reads: look once more
                 if row is None or row.state is not OutboxState.SENDING:
                     return ReportOutcome.UNKNOWN
+                log.debug("sms.report_waits_for_send", outbox_id=outbox_id)
                 try:
                     await asyncio.wait_for(waiter.wait(), self.report_wait)
                 except TimeoutError:

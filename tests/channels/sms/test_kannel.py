@@ -176,3 +176,4 @@ async def test_wrong_kannel_password_is_a_permanent_config_error(
         await http.close()
     assert result.outcome is Outcome.PERMANENT
     assert result.error is not None and "[sms.kannel]" in result.error
+    assert sender.problem == result.error  # /healthz shows the channel down with this reason

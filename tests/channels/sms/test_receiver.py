@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from channels.sms.receiver import SmsReceiver
+import asyncio
+
+from channels.sms.receiver import ReportOutcome, SmsReceiver
+from channels.sms.reports import DeliveryReport
 from crm.models import Customer, Identity, Message, Outbox
 from crm.services import Core
-from crm.types import Channel, InboundMessage
+from crm.types import Channel, DeliveryResult, DeliveryStatus, InboundMessage
 
 
 def sms(external_id: str, text: str, sender: str = "+12025550777") -> InboundMessage:
@@ -46,3 +49,35 @@ async def test_yes_is_an_answer_unless_opted_out(core: Core) -> None:
     back = await receiver.receive(sms("y-3", "yes"))
     assert (await Message.get(id=back.message_id)).meta["command"] == "start"
     assert not (await Customer.get(id=yes.customer_id)).marketing_opt_out
+
+
+async def test_a_report_that_overtakes_its_send_waits_for_it(core: Core) -> None:
+    receiver = SmsReceiver(core, report_wait=10)
+    first = await receiver.receive(sms("r-1", "hello"))
+    reply = await core.conversations.send(first.customer_id, "Hi there")
+    [claimed] = await core.outbox.claim(Channel.SMS, 10, lease_seconds=30)
+    # The SMSC's "delivered" arrives while our send is still being recorded.
+    report = asyncio.create_task(receiver.report(
+        DeliveryReport("kannel-1-abc", DeliveryStatus.DELIVERED), claimed.id))
+    # Give the report a moment to find the row still being sent (the outcome is the same
+    # either way; this only makes the waiting path the one taken).
+    await asyncio.sleep(0.05)
+    assert not report.done()
+    await core.outbox.record(claimed, DeliveryResult.sent("kannel-1-abc", segments=1),
+                             retry_in=None, give_up=False)
+    assert await asyncio.wait_for(report, 5) is ReportOutcome.APPLIED
+    stored = await Message.get(id=reply.id)
+    assert stored.delivery_status is DeliveryStatus.DELIVERED
+
+
+async def test_a_report_for_a_send_not_recorded_in_time_asks_for_a_retry(core: Core) -> None:
+    receiver = SmsReceiver(core, report_wait=0.1)
+    first = await receiver.receive(sms("r-2", "hello"))
+    await core.conversations.send(first.customer_id, "Hi there")
+    [claimed] = await core.outbox.claim(Channel.SMS, 10, lease_seconds=30)
+    outcome = await receiver.report(
+        DeliveryReport("kannel-1-def", DeliveryStatus.DELIVERED), claimed.id)
+    assert outcome is ReportOutcome.NOT_YET
+    unknown = await receiver.report(DeliveryReport("kannel-9-zzz", DeliveryStatus.DELIVERED),
+                                    None)
+    assert unknown is ReportOutcome.UNKNOWN
