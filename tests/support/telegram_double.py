@@ -480,13 +480,19 @@ class TelegramDouble:
         """Wait until the client confirmed every queued update (called getUpdates past them)."""
         await self.wait_for(lambda: not self.pending_updates(), timeout)
 
-    async def post_webhook(self, update: dict[str, Any], secret: str | None) -> int:
+    def redeliver(self, update: dict[str, Any]) -> None:
+        """Serve an update again, as Telegram does when its receipt was never confirmed."""
+        self._updates.append(update)
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def post_webhook(self, update: dict[str, Any], secret: str | None,
+                           url: str | None = None) -> int:
         """Deliver an update to the webhook the bot set, as Telegram would; returns the status."""
         assert self.webhook is not None, "the bot has not set a webhook"
         update = {"update_id": next(self._update_ids), **update}
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
         async with aiohttp.ClientSession() as session, session.post(
-                self.webhook["url"], json=update, headers=headers) as resp:
+                url or self.webhook["url"], json=update, headers=headers) as resp:
             return resp.status
 
 

@@ -103,8 +103,9 @@ async def test_a_burst_of_200_replies_meets_429_and_delivers_each_once_in_order(
         assert core is not None
         ids = {}
         for chat in chats:
-            r = await core.timeline.ingest(InboundMessage(Channel.TELEGRAM, f"{chat}:1",
-                                                          str(chat), text="hi"))
+            said = tg.message(chat, user(chat), "hi")  # the chat's message ids are shared
+            r = await core.timeline.ingest(InboundMessage(
+                Channel.TELEGRAM, f"{chat}:{said['message_id']}", str(chat), text="hi"))
             ids[chat] = r.customer_id
         for k in range(4):
             for chat in chats:

@@ -1,0 +1,148 @@
+"""The managers' chat end to end: topics, replies, commands, private-chat mode."""
+
+from __future__ import annotations
+
+from crm.models import Conversation, CustomerTopic, Identity, Message
+from crm.types import Channel, ConversationStatus, DeliveryStatus, Direction, InboundMessage
+from tests.support.telegram_double import GROUP, TelegramDouble, user
+from tests.support.telegram_fixtures import ServiceFactory, add_manager
+
+
+def topic_text(tg: TelegramDouble, thread: int | None = None) -> str:
+    return "\n".join(s.text for s in tg.sent_to(GROUP, thread))
+
+
+async def customer_topic(tg: TelegramDouble, customer: dict, text: str) -> int:
+    """The customer writes; returns the thread id of their topic once the message is there."""
+    tg.customer_says(customer, text)
+    await tg.wait_for(lambda: text in topic_text(tg))
+    return next(s.thread_id for s in tg.sent_to(GROUP) if text in s.text)
+
+
+async def test_reply_in_topic_reaches_customer_is_in_timeline_and_shows_delivery(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    _, bob = await add_manager(9001, "Bob", "bob")
+    ann = user(1001, "Ann")
+    async with service():
+        thread = await customer_topic(tg, ann, "where is my parcel?")
+        reply = tg.manager_says(GROUP, bob, "It ships <today> & arrives Friday", thread)
+        sent = await tg.wait_for(lambda: [s for s in tg.sent_to(1001) if "ships" in s.text])
+        assert sent[0].text == "It ships <today> & arrives Friday"  # plain text, as written
+        key = (GROUP, reply["message"]["message_id"])
+        assert await tg.wait_for(lambda: tg.reactions.get(key)) == ["👍"]
+    out = await Message.get(direction=Direction.OUT, author_kind="manager")
+    assert out.text == "It ships <today> & arrives Friday"
+    assert out.delivery_status is DeliveryStatus.SENT
+    # The manager's own reply is not echoed back into the topic.
+    assert "ships" not in topic_text(tg)
+
+
+async def test_note_is_kept_and_never_reaches_the_customer(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    _, bob = await add_manager(9002, "Bob")
+    ann = user(1002, "Ann")
+    async with service():
+        thread = await customer_topic(tg, ann, "hello")
+        note = tg.manager_says(GROUP, bob, "/note VIP, offer 10% discount", thread)
+        key = (GROUP, note["message"]["message_id"])
+        await tg.wait_for(lambda: tg.reactions.get(key))
+        tg.manager_says(GROUP, bob, "Hi Ann!", thread)
+        await tg.wait_for(lambda: any("Hi Ann!" in s.text for s in tg.sent_to(1002)))
+    assert not any("discount" in s.text for s in tg.sent_to(1002))
+    stored = await Message.get(direction=Direction.NOTE)
+    assert stored.text == "VIP, offer 10% discount"
+
+
+async def test_assign_close_and_a_new_message_reopens_the_topic(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    bob_m, bob = await add_manager(9003, "Bob", "bob")
+    carol_m, _ = await add_manager(9004, "Carol", "carol")
+    ann = user(1003, "Ann")
+    async with service():
+        thread = await customer_topic(tg, ann, "question one")
+        tg.manager_says(GROUP, bob, "/assign @carol", thread)
+        await tg.wait_for(lambda: "assigned to Carol" in topic_text(tg, thread))
+        conv = await Conversation.get()
+        assert conv.assignee_id == carol_m.id
+        tg.manager_says(GROUP, bob, "/close", thread)
+        await tg.wait_for(lambda: tg.forums[GROUP][thread]["closed"])
+        assert "closed by Bob" in topic_text(tg, thread)
+        await conv.refresh_from_db()
+        assert conv.status is ConversationStatus.CLOSED
+
+        tg.customer_says(ann, "question two")
+        await tg.wait_for(lambda: "question two" in topic_text(tg, thread))
+        assert tg.forums[GROUP][thread]["closed"] is False
+    await conv.refresh_from_db()
+    assert conv.status is ConversationStatus.OPEN
+    assert bob_m.id != carol_m.id
+
+
+async def test_a_non_manager_cannot_command_and_is_ignored(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    stranger = user(4242, "Mallory")
+    ann = user(1004, "Ann")
+    async with service():
+        thread = await customer_topic(tg, ann, "hello")
+        tg.manager_says(GROUP, stranger, "/close", thread)
+        tg.manager_says(GROUP, stranger, "you are hacked", thread)
+        await tg.wait_consumed()
+    assert (await Conversation.get()).status is ConversationStatus.OPEN
+    assert not any("hacked" in s.text for s in tg.sent_to(1004))
+    assert await Message.filter(direction=Direction.OUT, author_kind="manager").count() == 0
+    assert "closed" not in topic_text(tg, thread)
+
+
+async def test_a_deleted_topic_is_recreated_with_a_header(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    ann = user(1005, "Ann")
+    async with service():
+        old = await customer_topic(tg, ann, "first")
+        tg.delete_topic(GROUP, old)
+        tg.customer_says(ann, "after the topic was deleted")
+        await tg.wait_for(lambda: "after the topic was deleted" in topic_text(tg))
+    new = (await CustomerTopic.get()).thread_id
+    assert new != old
+    [message] = [s for s in tg.sent_to(GROUP, new) if "deleted" in s.text]
+    assert "topic was recreated" in message.text
+    assert any(code == 400 and "thread not found" in d for _, code, d in tg.rejected)
+
+
+async def test_email_and_sms_messages_are_mirrored_too(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    _, bob = await add_manager(9005, "Bob")
+    async with service() as app:
+        assert app.core is not None
+        await app.core.timeline.ingest(InboundMessage(
+            Channel.EMAIL, "<m1@example.com>", "Dora <dora@example.com>", text="Invoice <b>?",
+            sender_name="Dora", headers={"subject": "Invoice"}))
+        await app.core.timeline.ingest(InboundMessage(
+            Channel.SMS, "sms-1", "+14155550199", text="call me pls", sender_name=None))
+        await tg.wait_for(lambda: "call me pls" in topic_text(tg))
+        text = topic_text(tg)
+        assert "✉️ email" in text and "Invoice &lt;b&gt;?" in text
+        assert "📱 sms" in text
+        thread = next(s.thread_id for s in tg.sent_to(GROUP) if "Invoice" in s.text)
+        tg.manager_says(GROUP, bob, "/info", thread)
+        await tg.wait_for(lambda: "dora@example.com" in topic_text(tg, thread))
+    assert len(tg.forums[GROUP]) == 2
+
+
+async def test_private_chat_mode_the_manager_answers_by_replying(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    _, bob = await add_manager(9006, "Bob", online=True)
+    ann = user(1006, "Ann")
+    async with service(managers_chat_id=None):
+        tg.customer_says(ann, "hello from private mode")
+        [copy] = await tg.wait_sent(9006)
+        assert "hello from private mode" in copy.text and "#c" in copy.text
+        original = tg._message(9006, copy.message_id, copy.text, None)
+        tg.manager_says(9006, bob, "Hello Ann", reply_to=original)
+        await tg.wait_for(lambda: any(s.text == "Hello Ann" for s in tg.sent_to(1006)))
+        tg.manager_says(9006, bob, "/note private note", reply_to=original)
+        tg.manager_says(9006, bob, "just chatting")
+        await tg.wait_for(lambda: any("Reply to a customer" in s.text
+                                      for s in tg.sent_to(9006)))
+    assert await Message.filter(direction=Direction.NOTE, text="private note").exists()
+    assert not any("private note" in s.text for s in tg.sent_to(1006))
+    assert await Identity.filter(address="1006").exists()
