@@ -93,7 +93,8 @@ class App:
     async def _start(self) -> None:
         settings = self.settings
         if self._manage_db:  # tests that already hold a database pass manage_database=False
-            await db.init(settings.database.url, settings.database.pool_size)
+            await db.init(settings.database.url, settings.database.pool_size,
+                          settings.database.sqlite_synchronous)
             self._stack.push_async_callback(db.close)
             applied = await db.ensure_schema(settings.database.url,
                                              settings.database.auto_upgrade)

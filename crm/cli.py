@@ -37,7 +37,8 @@ def _settings(config_path: str) -> Settings:
 
 def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
-        await db.init(settings.database.url, settings.database.pool_size)
+        await db.init(settings.database.url, settings.database.pool_size,
+                          settings.database.sqlite_synchronous)
         try:
             await db.ensure_schema(settings.database.url, settings.database.auto_upgrade)
             return await work()
@@ -92,7 +93,8 @@ def upgrade(config_path: str) -> None:
     settings = _settings(config_path)
 
     async def main() -> list[str]:
-        await db.init(settings.database.url, settings.database.pool_size)
+        await db.init(settings.database.url, settings.database.pool_size,
+                          settings.database.sqlite_synchronous)
         try:
             return await db.upgrade(lambda name: click.echo(f"  applied {name}"))
         finally:
@@ -109,7 +111,8 @@ def status(config_path: str) -> None:
     settings = _settings(config_path)
 
     async def main() -> list[str]:
-        await db.init(settings.database.url, settings.database.pool_size)
+        await db.init(settings.database.url, settings.database.pool_size,
+                          settings.database.sqlite_synchronous)
         try:
             return await db.pending_migrations()
         finally:

@@ -15,11 +15,14 @@ from crm.errors import SchemaOutdated
 MODELS = ["crm.models"]
 
 
-def tortoise_config(url: str, pool_size: int = 10) -> dict[str, Any]:
+def tortoise_config(url: str, pool_size: int = 10,
+                    sqlite_synchronous: str = "normal") -> dict[str, Any]:
     if url.startswith("sqlite://"):
-        path = url.removeprefix("sqlite://")
+        path = url.removeprefix("sqlite://").split("?", 1)[0]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if "synchronous=" not in url:  # Tortoise applies URL parameters as PRAGMAs
+            url += ("&" if "?" in url else "?") + f"synchronous={sqlite_synchronous.upper()}"
     elif "?" not in url and url.startswith(("postgres://", "postgresql://", "asyncpg://")):
         url = f"{url}?maxsize={pool_size}"
     return {
@@ -31,9 +34,10 @@ def tortoise_config(url: str, pool_size: int = 10) -> dict[str, Any]:
     }
 
 
-async def init(url: str, pool_size: int = 10) -> None:
+async def init(url: str, pool_size: int = 10, sqlite_synchronous: str = "normal") -> None:
     """Connect the ORM in the calling task (Tortoise 1.x keeps its context in a contextvar)."""
-    await Tortoise.init(config=tortoise_config(url, pool_size), _enable_global_fallback=True)
+    await Tortoise.init(config=tortoise_config(url, pool_size, sqlite_synchronous),
+                        _enable_global_fallback=True)
 
 
 async def close() -> None:

@@ -68,7 +68,8 @@ class _ChannelLoop:
         self.sender = sender
         self.channel = sender.channel
         self.wake = asyncio.Event()
-        self.limiter = AsyncLimiter(max(1.0, sender.limits.per_second), 1.0)
+        # One message per 1/rate seconds, no initial burst: strict gateways count per second.
+        self.limiter = AsyncLimiter(1, 1.0 / max(0.01, sender.limits.per_second))
         self.recipients = _RecipientLimiters(sender)
         self.in_flight: dict[int, asyncio.Task[None]] = {}
         self.sending: set[int] = set()  # rows whose send call has begun
@@ -135,7 +136,8 @@ class _ChannelLoop:
                                         time.monotonic() + min(result.retry_after, 5.0))
             if give_up:
                 result = DeliveryResult.permanent(
-                    f"gave up after {row.attempts} attempts: {result.error}")
+                    f"gave up after {row.attempts} attempts: {result.error}",
+                    address_fault=False)
                 give_up = True
         for attempt in range(5):
             try:

@@ -154,7 +154,7 @@ class OutboxService:
                 await Outbox.filter(id=claimed.id).update(
                     state=state, lease_ms=None, last_error=_cut(result.error))
                 status, error = DeliveryStatus.FAILED, _cut(result.error)
-                if result.outcome == "permanent":
+                if result.outcome == "permanent" and result.address_fault:
                     await mark_undeliverable(claimed.channel, claimed.address,
                                              error or "permanent failure", now)
             if claimed.message_id is not None:

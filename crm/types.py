@@ -158,6 +158,9 @@ class DeliveryResult:
     error: str | None = None
     retry_after: float | None = None  # seconds the channel asked us to wait
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. SMS segments
+    # A permanent error that is the address's fault (blocked, bounced, invalid number) marks the
+    # identity undeliverable; one that is ours (bad credentials, a message too long) does not.
+    address_fault: bool = True
 
     @classmethod
     def sent(cls, external_id: str | None, **meta: Any) -> DeliveryResult:
@@ -168,8 +171,8 @@ class DeliveryResult:
         return cls(Outcome.RETRY, error=error, retry_after=retry_after)
 
     @classmethod
-    def permanent(cls, error: str) -> DeliveryResult:
-        return cls(Outcome.PERMANENT, error=error)
+    def permanent(cls, error: str, *, address_fault: bool = True) -> DeliveryResult:
+        return cls(Outcome.PERMANENT, error=error, address_fault=address_fault)
 
 
 class TaskKind(StrEnum):

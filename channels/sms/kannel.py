@@ -53,7 +53,7 @@ class KannelSender:
         try:
             seg = check_sendable(message.text, self.settings.max_segments, message.attachments)
         except SendRejected as e:
-            return DeliveryResult.permanent(str(e))
+            return DeliveryResult.permanent(str(e), address_fault=False)
         external_id = outbound_id(message.outbox_id)
         params = {
             "username": self.kannel.username, "password": self.kannel.password,
@@ -81,7 +81,7 @@ class KannelSender:
             self.problem = ("Kannel refused our credentials (403): check [sms.kannel] username "
                             "and password against Kannel's sendsms-user")
             log.error("sms.kannel.auth_failed", body=body)
-            return DeliveryResult.permanent(self.problem)
+            return DeliveryResult.permanent(self.problem, address_fault=False)
         if status >= 500 or status == 429:
             return DeliveryResult.retry(f"Kannel answered {status}: {body}")
         return DeliveryResult.permanent(f"Kannel refused the message ({status}): {body}")

@@ -45,7 +45,7 @@ def classify_error(status: int, body: dict[str, Any], retry_after: str | None
         return DeliveryResult.retry(reason, retry_after=wait)
     if status in (401, 403) and code not in TWILIO_PERMANENT_CODES:
         return DeliveryResult.permanent(
-            f"{reason} (check [sms.twilio] account_sid and auth_token)")
+            f"{reason} (check [sms.twilio] account_sid and auth_token)", address_fault=False)
     return DeliveryResult.permanent(reason)
 
 
@@ -69,7 +69,7 @@ class TwilioSender:
         try:
             seg = check_sendable(message.text, self.settings.max_segments, message.attachments)
         except SendRejected as e:
-            return DeliveryResult.permanent(str(e))
+            return DeliveryResult.permanent(str(e), address_fault=False)
         form = {"To": message.address, "Body": message.text,
                 "StatusCallback": status_callback_url(
                     self.public_url, self.settings.inbound_token, message.outbox_id)}

@@ -157,7 +157,7 @@ async def test_crm_run_serves_and_stops_on_sigterm(new_db_url: object, tmp_path:
         procs.stop(proc)
     text = log.read_text()
     assert '"event": "crm.stopped"' in text
-    assert "channel.off" in text and "fill in the [telegram] section" in text
+    assert "\"event\": \"channel.off\"" in text and "to turn it on" in text
 
 
 async def test_old_schema_is_refused_with_what_to_run(new_db_url: object,
