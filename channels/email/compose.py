@@ -9,8 +9,12 @@ import html
 import re
 import uuid
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
+from email import encoders
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 
 from channels.email.headers import normalize_id
@@ -64,13 +68,32 @@ def render_html(text: str) -> str:
 
 def compose(message: OutboundMessage, *, from_address: str, from_name: str, message_id: str,
             now: datetime, default_subject: str,
-            files: tuple[tuple[str, str, bytes], ...] = ()) -> EmailMessage:
-    """The mail for one outbound message. `files`: (filename, mime type, bytes) to attach."""
-    mail = EmailMessage()
-    mail["From"] = formataddr((from_name, from_address)) if from_name else from_address
+            files: tuple[tuple[str, str, bytes], ...] = ()) -> Message:
+    """The mail for one outbound message. `files`: (filename, mime type, bytes) to attach.
+
+    Built with the compat32 MIME classes and headers encoded here: several times faster than
+    EmailMessage's header registry, which dominated the cost of a send.
+    """
+    text = message.text if message.text.endswith("\n") else message.text + "\n"
+    body = MIMEMultipart("alternative")
+    body.attach(MIMEText(text, "plain", "utf-8"))
+    body.attach(MIMEText(message.html or render_html(message.text), "html", "utf-8"))
+    mail: Message = body
+    if files:
+        mail = MIMEMultipart("mixed")
+        mail.attach(body)
+        for filename, mime_type, data in files:
+            maintype, _, subtype = (mime_type or "application/octet-stream").partition("/")
+            part = MIMEBase(maintype, subtype or "octet-stream")
+            part.set_payload(data)
+            encoders.encode_base64(part)
+            part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
+            mail.attach(part)
+    mail["From"] = formataddr((from_name, from_address), charset="utf-8") if from_name \
+        else from_address
     mail["To"] = message.address
     reply_to = normalize_id(message.reply_to) if message.reply_to else None
-    mail["Subject"] = reply_subject(message.subject, bool(reply_to), default_subject)
+    mail["Subject"] = _encoded(reply_subject(message.subject, bool(reply_to), default_subject))
     mail["Date"] = format_datetime(now)
     mail["Message-ID"] = f"<{message_id}>"
     if reply_to:
@@ -90,20 +113,8 @@ def compose(message: OutboundMessage, *, from_address: str, from_name: str, mess
         mail["Precedence"] = "bulk"
     if message.options.get("auto_submitted"):
         mail["Auto-Submitted"] = str(message.options["auto_submitted"])
-    text = message.text if message.text.endswith("\n") else message.text + "\n"
-    mail.set_content(text, subtype="plain", charset="utf-8")
-    mail.add_alternative(message.html or render_html(message.text), subtype="html",
-                         charset="utf-8")
-    for filename, mime_type, data in files:
-        maintype, _, subtype = (mime_type or "application/octet-stream").partition("/")
-        mail.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream",
-                            filename=filename)
     return mail
 
 
-def parse_address(address: str) -> Address:
-    """The recipient as an Address; raises ValueError (with the reason) for a bad one."""
-    local, sep, domain = address.strip().rpartition("@")
-    if not sep or not local or not domain:
-        raise ValueError(f"{address!r} is not an email address")
-    return Address(username=local, domain=domain)
+def _encoded(value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8").encode()

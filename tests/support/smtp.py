@@ -135,6 +135,13 @@ class SmtpServer:
             return [r for r in self.received if address.lower() in
                     (a.lower() for a in r.recipients)]
 
+    async def wait_total(self, count: int, timeout: float = 60) -> None:
+        """Wait until `count` mails arrived in all."""
+        assert self._changed is not None, "bind_loop() first"
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.received) >= count),
+                                   timeout)
+
     async def wait_for(self, address: str, count: int = 1, timeout: float = 15) -> list[Received]:
         """Wait until `count` mails to `address` arrived; returns them."""
         assert self._changed is not None, "bind_loop() first"

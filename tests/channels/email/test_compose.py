@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 
 from channels.email.compose import compose, make_message_id, render_html, reply_subject
 from crm.types import Channel, OutboundMessage
@@ -14,10 +15,11 @@ def build(**kw: object) -> tuple[OutboundMessage, object]:
     msg = OutboundMessage(channel=Channel.EMAIL, address="ann@example.com",
                           text="Hi <Ann> & co\nsee https://x.org/a?b=1&c=2.", outbox_id=7,
                           **kw)  # type: ignore[arg-type]
-    mail = compose(msg, from_address="support@shop.example", from_name="Shop",
+    mail = compose(msg, from_address="support@shop.example", from_name="Шоп Shop",
                    message_id=make_message_id(msg, "support@shop.example"), now=NOW,
                    default_subject="Your request")
-    return msg, mail
+    # Read back as a mail client would.
+    return msg, message_from_bytes(mail.as_bytes(), policy=policy.default)
 
 
 def test_reply_headers() -> None:
@@ -29,6 +31,20 @@ def test_reply_headers() -> None:
     assert mail["Date"] == "Tue, 14 Jan 2025 10:00:00 +0000"  # type: ignore[index]
     assert mail["X-Loop"] == "support@shop.example"  # type: ignore[index]
     assert mail["List-Unsubscribe"] is None  # type: ignore[index]
+
+
+def test_non_ascii_headers_and_attachments() -> None:
+    _, mail = build(subject="Заказ №5")
+    assert mail["Subject"] == "Заказ №5"  # type: ignore[index]
+    assert mail["From"] == "Шоп Shop <support@shop.example>"  # type: ignore[index]
+    msg = OutboundMessage(channel=Channel.EMAIL, address="a@b.org", text="see file")
+    raw = compose(msg, from_address="s@shop.example", from_name="", message_id="m@shop.example",
+                  now=NOW, default_subject="Hi",
+                  files=(("счёт.pdf", "application/pdf", b"%PDF"),)).as_bytes()
+    parsed = message_from_bytes(raw, policy=policy.default)
+    files = list(parsed.iter_attachments())  # type: ignore[attr-defined]
+    assert [(f.get_filename(), f.get_content()) for f in files] == [("счёт.pdf", b"%PDF")]
+    assert parsed.get_body(("plain",)).get_content() == "see file\n"  # type: ignore[attr-defined]
 
 
 def test_message_id_is_stable_per_outbox_row() -> None:
