@@ -17,6 +17,7 @@ import structlog
 from aiohttp import web
 
 from crm import db
+from crm.automation import automation
 from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.http import HttpServer, build_app
@@ -102,6 +103,8 @@ class App:
                 log.info("db.upgraded", migrations=applied)
 
         core = self.core = Core.build(settings, self.clock)
+        # Routing, deadlines and follow-ups listen to the bus from the first message on.
+        automation(core)
         web_app = build_app(self.health)
         builders: list[tuple[str, ChannelBuilder]] = list(DEFAULT_CHANNELS) if self._builtin \
             else []
