@@ -35,12 +35,15 @@ def _settings(config_path: str) -> Settings:
         raise click.ClickException(f"invalid config:\n{e}") from None
 
 
-def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+def _with_db(settings: Settings, work: Callable[[], Awaitable[T]], *,
+             check_schema: bool = True) -> T:
+    """Run `work` connected to the database (on an up-to-date schema, unless told not to)."""
     async def main() -> T:
         await db.init(settings.database.url, settings.database.pool_size,
-                          settings.database.sqlite_synchronous)
+                      settings.database.sqlite_synchronous)
         try:
-            await db.ensure_schema(settings.database.url, settings.database.auto_upgrade)
+            if check_schema:
+                await db.ensure_schema(settings.database.url, settings.database.auto_upgrade)
             return await work()
         finally:
             await db.close()
@@ -90,17 +93,8 @@ def db_group() -> None:
 @_config_option
 def upgrade(config_path: str) -> None:
     """Apply pending migrations."""
-    settings = _settings(config_path)
-
-    async def main() -> list[str]:
-        await db.init(settings.database.url, settings.database.pool_size,
-                          settings.database.sqlite_synchronous)
-        try:
-            return await db.upgrade(lambda name: click.echo(f"  applied {name}"))
-        finally:
-            await db.close()
-
-    applied = _run(main)
+    applied = _with_db(_settings(config_path), lambda: db.upgrade(
+        lambda name: click.echo(f"  applied {name}")), check_schema=False)
     click.echo(f"database is up to date ({len(applied)} migration(s) applied)")
 
 
@@ -108,17 +102,7 @@ def upgrade(config_path: str) -> None:
 @_config_option
 def status(config_path: str) -> None:
     """Show pending migrations (exit 1 if any)."""
-    settings = _settings(config_path)
-
-    async def main() -> list[str]:
-        await db.init(settings.database.url, settings.database.pool_size,
-                          settings.database.sqlite_synchronous)
-        try:
-            return await db.pending_migrations()
-        finally:
-            await db.close()
-
-    pending = _run(main)
+    pending = _with_db(_settings(config_path), db.pending_migrations, check_schema=False)
     if pending:
         click.echo("pending migrations:\n" + "\n".join(f"  {p}" for p in pending))
         sys.exit(1)

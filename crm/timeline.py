@@ -53,7 +53,7 @@ class _Work:
 
 
 class Timeline:
-    """Stores what arrives: dedupe, identity, timeline entry, conversation and event, atomically."""
+    """Stores what arrives (dedupe, identity, timeline, conversation, event) atomically."""
 
     def __init__(self, settings: Settings, bus: EventBus, clock: Clock = utcnow) -> None:
         self.settings = settings
@@ -252,10 +252,10 @@ class Timeline:
                                "WHERE customer_id = ? ORDER BY id DESC LIMIT 1", [customer.id])
         if rows and rows[0]["status"] != ConversationStatus.CLOSED.value:
             # The usual case: a live conversation. A light instance is all the caller needs.
-            latest = Conversation(id=rows[0]["id"], customer_id=customer.id,
-                                  status=ConversationStatus(rows[0]["status"]))
-            work.active[customer.id] = latest
-            return latest, False, False
+            live = Conversation(id=rows[0]["id"], customer_id=customer.id,
+                                status=ConversationStatus(rows[0]["status"]))
+            work.active[customer.id] = live
+            return live, False, False
         latest = await Conversation.get(id=rows[0]["id"]) if rows else None
         if not open_new:
             return latest, False, False
