@@ -177,7 +177,10 @@ class ImapReader:
                 await self._starttls(client)
             response = await client.login(s.imap_username, s.imap_password)
             if response.result != "OK":
-                raise LoginFailed(_text(response.lines) or "the server refused the login")
+                reason = _text(response.lines) or "the server refused the login"
+                if "[UNAVAILABLE]" in reason:  # the server's auth backend, not our password
+                    raise RuntimeError(f"login unavailable: {reason}")
+                raise LoginFailed(reason)
             self.sessions += 1
             response = await client.select(_quote(s.imap_folder))
             if response.result != "OK":

@@ -83,7 +83,7 @@ class SmtpSender:
                            default_subject=t("email_default_subject", None),
                            files=_load_files(message))
         except (ValueError, TypeError, OSError) as e:
-            return DeliveryResult.permanent(f"cannot build the mail: {e}")
+            return DeliveryResult.permanent(f"cannot build the mail: {e}", address_fault=False)
         # A reused connection may have been closed by the server while idle: one immediate
         # reconnect and resend is normal; a second failure goes back to the outbox's backoff.
         for attempt in (1, 2):
@@ -110,8 +110,10 @@ class SmtpSender:
                     continue  # "closing connection": reconnect once
                 self.last_error = f"SMTP {e.code} {e.message}"
                 if 500 <= e.code < 600 and isinstance(e, aiosmtplib.SMTPDataError):
-                    return DeliveryResult.permanent(f"rejected by the SMTP server: {e.code} "
-                                                    f"{e.message}")
+                    # The content was refused (size, spam filter), not the address.
+                    return DeliveryResult.permanent(
+                        f"rejected by the SMTP server: {e.code} {e.message}",
+                        address_fault=False)
                 return DeliveryResult.retry(self.last_error)
             except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError,
                     aiosmtplib.SMTPTimeoutError, aiosmtplib.SMTPException, OSError,

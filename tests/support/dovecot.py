@@ -136,11 +136,19 @@ class Dovecot:
         os.replace(tmp, os.path.join(self.root, "users"))
 
     async def client(self, user: str) -> IMAP4:
-        c = IMAP4(host="127.0.0.1", port=self.port, timeout=10)
-        await c.wait_hello_from_server()
-        response = await c.login(user, self.users[user])
-        assert response.result == "OK", response
-        return c
+        # Right after a (re)start Dovecot may answer before its auth process is ready
+        # ("[UNAVAILABLE] Temporary authentication failure"): try again briefly.
+        for _ in range(40):
+            c = IMAP4(host="127.0.0.1", port=self.port, timeout=10)
+            await c.wait_hello_from_server()
+            response = await c.login(user, self.users[user])
+            if response.result == "OK":
+                return c
+            c.protocol.transport.close()
+            if b"UNAVAILABLE" not in b" ".join(bytes(x) for x in response.lines):
+                break
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"IMAP login of {user} failed: {response}")
 
     async def append(self, user: str, raw: bytes, folder: str = "INBOX") -> int:
         """Deliver one mail; returns its UID."""
