@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -81,17 +82,14 @@ def private_header(customer_name: str, customer_id: int) -> str:
 
 
 def customer_ref(text: str | None) -> int | None:
-    """The customer id in a private-chat header (`… #c42 …`), or None."""
+    """The customer id in a private-chat header (`Name #c42` on the first line), or None.
+
+    The last reference of the first line counts: a customer named "#c9" cannot redirect a
+    manager's answer to customer 9."""
     if not text:
         return None
-    at = text.find("#c")
-    while at != -1:
-        digits = ""
-        for ch in text[at + 2:]:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if digits:
-            return int(digits)
-        at = text.find("#c", at + 2)
-    return None
+    found = _REF.findall(text.split("\n", 1)[0])
+    return int(found[-1]) if found else None
+
+
+_REF = re.compile(r"#c(\d+)")

@@ -52,8 +52,10 @@ class Window:
 class Windows:
     """The bot's window and one per chat (the idle ones forgotten)."""
 
-    def __init__(self, margin: float = MARGIN, size: int = 10_000) -> None:
+    def __init__(self, margin: float = MARGIN, size: int = 10_000,
+                 group: tuple[int, float] = PER_GROUP) -> None:
         self.margin = margin
+        self.group = group
         self.bot = Window(PER_BOT[0], PER_BOT[1] * margin)
         self._chats: OrderedDict[str, Window] = OrderedDict()
         self._size = size
@@ -61,12 +63,18 @@ class Windows:
     def _chat(self, chat_id: str) -> Window:
         window = self._chats.get(chat_id)
         if window is None:
-            count, period = per_recipient(chat_id)
+            count, period = self.group if is_group(chat_id) else PER_PRIVATE_CHAT
             window = self._chats[chat_id] = Window(int(count), period * self.margin)
             if len(self._chats) > self._size:
                 self._chats.popitem(last=False)
         self._chats.move_to_end(chat_id)
         return window
+
+    def used(self, chat_id: str, now: float) -> float:
+        """The share (0..1) of the chat's window already spent."""
+        chat = self._chat(chat_id)
+        chat.wait(now)  # drops what left the window
+        return len(chat.times) / chat.count
 
     def wait(self, chat_id: str, now: float) -> float:
         """Seconds to wait before a message to `chat_id` may go; 0: now (and it is counted)."""

@@ -43,7 +43,7 @@ async def test_free_text_is_stored_mirrored_and_acknowledged_once(
         assert "I need &lt;help&gt; &amp; a price" in topic_text  # escaped, accepted by the API
         assert "Ann &lt;b&gt;&amp;" in topic_text
         assert {s.thread_id for s in tg.sent_to(GROUP)} == set(tg.forums[GROUP])
-        [(thread, topic)] = tg.forums[GROUP].items()
+        [(_thread, topic)] = tg.forums[GROUP].items()
         assert topic["name"].startswith("Ann <b>& #")
     assert len(tg.sent_to(601)) == 1  # one acknowledgement, not one per message
     texts = await Message.filter(direction=Direction.IN).values_list("text", flat=True)

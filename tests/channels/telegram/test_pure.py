@@ -1,0 +1,124 @@
+"""The pure parts of the Telegram channel: normalising updates, splitting, escaping, limits."""
+
+from __future__ import annotations
+
+import json
+
+from telegram import Bot, Update
+
+from bot.render import Entry, blocks, customer_ref, private_header
+from channels.telegram.limits import Windows, is_group, per_recipient
+from channels.telegram.normalize import command_of, to_inbound
+from channels.telegram.text import MAX_TEXT, escape, escaped_pieces, pack, split_text, utf16_len
+from crm.types import Channel, Direction
+from tests.support.telegram_double import check_html
+
+BOT = Bot("123:abc")
+
+
+def update(data: dict) -> Update:
+    parsed = Update.de_json(json.loads(json.dumps(data)), BOT)
+    assert parsed is not None
+    return parsed
+
+
+USER = {"id": 77, "is_bot": False, "first_name": "Ann", "last_name": "Lee",
+        "language_code": "ru", "username": "ann"}
+CHAT = {"id": 77, "type": "private", "first_name": "Ann"}
+
+
+def test_text_message_becomes_an_inbound_message() -> None:
+    msg = to_inbound(update({"update_id": 5, "message": {
+        "message_id": 9, "date": 1_700_000_000, "chat": CHAT, "from": USER, "text": "Hi <b>"}}))
+    assert msg is not None
+    assert (msg.channel, msg.external_id, msg.sender, msg.text) == (
+        Channel.TELEGRAM, "77:9", "77", "Hi <b>")
+    assert msg.sender_name == "Ann Lee" and msg.language == "ru" and msg.command is None
+
+
+def test_commands_photos_contacts_edits_and_buttons() -> None:
+    start = to_inbound(update({"update_id": 1, "message": {
+        "message_id": 1, "date": 0, "chat": CHAT, "from": USER, "text": "/start@crm_bot ad1",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 14}]}}), "crm_bot")
+    assert start is not None and start.command == "start"
+    photo = to_inbound(update({"update_id": 2, "message": {
+        "message_id": 2, "date": 0, "chat": CHAT, "from": USER, "caption": "look",
+        "photo": [{"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90},
+                  {"file_id": "big", "file_unique_id": "b", "width": 900, "height": 900,
+                   "file_size": 1234}]}}))
+    assert photo is not None and photo.text == "look"
+    assert photo.attachments[0].kind == "photo" and photo.attachments[0].file_id == "big"
+    contact = to_inbound(update({"update_id": 3, "message": {
+        "message_id": 3, "date": 0, "chat": CHAT, "from": USER,
+        "contact": {"phone_number": "+15551234567", "first_name": "Ann", "user_id": 77}}}))
+    assert contact is not None and contact.command == "contact"
+    assert contact.attachments[0].meta["phone_number"] == "+15551234567"
+    edit = to_inbound(update({"update_id": 4, "edited_message": {
+        "message_id": 1, "date": 0, "edit_date": 10, "chat": CHAT, "from": USER,
+        "text": "fixed"}}))
+    assert edit is not None and edit.edit_of == "77:1" and edit.external_id == "77:1:edit:10"
+    button = to_inbound(update({"update_id": 6, "callback_query": {
+        "id": "q1", "from": USER, "chat_instance": "x", "data": "menu:help"}}))
+    assert button is not None and button.command == "button:menu:help"
+    assert button.external_id == "cb:q1"
+    joined = to_inbound(update({"update_id": 7, "message": {
+        "message_id": 4, "date": 0, "chat": CHAT, "from": USER, "new_chat_members": [USER]}}))
+    assert joined is None
+
+
+def test_command_of() -> None:
+    assert command_of("/Start payload x") == ("start", "payload x")
+    assert command_of("/via@crm_bot email hi", "crm_bot") == ("via", "email hi")
+    assert command_of("/via@other_bot email", "crm_bot") is None
+    assert command_of("hello /start") is None
+    assert command_of("/") is None
+
+
+def test_split_keeps_everything_and_fits_the_limit() -> None:
+    text = "\n".join(f"paragraph {n} " + "word " * 50 for n in range(100))
+    pieces = split_text(text)
+    assert all(utf16_len(p) <= MAX_TEXT for p in pieces) and len(pieces) > 1
+    assert " ".join(" ".join(pieces).split()) == " ".join(text.split())
+    emoji = "😀" * 3000  # two UTF-16 units each
+    pieces = split_text(emoji)
+    assert all(utf16_len(p) <= MAX_TEXT for p in pieces) and "".join(pieces) == emoji
+    assert split_text("short") == ["short"]
+
+
+def test_escaping_survives_telegrams_html_parser() -> None:
+    nasty = "<script>alert('x')</script> & <b>bold</b> &amp; 5 > 3"
+    assert check_html(f"<b>{escape(nasty)}</b>") == nasty
+    pieces = escaped_pieces("&" * 5000, 4000)
+    assert all(utf16_len(p) <= 4000 for p in pieces)
+    assert "".join(check_html(p) for p in pieces) == "&" * 5000
+
+
+def test_rendered_blocks_are_valid_html_and_pack_under_the_limit() -> None:
+    entry = Entry(Direction.IN, Channel.EMAIL, "<hi> & " * 2000, "Dora <d@x>",
+                  attachments=["photo"], subject="Re: <order>")
+    parts = pack(blocks(entry))
+    assert len(parts) > 1
+    for part in parts:
+        assert utf16_len(part) <= MAX_TEXT
+        check_html(part)
+    assert "Dora &lt;d@x&gt;" in parts[0] and "✉️ email" in parts[0]
+
+
+def test_private_header_carries_the_customer_id() -> None:
+    assert customer_ref(check_html(private_header("Ann #c9 <x>", 42)) + "\nhello #c7") == 42
+    assert customer_ref("<b>Ann</b> #c42\nhello") == 42
+    assert customer_ref("no reference here") is None
+
+
+def test_windows_keep_each_limit() -> None:
+    windows = Windows(margin=1.0)
+    assert is_group("-100123") and not is_group("77")
+    assert per_recipient("-1") == (20, 60.0) and per_recipient("5") == (1, 1.0)
+    assert windows.wait("77", 0.0) == 0
+    assert windows.wait("77", 0.5) == 0.5  # one a second in a private chat
+    assert windows.wait("77", 1.0) == 0
+    sent = sum(1 for n in range(30) if windows.wait(f"-{n % 2 + 1}", 1.5) == 0)
+    assert sent == 29  # 30 a second for the bot, one of them already used at 1.0
+    assert windows.wait("-3", 1.6) > 0
+    group = Windows(margin=1.0)
+    assert sum(1 for n in range(25) if group.wait("-9", n * 0.1) == 0) == 20
