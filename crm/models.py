@@ -198,7 +198,7 @@ class Outbox(Model):
 
     class Meta:
         table = "outbox"
-        indexes = (("state", "channel", "priority", "due_ms"), ("channel", "address", "state"))
+        indexes = (("state", "channel", "priority", "id"), ("channel", "address", "state", "id"))
 
 
 class CustomerTopic(Model):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import structlog
 from tortoise.connection import get_connection
 
-from crm import metrics
+from crm import metrics, sql
 from crm.clock import Clock, now_ms, to_ms, utcnow
 from crm.events import DeliveryChanged, EventBus, OutboxQueued
 from crm.models import Identity, Message, Outbox
@@ -137,12 +137,14 @@ class OutboxService:
                      give_up: bool) -> OutboxState:
         """Store the outcome of one send in its own short transaction."""
         now = self.clock()
-        async with self.bus.unit_of_work():
+        async with self.bus.unit_of_work() as tx:
             if result.outcome == "sent":
+                # The common outcome, in plain SQL: the ORM's query building cost more than
+                # the statement (see crm/sql.py).
                 state = OutboxState.SENT
-                await Outbox.filter(id=claimed.id).update(
-                    state=state, external_id=result.external_id, sent_at=now, lease_ms=None,
-                    last_error=None)
+                await sql.execute(tx, "UPDATE outbox SET state = 'sent', external_id = ?, "
+                                  "sent_at = ?, lease_ms = NULL, last_error = NULL WHERE id = ?",
+                                  [result.external_id, now, claimed.id])
                 status, error = DeliveryStatus.SENT, None
             elif result.outcome == "retry" and not give_up and retry_in is not None:
                 await Outbox.filter(id=claimed.id).update(
@@ -157,7 +159,13 @@ class OutboxService:
                 if result.outcome == "permanent" and result.address_fault:
                     await mark_undeliverable(claimed.channel, claimed.address,
                                              error or "permanent failure", now)
-            if claimed.message_id is not None:
+            if claimed.message_id is not None and status is DeliveryStatus.SENT \
+                    and not result.meta:
+                await sql.execute(tx, "UPDATE message SET delivery_status = 'sent', "
+                                  "delivery_error = NULL, sent_at = ?, "
+                                  "external_id = COALESCE(?, external_id) WHERE id = ?",
+                                  [now, result.external_id, claimed.message_id])
+            elif claimed.message_id is not None:
                 fields: dict[str, object] = {"delivery_status": status, "delivery_error": error}
                 if result.external_id:
                     fields["external_id"] = result.external_id
