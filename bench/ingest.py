@@ -8,16 +8,11 @@ For each database (an SQLite file, with synchronous=NORMAL, the default, and FUL
 batches of 100), it prints messages per second through `Timeline.ingest` / `ingest_batch` (dedupe,
 identity, timeline, conversation, event) beside a baseline measured in the same run: the same
 rows written through the bare driver (aiosqlite or asyncpg) with the same commit pattern and
-durability setting, with ids kept in memory: no ORM, no lookups, no logic. Goal (issue 3): >= 1,000 msg/s with one
-commit per message on SQLite, and >= 30% of the baseline.
+durability setting, with ids kept in memory: no ORM, no lookups, no logic. Goal (issue 3):
+>= 1,000 msg/s with one commit per message on SQLite, and >= 30% of the baseline.
 """
 
 from __future__ import annotations
-
-import sys
-
-# bench/email.py would shadow the standard library's `email` for scripts run from bench/.
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("/bench")]
 
 import argparse
 import asyncio
@@ -25,13 +20,15 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# bench/email.py would shadow the standard library's `email` (imported by the libraries below).
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 
 def rows(messages: int, customers: int) -> list[tuple[str, str, str]]:

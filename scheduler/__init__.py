@@ -10,7 +10,7 @@ Jobs (explicit ids, replace_existing, max_instances=1, coalesce):
   run, and whenever a task is written), so a reminder fires on time, not at the next tick.
 - `routing.drain` — every `[routing] queue_check_seconds`: the queue's safety net.
 
-On PostgreSQL only the process holding the advisory lock (scheduler/leader.py) fires tasks and
+On PostgreSQL only the process holding the advisory lock (crm/leader.py) fires tasks and
 drains the queue; the others try to take the lock at each tick.
 """
 
@@ -28,9 +28,9 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from crm.automation import Automation, automation
+from crm.leader import Leadership
 from crm.services import Core
 from crm.tasks import TaskScheduled
-from scheduler.leader import Leadership
 
 log = structlog.get_logger(__name__)
 

@@ -17,6 +17,7 @@ from channels.email.reader import ImapReader, ReaderTuning
 from channels.email.runtime import EmailRuntime
 from channels.email.sender import SmtpSender
 from crm.events import MessageQueued
+from crm.leader import Leadership, lock_id_for
 from crm.ports import ChannelRuntime
 from crm.services import Core
 
@@ -35,7 +36,10 @@ def build(core: Core, web_app: web.Application, *,
                                          settings.smtp_username) if a and "@" in a)
     store = AttachmentStore(settings.attachments_dir, settings.max_attachment_bytes)
     ingester = MailIngester(core, store, ours)
-    reader = ImapReader(settings, ingester.handle, tuning=tuning, clock=core.clock)
+    leadership = Leadership(core.settings.database.url, lock_id_for(
+        f"email:{settings.imap_username}@{settings.imap_host}/{settings.imap_folder}"))
+    reader = ImapReader(settings, ingester.handle, tuning=tuning, clock=core.clock,
+                        leadership=leadership)
     sender = SmtpSender(settings, clock=core.clock)
     core.bus.subscribe(MessageQueued, AutoMailCap(settings.auto_reply_cap_per_hour, core.clock),
                        phase="in_transaction")

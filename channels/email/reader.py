@@ -23,6 +23,7 @@ from aioimaplib import IMAP4, STOP_WAIT_SERVER_PUSH, Command
 
 from crm.clock import Clock, utcnow
 from crm.config import EmailSettings
+from crm.leader import Leadership
 from crm.models import Cursor
 from crm.ports import ChannelHealth
 
@@ -43,6 +44,7 @@ class ReaderTuning:
     auth_retry_max: float = 900.0
     command_timeout: float = 30.0
     fetch_batch: int = 25
+    standby_seconds: float = 15.0  # PostgreSQL: how often a standby tries to take over
     resync_days: int = 2  # on a UIDVALIDITY change: re-read mail this much older than the
     #                       last checkpoint (dedupe drops what we have)
 
@@ -97,8 +99,11 @@ class ImapReader:
     """Reads one folder for ever; `start()` runs it in a task, `stop()` ends it cleanly."""
 
     def __init__(self, settings: EmailSettings, handler: Handler, *,
-                 tuning: ReaderTuning | None = None, clock: Clock = utcnow) -> None:
+                 tuning: ReaderTuning | None = None, clock: Clock = utcnow,
+                 leadership: Leadership | None = None) -> None:
         self.settings = settings
+        # With several processes on PostgreSQL, one reads the mailbox; the others stand by.
+        self.leadership = leadership
         self.handler = handler
         self.tuning = tuning or ReaderTuning()
         self.clock = clock
@@ -137,6 +142,12 @@ class ImapReader:
         s = self.settings
         where = f"{s.imap_host}:{s.imap_port}"
         while not self._stopping.is_set():
+            if self.leadership is not None and not await self.leadership.ensure():
+                self._state = ChannelHealth("up", "standing by: another process reads the "
+                                                  "mailbox")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.tuning.standby_seconds)
+                continue
             try:
                 await self._session()
                 failures = 0
@@ -162,6 +173,8 @@ class ImapReader:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
         self._state = ChannelHealth("off", "stopped")
+        if self.leadership is not None:
+            await self.leadership.close()
 
     # one connection ----------------------------------------------------------------------
 

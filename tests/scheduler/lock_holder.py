@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from scheduler.leader import Leadership
+from crm.leader import Leadership
 
 
 async def main(url: str, lock_id: int) -> None:

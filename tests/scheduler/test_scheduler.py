@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from crm.app import App
+from crm.leader import Leadership, asyncpg_dsn
 from crm.models import Task
 from crm.services import Core
 from crm.types import TaskKind, TaskState
 from scheduler import build_scheduler
-from scheduler.leader import Leadership, asyncpg_dsn
 from tests.conftest import make_settings
 from tests.support import procs
 from tests.support.automation import Notices, build, manager

@@ -1,4 +1,6 @@
-"""Which process fires scheduled work: on PostgreSQL, the one holding an advisory lock.
+"""Singletons across processes: on PostgreSQL, the process holding an advisory lock.
+
+Used for the scheduler's timers and the IMAP reader; one lock id each (`lock_id_for`).
 
 The lock lives on a dedicated connection (not the ORM's pool), taken with
 `pg_try_advisory_lock`; PostgreSQL releases it when that connection ends, so when the leader
@@ -7,12 +9,18 @@ dies another process takes over at its next try. SQLite runs one process: it alw
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
 
 log = structlog.get_logger(__name__)
+
+
+def lock_id_for(name: str) -> int:
+    """A stable advisory-lock id for a named singleton (e.g. one mailbox's reader)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def asyncpg_dsn(url: str) -> str:
