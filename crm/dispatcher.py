@@ -85,6 +85,8 @@ class _ChannelLoop:
             # Claim in batches: one claim per finished send would cost a query per row.
             batch_ready = not self.in_flight or free >= max(1, settings.max_in_flight // 4)
             claimed: list[Claimed] = []
+            # Cleared before claiming, so a row queued during the claim wakes the next round.
+            self.wake.clear()
             if batch_ready and time.monotonic() >= self.paused_until:
                 try:
                     claimed = await self.d.outbox.claim(self.channel, free,
@@ -92,6 +94,10 @@ class _ChannelLoop:
                 except Exception:
                     log.exception("outbox.claim_failed", channel=self.channel.value)
             for row in claimed:
+                if row.id in self.in_flight:
+                    # Its lease ran out while it waited here and it was claimed again: the task
+                    # we have will send it (start_send renews the lease); never a second one.
+                    continue
                 task = asyncio.create_task(self._deliver(row), name=f"send-{row.id}")
                 self.in_flight[row.id] = task
                 task.add_done_callback(functools.partial(self._done, row.id))
@@ -104,7 +110,7 @@ class _ChannelLoop:
                     due = await self.d.outbox.next_due_ms(self.channel)
                 if due is not None:
                     timeout = min(timeout, max(0.0, due / 1000 - time.time()))
-            self.wake.clear()
+            timeout = max(timeout, self.paused_until - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=max(0.01, timeout))
 
@@ -118,6 +124,11 @@ class _ChannelLoop:
         if limiter is not None:
             await limiter.acquire()
         await self.limiter.acquire()
+        # The lease counted from the claim; waiting in the limiters may have used it up. Renew it
+        # now, and send only if the row is still ours (not re-queued, cancelled or forgotten).
+        if not await self.d.outbox.start_send(row.id, self.d.settings.lease_seconds):
+            log.warning("outbox.lease_lost", channel=self.channel.value, outbox_id=row.id)
+            return
         self.sending.add(row.id)
         # From here the send must finish and be recorded, even during shutdown.
         await asyncio.shield(self._send_and_record(row))

@@ -108,10 +108,24 @@ class OutboxService:
         rows = await conn.execute_query_dict(sql, params)
         return [_claimed(r) for r in sorted(rows, key=lambda r: r["id"])]
 
+    async def start_send(self, outbox_id: int, lease_seconds: float) -> bool:
+        """Renew the lease of a claimed row as its send begins; False if it is no longer ours."""
+        return await sql.execute(
+            get_connection("default"),
+            "UPDATE outbox SET lease_ms = ? WHERE id = ? AND state = 'sending'",
+            [now_ms() + int(lease_seconds * 1000), outbox_id]) == 1
+
     async def next_due_ms(self, channel: Channel) -> int | None:
-        row = await Outbox.filter(channel=channel, state=OutboxState.QUEUED).order_by(
-            "due_ms").first().values("due_ms")
-        return int(row["due_ms"]) if row else None
+        """When the next claimable row falls due: the earliest head of a recipient's queue (a
+        row behind another in backoff waits for it, so it must not wake us)."""
+        rows = await sql.fetch(
+            get_connection("default"),
+            "SELECT MIN(o.due_ms) AS due FROM outbox o WHERE o.state = 'queued' "
+            "AND o.channel = ? AND NOT EXISTS (SELECT 1 FROM outbox e WHERE "
+            "e.channel = o.channel AND e.address = o.address AND e.id < o.id "
+            "AND e.state IN ('queued', 'sending'))", [channel.value])
+        due = rows[0]["due"] if rows else None
+        return int(due) if due is not None else None
 
     async def release(self, ids: list[int]) -> None:
         """Give claimed-but-unsent rows back to the queue (shutdown); the attempt did not count."""
@@ -145,9 +159,13 @@ class OutboxService:
                 await sql.execute(tx, "UPDATE outbox SET state = 'sent', external_id = ?, "
                                   "sent_at = ?, lease_ms = NULL, last_error = NULL WHERE id = ?",
                                   [result.external_id, now, claimed.id])
+                # Recorded even if the row was re-queued meanwhile: it *was* sent, and a 'sent'
+                # row is never claimed again.
                 status, error = DeliveryStatus.SENT, None
             elif result.outcome == "retry" and not give_up and retry_in is not None:
-                await Outbox.filter(id=claimed.id).update(
+                # Only a row still being sent goes back to the queue: not one cancelled (forget)
+                # or taken over meanwhile.
+                await Outbox.filter(id=claimed.id, state=OutboxState.SENDING).update(
                     state=OutboxState.QUEUED, lease_ms=None,
                     due_ms=to_ms(now) + int(retry_in * 1000), last_error=_cut(result.error))
                 return OutboxState.QUEUED

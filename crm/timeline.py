@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class Timeline:
         return await self._store(list(msgs))
 
     async def _store(self, msgs: list[InboundMessage]) -> list[IngestResult]:
+        msgs = [_clean(m) for m in msgs]
         # Addresses are checked before any transaction: a bad one fails the call, stores nothing.
         addresses = [normalize_address(m.channel, m.sender, self.settings.sms.default_region)
                      for m in msgs]
@@ -270,7 +272,7 @@ class Timeline:
             return latest, False, True
         conversation = await Conversation.create(
             customer_id=customer.id, channel=msg.channel, status=ConversationStatus.OPEN,
-            subject=(msg.headers.get("subject") or None),
+            subject=str(msg.headers.get("subject") or "")[:500] or None,
             first_response_due=work.now + timedelta(
                 minutes=self.settings.routing.first_response_minutes),
             opened_at=work.now, last_inbound_at=work.now,
@@ -308,6 +310,27 @@ async def _find_identity(conn: BaseDBAsyncClient, channel: Channel, address: str
     identity._saved_in_db = True
     identity.customer._saved_in_db = True
     return identity
+
+
+def _clean(msg: InboundMessage) -> InboundMessage:
+    """NUL characters out of everything stored: PostgreSQL refuses them in text and JSON, and a
+    mail that can never be stored would block its mailbox."""
+    if "\x00" not in repr((msg.text, msg.sender_name, msg.headers, msg.external_id)):
+        return msg
+    return dataclasses.replace(
+        msg, text=msg.text.replace("\x00", ""), external_id=msg.external_id.replace("\x00", ""),
+        sender_name=msg.sender_name.replace("\x00", "") if msg.sender_name else None,
+        headers=_strip_nul(msg.headers))
+
+
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strip_nul(v) for v in value]
+    return value
 
 
 def _stale(seen: datetime | None, now: datetime) -> bool:

@@ -16,10 +16,9 @@ from channels.email.loops import Bounce
 from channels.email.parsing import ParsedMail, parse_mail, to_inbound
 from crm.errors import InvalidAddress
 from crm.identity import normalize_email
-from crm.models import Message
-from crm.outbox import mark_undeliverable
+from crm.models import Identity, Message
 from crm.services import Core
-from crm.types import Channel, DeliveryStatus
+from crm.types import Channel, DeliveryStatus, Direction
 
 log = structlog.get_logger(__name__)
 
@@ -38,9 +37,12 @@ class MailIngester:
             return
         attachments = tuple(await asyncio.to_thread(
             lambda: [self.store.save(p) for p in mail.parts]))
-        candidates = [a for a in (mail.bounce.recipient if mail.bounce else None, mail.sender)
-                      if a]
-        # A bounce belongs in the timeline of the customer it is about, not of MAILER-DAEMON.
+        # A bounce of a mail we sent belongs in the timeline of the customer it is about, not of
+        # MAILER-DAEMON. Anything else claiming to be a bounce stays with its real sender: anyone
+        # can write a multipart/report naming someone else's address.
+        matched = await self._sent_original(mail.bounce) if mail.bounce else None
+        about = mail.bounce.recipient if mail.bounce and matched is not None else None
+        candidates = [a for a in (about, mail.sender) if a]
         for sender in candidates:
             try:
                 normalize_email(sender)
@@ -55,6 +57,24 @@ class MailIngester:
         if mail.bounce is not None:
             await self._bounce(mail, mail.bounce)
 
+    async def _sent_original(self, bounce: Bounce) -> Message | None:
+        """The message of ours a report is about, if it names one we sent to that recipient."""
+        for original_id in bounce.original_ids:
+            original = await Message.filter(channel=Channel.EMAIL, external_id=original_id,
+                                            direction=Direction.OUT).first()
+            if original is None:
+                continue
+            identity = await Identity.filter(id=original.identity_id).first() \
+                if original.identity_id else None
+            if bounce.recipient and identity is not None:
+                try:
+                    if normalize_email(bounce.recipient) != identity.address:
+                        continue
+                except InvalidAddress:
+                    continue
+            return original
+        return None
+
     async def _bounce(self, mail: ParsedMail, bounce: Bounce) -> None:
         if bounce.action in ("delivered", "relayed", "expanded"):
             status = DeliveryStatus.DELIVERED
@@ -62,27 +82,17 @@ class MailIngester:
             status = DeliveryStatus.FAILED
         else:
             return  # "delayed": the server keeps trying; the event in the timeline says so
-        for original_id in bounce.original_ids:
-            original = await Message.filter(channel=Channel.EMAIL,
-                                            external_id=original_id).first()
-            if original is None:
-                continue
-            if original.delivery_status is status:
-                return  # the same report fetched again
-            await self.core.outbox.record_delivery(
-                Channel.EMAIL, original_id, status, bounce.reason(),
-                permanent=bounce.permanent)
-            log.info("email.bounce_recorded", message_id=original.id, status=status.value,
-                     permanent=bounce.permanent)
+        original = await self._sent_original(bounce)
+        if original is None:
+            # Not about a mail we sent (or forged): it marks nothing. It is in the timeline of
+            # its real sender for a person to read.
+            log.info("email.bounce_unmatched", ids=list(bounce.original_ids),
+                     dsn=mail.message_id)
             return
-        if bounce.permanent and bounce.recipient:
-            # We do not know the message (sent before the CRM, or by another system), but a
-            # hard bounce still says the address does not work.
-            try:
-                address = normalize_email(bounce.recipient)
-            except InvalidAddress:
-                return
-            async with self.core.bus.unit_of_work():
-                await mark_undeliverable(Channel.EMAIL, address, bounce.reason(),
-                                         self.core.clock())
-        log.info("email.bounce_unmatched", ids=list(bounce.original_ids), dsn=mail.message_id)
+        if original.delivery_status is status:
+            return  # the same report fetched again
+        await self.core.outbox.record_delivery(
+            Channel.EMAIL, str(original.external_id), status, bounce.reason(),
+            permanent=bounce.permanent)
+        log.info("email.bounce_recorded", message_id=original.id, status=status.value,
+                 permanent=bounce.permanent)

@@ -249,3 +249,31 @@ _watchers: list[DeliveryWatcher] = []
 @pytest.fixture(autouse=True)
 def _watch(core: Core) -> None:
     _watchers.append(DeliveryWatcher(core))
+
+
+async def test_a_send_outliving_its_lease_is_not_sent_twice(core: Core) -> None:
+    """The lease runs out while the send hangs and the row is re-queued: one send, not two."""
+    fake = FakeSender(hold=asyncio.Event())
+    core.dispatcher.register(fake)
+    await core.dispatcher.start(single_process=True)
+    try:
+        cid = await customer(core)
+        message = await core.conversations.send(cid, "slow one")
+        await fake.wait_attempts(1)
+        assert await core.outbox.requeue_expired(everything=True) == 1  # as if the lease expired
+        await core.outbox.enqueue(OutboundMessage(Channel.TEST, "other", "wake up"))
+        await fake.wait_attempts(2)  # the other message went; the slow one was not re-sent
+        fake.hold.set()  # type: ignore[union-attr]
+        await _wait_state(message.id, DeliveryStatus.SENT)
+    finally:
+        await core.dispatcher.stop()
+    assert [m.text for m in fake.attempts].count("slow one") == 1
+    assert (await Outbox.get(message_id=message.id)).state is OutboxState.SENT
+
+
+async def test_a_cancelled_row_is_not_sent(core: Core) -> None:
+    cid = await customer(core)
+    await core.conversations.send(cid, "never mind")
+    [row] = await core.outbox.claim(Channel.TEST, 10, lease_seconds=60)
+    await Outbox.filter(id=row.id).update(state=OutboxState.CANCELLED)  # e.g. forget
+    assert not await core.outbox.start_send(row.id, 60)

@@ -29,6 +29,8 @@ class FakeSender:
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         self.attempts.append(message)
+        async with self.changed:
+            self.changed.notify_all()
         if self.hold is not None:
             await self.hold.wait()
         if message.address in self.always:
