@@ -116,8 +116,9 @@ async def test_batch_commits_many_and_dedupes(core: Core) -> None:
 
 async def test_nul_bytes_and_huge_subjects_are_stored_not_refused(core: Core) -> None:
     """A message the database would refuse as it is must not block its channel forever."""
-    result = await core.timeline.ingest(inbound(
-        1, text="bad\x00byte", headers={"subject": "S" * 2000, "x": ["a\x00"]}))
+    result = await core.timeline.ingest(InboundMessage(
+        Channel.EMAIL, "<nul@x>", "ann@example.com", text="bad\x00byte",
+        headers={"subject": "S" * 2000, "x": ["a\x00"]}))
     message = await Message.get(id=result.message_id)
     assert message.text == "badbyte"
     conv = await Conversation.get(id=result.conversation_id)
