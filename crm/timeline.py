@@ -315,7 +315,8 @@ async def _find_identity(conn: BaseDBAsyncClient, channel: Channel, address: str
 def _clean(msg: InboundMessage) -> InboundMessage:
     """NUL characters out of everything stored: PostgreSQL refuses them in text and JSON, and a
     mail that can never be stored would block its mailbox."""
-    if "\x00" not in repr((msg.text, msg.sender_name, msg.headers, msg.external_id)):
+    if _strip_nul(msg.headers) == msg.headers and "\x00" not in (
+            msg.text + msg.external_id + (msg.sender_name or "")):
         return msg
     return dataclasses.replace(
         msg, text=msg.text.replace("\x00", ""), external_id=msg.external_id.replace("\x00", ""),
