@@ -116,9 +116,8 @@ class TelegramRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for task in list(self._background):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 2)
+        if self._background:  # reactions and the like: best effort, all within 2 s together
+            await asyncio.wait(list(self._background), timeout=2)
         await self.application.shutdown()
         self._state = ("down", "stopped")
 
@@ -129,7 +128,16 @@ class TelegramRuntime:
         return int(row.value.get("offset", 0)) if row else 0  # type: ignore[call-overload]
 
     async def _poll(self) -> None:
-        offset = await self._offset()
+        delay = 1.0
+        while True:
+            try:
+                offset = await self._offset()
+                break
+            except Exception as e:  # the database is not there yet: nothing to do but wait
+                self._state = ("down", f"cannot read the update offset: {e}")
+                log.warning("telegram.offset_unavailable", error=str(e), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
         delay = 1.0
         while not self._stopping:
             try:
@@ -176,6 +184,11 @@ class TelegramRuntime:
                     await self._store_offset(update.update_id + 1)
                 break
             except (DBConnectionError, OperationalError, ConnectionError) as e:
+                if not _transient(e) and attempt >= MAX_HANDLER_ATTEMPTS:
+                    # Tortoise files IntegrityError, DoesNotExist and PostgreSQL's refusals of
+                    # bad data under OperationalError: those never pass by waiting.
+                    await self._skip(update)
+                    break
                 log.warning("telegram.update_db_error", update_id=update.update_id, error=str(e))
                 if self._stopping:
                     raise
@@ -184,13 +197,19 @@ class TelegramRuntime:
                 log.exception("telegram.update_failed", update_id=update.update_id,
                               attempt=attempt)
                 if attempt >= MAX_HANDLER_ATTEMPTS:
-                    log.error("telegram.update_skipped", update_id=update.update_id,
-                              update=json.dumps(update.to_dict(), default=str)[:4000])
-                    await self._store_offset(update.update_id + 1)
+                    await self._skip(update)
                     break
                 await asyncio.sleep(0.1 * attempt)
         if update.callback_query is not None:  # stop the button's spinner
             self.spawn(update.callback_query.answer())
+
+    async def _skip(self, update: Update) -> None:
+        log.error("telegram.update_skipped", update_id=update.update_id,
+                  update=json.dumps(update.to_dict(), default=str)[:4000])
+        try:
+            await self._store_offset(update.update_id + 1)
+        except Exception as e:  # the offset moves on in memory; a restart replays it once more
+            log.warning("telegram.offset_not_stored", update_id=update.update_id, error=str(e))
 
     async def _store_offset(self, offset: int) -> None:
         updated = await Cursor.filter(name=self.cursor_name).update(value={"offset": offset})
@@ -230,3 +249,12 @@ class TelegramRuntime:
     def react(self, chat_id: int, message_id: int, emoji: str) -> None:
         self.spawn(self.bot.set_message_reaction(chat_id, message_id,
                                                  [ReactionTypeEmoji(emoji)]))
+
+
+def _transient(error: Exception) -> bool:
+    """A database error that waiting can cure (connection lost, database locked)."""
+    if isinstance(error, DBConnectionError | ConnectionError):
+        return True
+    text = str(error).lower()
+    return any(word in text for word in ("locked", "connection", "closed", "timeout",
+                                         "terminat", "shutting down"))
