@@ -22,7 +22,7 @@ from crm.models import (
     Message,
     Outbox,
 )
-from crm.types import Channel
+from crm.types import Channel, ConversationStatus
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +99,15 @@ class Customers:
             moved.update(await _move_related(source.id, target.id))
             # The target keeps its topic in the managers' chat; the source's is dropped.
             await CustomerTopic.filter(customer_id=source.id).delete()
+            # One live conversation per customer: the newest stays, older live ones close.
+            live = await Conversation.filter(
+                customer_id=target.id,
+                status__in=[ConversationStatus.OPEN, ConversationStatus.WAITING]).order_by("-id")
+            for older in live[1:]:
+                older.status, older.closed_at = ConversationStatus.CLOSED, self.clock()
+                older.first_response_due = None
+                await older.save(update_fields=["status", "closed_at", "first_response_due"])
+            moved["conversations_closed"] = len(live[1:])
             target.tags = sorted(set(target.tags) | set(source.tags))
             target.attributes = {**source.attributes, **target.attributes}
             target.name = target.name or source.name
@@ -151,6 +160,7 @@ class Customers:
         customer = await self.get(customer_id)
         data: dict[str, Any] = {
             "customer": _row(customer),
+            "merged_from": [_row(c) for c in await _merged_into(customer.id)],
             "identities": [_row(i) for i in await Identity.filter(customer_id=customer.id)],
             "conversations": [_row(c) for c in await Conversation.filter(
                 customer_id=customer.id).order_by("id")],
@@ -177,12 +187,13 @@ class Customers:
             await Conversation.filter(customer_id=customer.id).update(subject=None)
             await CustomerTopic.filter(customer_id=customer.id).delete()
             counts.update(await _forget_related(customer.id))
-            customer.name = None
-            customer.tags, customer.attributes = [], {}
-            customer.lead_source = None
-            customer.timezone = None
-            customer.erased_at = self.clock()
-            await customer.save()
+            for person in [customer, *await _merged_into(customer.id)]:
+                person.name = None
+                person.tags, person.attributes = [], {}
+                person.lead_source = None
+                person.timezone = None
+                person.erased_at = self.clock()
+                await person.save()
             await AuditLog.create(actor=actor, action="customer.forgotten",
                                   customer_id=customer.id, detail={"counts": counts})
             return counts
@@ -192,6 +203,17 @@ class Customers:
 # merge, export and forget cover them without this module knowing them.
 RelatedMover = Any
 _related: list[Any] = []
+
+
+async def _merged_into(customer_id: int) -> list[Customer]:
+    """Every customer merged (directly or through others) into this one."""
+    found: list[Customer] = []
+    frontier = [customer_id]
+    while frontier:
+        batch = await Customer.filter(merged_into_id__in=frontier)
+        found += batch
+        frontier = [c.id for c in batch]
+    return found
 
 
 def register_related(handler: Any) -> None:

@@ -85,3 +85,18 @@ async def test_opt_out_and_back(core: Core) -> None:
     assert (await Customer.get(id=cid)).marketing_opt_out
     assert await core.customers.set_opt_out(cid, False)
     assert await AuditLog.filter(customer_id=cid, action__in=["opt_out", "opt_in"]).count() == 2
+
+
+async def test_merge_keeps_one_live_conversation_and_forget_covers_merged_in(
+        core: Core) -> None:
+    tg = await say(core, Channel.TELEGRAM, "501", "from telegram")
+    sms = await say(core, Channel.SMS, "+12025550177", "from sms")
+    await core.customers.update(sms, name="Ann Smith", tags=["vip"])
+    target = await core.customers.merge(sms, tg)
+    live = await Conversation.filter(customer_id=target.id, status__in=["open", "waiting"])
+    assert len(live) == 1
+    exported = await core.customers.export(target.id)
+    assert exported["merged_from"][0]["name"] == "Ann Smith"
+    await core.customers.forget(target.id)
+    source = await Customer.get(id=sms)
+    assert source.name is None and source.tags == [] and source.erased_at is not None
