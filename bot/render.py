@@ -78,7 +78,10 @@ def failure(reason: str | None, channel: Channel) -> str:
 def private_header(customer_name: str, customer_id: int) -> str:
     """The first line of each message in a manager's private chat; replies find the customer
     by its `#c<id>`."""
-    return f"<b>{escape(customer_name)}</b> #c{customer_id}"
+    # One line whatever the name holds: a newline in it would push our reference off the first
+    # line and let the name's own "#c9" pick the customer a reply goes to.
+    name = " ".join(customer_name.split())
+    return f"<b>{escape(name)}</b> #c{customer_id}"
 
 
 def customer_ref(text: str | None) -> int | None:

@@ -97,8 +97,15 @@ class Customers:
                     customer_id=target.id),
             }
             moved.update(await _move_related(source.id, target.id))
-            # The target keeps its topic in the managers' chat; the source's is dropped.
-            await CustomerTopic.filter(customer_id=source.id).delete()
+            # Topics in the managers' chat: where the target has none, the source's becomes the
+            # target's (replies there keep reaching the customer); otherwise the target's wins.
+            for topic in await CustomerTopic.filter(customer_id=source.id):
+                if await CustomerTopic.filter(customer_id=target.id,
+                                              chat_id=topic.chat_id).exists():
+                    await topic.delete()
+                else:
+                    topic.customer_id = target.id
+                    await topic.save(update_fields=["customer_id"])
             # One live conversation per customer: the newest stays, older live ones close.
             live = await Conversation.filter(
                 customer_id=target.id,
