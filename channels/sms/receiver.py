@@ -2,8 +2,9 @@
 
 Inbound SMS are stored through `Timeline.ingest` (dedupe, identity, timeline), which commits
 before the webhook answers the gateway. A keyword (STOP, START, HELP) is stored with its command
-so it is recorded, not routed; its effect (opt-out, opt-in) and its answer commit together, once
-per inbound message (keyed by the message), so a gateway's retry does not act twice.
+so it is recorded, not routed; its effect (opt-out, opt-in) and its answer commit in the same
+transaction as the message, once per inbound message (keyed by the message), so a gateway's
+retry does not act twice.
 
 A delivery report can overtake the send it reports on (a fake or fast SMSC acknowledges before
 our outbox has recorded the send): the report then waits for that outbox row to be recorded, or
@@ -57,9 +58,12 @@ class SmsReceiver:
         match = match_keyword(msg.text, opted_out=bool(customer and customer.marketing_opt_out))
         if match is not None:
             msg = replace(msg, command=match.keyword.value)
-        result = await self.core.timeline.ingest(msg)
-        if match is not None:
-            await self._act(result, match, msg.sender, provider_confirmed)
+        # The keyword's effect commits with the message: a STOP stored is a STOP applied, even
+        # if we die right after (Twilio does not retry an inbound webhook).
+        async with self.core.bus.unit_of_work():
+            result = await self.core.timeline.ingest(msg)
+            if match is not None:
+                await self._act(result, match, msg.sender, provider_confirmed)
         log.info("sms.received", message_id=result.message_id, customer_id=result.customer_id,
                  duplicate=result.duplicate, keyword=match.keyword.value if match else None)
         return result
