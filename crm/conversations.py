@@ -81,10 +81,14 @@ class Conversations:
                 author_id=author.id if author else None, author_kind=author_kind,
                 delivery_status=DeliveryStatus.QUEUED, created_at=now, reply_to=reply_to,
             )
+            channel_options = dict(options or {})
+            if author_kind in ("bot", "system"):
+                # RFC 3834: what no person wrote says so, so other robots do not answer it.
+                channel_options.setdefault("auto_submitted", "auto-replied")
             row = await self.outbox.enqueue(
                 OutboundMessage(channel=identity.channel, address=identity.address, text=text,
                                 subject=subj, html=html, reply_to=reply_to, thread_refs=refs,
-                                attachments=attachments, options=dict(options or {})),
+                                attachments=attachments, options=channel_options),
                 idempotency_key=idempotency_key or f"message:{message.id}",
                 priority=priority, customer_id=customer.id, message_id=message.id,
             )

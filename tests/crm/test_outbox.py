@@ -277,3 +277,13 @@ async def test_a_cancelled_row_is_not_sent(core: Core) -> None:
     [row] = await core.outbox.claim(Channel.TEST, 10, lease_seconds=60)
     await Outbox.filter(id=row.id).update(state=OutboxState.CANCELLED)  # e.g. forget
     assert not await core.outbox.start_send(row.id, 60)
+
+
+async def test_what_the_bot_sends_is_marked_automatic(running: tuple[Core, FakeSender]) -> None:
+    core, fake = running
+    cid = await customer(core)
+    await core.conversations.send(cid, "We are closed until 9:00", author_kind="bot")
+    await core.conversations.send(cid, "Hi, Olga here")
+    sent = await fake.wait_sent(2)
+    assert sent[0].options.get("auto_submitted") == "auto-replied"
+    assert "auto_submitted" not in sent[1].options
