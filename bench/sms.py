@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# bench/email.py would shadow the standard library's `email` (aiohttp imports it).
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 TOKEN = "bench-inbound-token-0123456789"
 OUR_NUMBER = "+15550100"
