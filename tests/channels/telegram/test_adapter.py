@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
+
+from tortoise.exceptions import DoesNotExist
 
 from crm.events import MessageReceived
 from crm.models import Cursor, Identity, Message, Outbox
@@ -135,3 +138,32 @@ async def test_long_texts_are_split_and_edits_recorded_on_the_original(
     original = await Message.get(external_id=f"3201:{first['message']['message_id']}")
     assert original.text == "typo here"
     assert original.meta["edits"][0]["text"] == "typo hre"
+
+
+async def test_a_poison_update_is_skipped_and_the_bot_goes_on(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    """An update that fails every time (Tortoise calls DoesNotExist an OperationalError, like
+    a lost connection) is logged and skipped after a few tries; the next one is handled."""
+    customer = user(3001, "Pat")
+    after = asyncio.Event()
+
+    async def stored(event: MessageReceived) -> None:
+        after.set()
+
+    async def poison(update: Any) -> None:
+        if update.message is not None and update.message.text == "poison":
+            raise DoesNotExist("a row that is not there")
+
+    async with service(managers_chat_id=None) as app:
+        assert app.core is not None
+        runtime = next(r for r in app.channels if r.channel is Channel.TELEGRAM)
+        runtime.handlers.insert(0, poison)  # type: ignore[attr-defined]
+        app.core.bus.subscribe(MessageReceived, stored)
+        tg.customer_says(customer, "poison")
+        last = tg.customer_says(customer, "still here")
+        await asyncio.wait_for(after.wait(), 20)
+        await tg.wait_consumed()
+    texts = await Message.filter(direction=Direction.IN).values_list("text", flat=True)
+    assert texts == ["still here"]
+    offset = (await Cursor.get(name__startswith="telegram.offset")).value["offset"]
+    assert offset == last["update_id"] + 1
