@@ -147,9 +147,28 @@ class Router:
             return None
         if chosen == conv.assignee_id and conv.queued_at is None:
             return await Manager.get(id=chosen)  # still theirs (a sticky reopen)
-        manager = await Manager.get(id=chosen)
+        manager = await self._with_room(chosen, conv.id)
+        if manager is None:  # a concurrent assignment filled them up: wait in the queue
+            if conv.queued_at is None:
+                conv.queued_at = now
+                await conv.save(update_fields=["queued_at"])
+            return None
         await self.assign(conv, manager, reason=reason)
         return manager
+
+    async def _with_room(self, manager_id: int, conv_id: int) -> Manager | None:
+        """The manager, locked for this transaction, if they can still take a conversation.
+
+        The candidates were counted before; two conversations routed at once (or a drain in
+        another process) may both have picked the last free place. On PostgreSQL the row lock
+        makes the second wait for the first and count again; SQLite has one writer anyway.
+        """
+        manager = await Manager.filter(id=manager_id).select_for_update().first()
+        if manager is None:
+            return None
+        holding = await Conversation.filter(assignee_id=manager_id, status__in=_OPEN).exclude(
+            id=conv_id).count()
+        return manager if holding < manager.capacity else None
 
     async def assign(self, conv: Conversation, manager: Manager, *, reason: str,
                      actor: str = "routing") -> None:
@@ -193,7 +212,11 @@ class Router:
                     status=ConversationStatus.CLOSED).update(queued_at=None)
                 if not claimed:
                     continue
-                manager = await Manager.get(id=chosen)
+                manager = await self._with_room(chosen, conv.id)
+                if manager is None:  # full since we counted: leave it queued
+                    await Conversation.filter(id=conv.id).update(queued_at=conv.queued_at)
+                    candidates = [c for c in candidates if c.id != chosen]
+                    continue
                 waited = self.core.clock() - (conv.queued_at or self.core.clock())
                 await self.assign(conv, manager,
                                   reason=f"from the queue after {_minutes(waited)}")

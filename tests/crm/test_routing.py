@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from crm.models import AuditLog, Conversation, Customer, Message
@@ -135,3 +136,14 @@ async def test_tagged_customer_goes_to_the_wholesale_team(db: str) -> None:
     # Reopened (within the window): routed again, to the specialist.
     r2 = await core.timeline.ingest(says("shop", "bulk order"))
     assert (await Conversation.get(id=r2.conversation_id)).assignee_id == ws.id
+
+
+async def test_concurrent_new_conversations_never_exceed_capacity(db: str) -> None:
+    """Ten customers write at once; the only manager has room for two: the rest wait."""
+    core, _ = build(db, TravelClock())
+    ann = await manager("Ann", capacity=2)
+    results = await asyncio.gather(*(core.timeline.ingest(says(f"rush{i}")) for i in range(10)))
+    assigned = await Conversation.filter(assignee_id=ann.id).count()
+    queued = await Conversation.filter(queued_at__isnull=False).count()
+    assert assigned == 2
+    assert queued == len(results) - 2
