@@ -9,6 +9,8 @@ Jobs (explicit ids, replace_existing, max_instances=1, coalesce):
 - `tasks.next` — a one-shot timer re-armed to the next task's due time (on start, after each
   run, and whenever a task is written), so a reminder fires on time, not at the next tick.
 - `routing.drain` — every `[routing] queue_check_seconds`: the queue's safety net.
+- `tasks.rearm` — PostgreSQL only, every 5 s: the leader re-arms `tasks.next` for tasks that
+  other processes wrote (their TaskScheduled events stay in their own process).
 
 On PostgreSQL only the process holding the advisory lock (crm/leader.py) fires tasks and
 drains the queue; the others try to take the lock at each tick.
@@ -105,6 +107,16 @@ class Ticks:
     async def on_scheduled(self, event: TaskScheduled) -> None:
         self.arm(event.due_at)
 
+    async def rearm(self) -> int:
+        """The leader looks for tasks written by other processes (their TaskScheduled events
+        stay in their process), so those fire on time too, not at the next tick."""
+        if not await self.leadership.ensure():
+            return 0
+        due = await self.auto.tasks.next_due()
+        if due is not None:
+            self.arm(due)
+        return 0
+
 
 def build_scheduler(core: Core) -> AsyncIOScheduler:
     settings = core.settings
@@ -127,6 +139,8 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
         (_interruptible(ticks.drain), "routing.drain",
          {"seconds": settings.routing.queue_check_seconds}),
     ]
+    if not settings.database.is_sqlite:  # one process on SQLite: its own events arm the timer
+        jobs.append((_interruptible(ticks.rearm), "tasks.rearm", {"seconds": 5}))
     for func, job_id, trigger in jobs:
         scheduler.add_job(func, "interval", id=job_id, replace_existing=True, **trigger)
     return scheduler
