@@ -177,6 +177,9 @@ class EmailSettings(_Section):
     smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
     smtp_username: str = ""
     smtp_password: str = ""
+    # A PEM bundle of CA certificates trusted in addition to the system's, for servers with a
+    # certificate from their own CA (both IMAP and SMTP); empty: the system's trust only.
+    tls_ca_file: str = ""
     from_address: str = ""
     from_name: str = ""
     # Re-check the mailbox this often even with IDLE (seconds): a safety net, and for servers
@@ -203,6 +206,10 @@ class EmailSettings(_Section):
                 if not getattr(self, key):
                     raise _Missing(key, "required when the email channel is configured "
                                         "(imap_host or smtp_host is set)")
+        if self.tls_ca_file and not os.path.isfile(self.tls_ca_file):
+            raise _Missing("tls_ca_file", f"no such file: {self.tls_ca_file!r} (a PEM bundle "
+                                          "of CA certificates, or empty for the system's "
+                                          "trust only)")
         return self
 
 

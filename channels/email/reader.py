@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import random
 import re
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from datetime import datetime, timedelta
 import structlog
 from aioimaplib import IMAP4, STOP_WAIT_SERVER_PUSH, Command
 
+from channels.email.tls import client_context, describe, tls_error
 from crm.clock import Clock, utcnow
 from crm.config import EmailSettings
 from crm.leader import Leadership
@@ -55,6 +55,10 @@ class LoginFailed(Exception):
 
 class ConnectionDropped(Exception):
     """The server said BYE or closed the connection."""
+
+
+class TlsUnavailable(Exception):
+    """The server cannot give us the TLS the settings ask for (a setup problem, not a drop)."""
 
 
 def retry_delay(failures: int, base: float, cap: float, rnd: random.Random | None = None) -> float:
@@ -116,6 +120,9 @@ class ImapReader:
         self.login_failures = 0
         self.idle_ready = asyncio.Event()  # set each time IDLE is (re)entered; tests await it
         self._checkpoint: tuple[int, int] | None = None
+        # Built once: a bad tls_ca_file is an error at start, not at every reconnect.
+        self._tls = client_context(settings) if settings.imap_security != "none" else None
+        self.tls_failures = 0
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -163,12 +170,24 @@ class ImapReader:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # any drop: network, timeout, BYE, protocol surprise
-                failures += 1
-                delay = retry_delay(failures, self.tuning.retry_base, self.tuning.retry_max)
-                reason = str(e) or type(e).__name__
-                detail = (f"IMAP {where}: {reason}; reconnecting in {delay:.1f} s")
-                log.warning("email.imap_disconnected", error=reason,
-                            error_type=type(e).__name__, retry_in=round(delay, 2))
+                tls = tls_error(e)
+                if tls is not None or isinstance(e, TlsUnavailable):
+                    # An untrusted certificate does not fix itself in a second: wait like
+                    # after a refused login, and never fall back to an unverified connection.
+                    self.tls_failures += 1
+                    failures += 1
+                    delay = retry_delay(failures, self.tuning.auth_retry_base,
+                                        self.tuning.auth_retry_max)
+                    reason = describe(tls, "the server") if tls else str(e)
+                    detail = f"IMAP {where}: {reason}; retrying in {delay:.1f} s"
+                    log.error("email.imap_tls_failed", detail=detail)
+                else:
+                    failures += 1
+                    delay = retry_delay(failures, self.tuning.retry_base, self.tuning.retry_max)
+                    reason = str(e) or type(e).__name__
+                    detail = (f"IMAP {where}: {reason}; reconnecting in {delay:.1f} s")
+                    log.warning("email.imap_disconnected", error=reason,
+                                error_type=type(e).__name__, retry_in=round(delay, 2))
             self._state = ChannelHealth("down", detail)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
@@ -181,7 +200,7 @@ class ImapReader:
     async def _session(self) -> None:
         s = self.settings
         lost = asyncio.Event()
-        context = ssl.create_default_context() if s.imap_security == "ssl" else None
+        context = self._tls if s.imap_security == "ssl" else None
         client = IMAP4(host=s.imap_host, port=s.imap_port, timeout=self.tuning.command_timeout,
                        conn_lost_cb=lambda _exc: lost.set(), ssl_context=context)
         try:
@@ -229,15 +248,27 @@ class ImapReader:
                     transport.close()
 
     async def _starttls(self, client: IMAP4) -> None:
+        """Upgrade the plain connection before anything secret is sent (RFC 3501 6.2.1)."""
+        assert self._tls is not None
         proto = client.protocol
+        if not client.has_capability("STARTTLS"):
+            raise TlsUnavailable("the server does not offer STARTTLS; use imap_security = "
+                                 "\"ssl\" with its IMAPS port, or fix the server")
         response = await asyncio.wait_for(
             proto.execute(Command("STARTTLS", proto.new_tag(), loop=proto.loop)),
             self.tuning.command_timeout)
         if response.result != "OK":
-            raise RuntimeError(f"STARTTLS refused: {_text(response.lines)}")
-        loop = asyncio.get_running_loop()
-        transport = await loop.start_tls(proto.transport, proto, ssl.create_default_context(),
-                                         server_hostname=self.settings.imap_host)
+            raise TlsUnavailable(f"the server refused STARTTLS: {_text(response.lines)}")
+        # Whatever came in plain text after the server's OK may be injected by someone in the
+        # middle: drop it, and forget the capabilities learnt before TLS (RFC 3501 6.2.1).
+        proto.incomplete_line = b""
+        proto.current_command = None
+        proto.capabilities = set()
+        transport = await asyncio.get_running_loop().start_tls(
+            proto.transport, proto, self._tls, server_hostname=self.settings.imap_host,
+            ssl_handshake_timeout=self.tuning.command_timeout)
+        if transport is None:
+            raise ConnectionDropped("the connection closed during the TLS handshake")
         proto.transport = transport
         await asyncio.wait_for(proto.capability(), self.tuning.command_timeout)
 

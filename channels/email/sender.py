@@ -14,6 +14,7 @@ import aiosmtplib
 import structlog
 
 from channels.email.compose import compose, make_message_id
+from channels.email.tls import client_context, describe, tls_error
 from crm.clock import Clock, utcnow
 from crm.config import EmailSettings
 from crm.i18n import t
@@ -38,13 +39,16 @@ class SmtpSender:
         self._connect_lock = asyncio.Lock()
         self.connections = 0  # how many times we connected (tests and the bench read it)
         self.last_error: str | None = None
+        # Built once: a bad tls_ca_file is an error at start, not at every send.
+        self._tls = client_context(settings) if settings.smtp_security != "none" else None
 
     def _new_client(self) -> aiosmtplib.SMTP:
         s = self.settings
         return aiosmtplib.SMTP(
             hostname=s.smtp_host, port=s.smtp_port, timeout=self.timeout,
             use_tls=s.smtp_security == "ssl",
-            start_tls=s.smtp_security == "starttls",
+            start_tls=s.smtp_security == "starttls",  # False: no STARTTLS even if offered
+            tls_context=self._tls, validate_certs=True,
             username=s.smtp_username or None, password=s.smtp_password or None,
         )
 
@@ -120,6 +124,12 @@ class SmtpSender:
                     TimeoutError) as e:
                 if smtp is not None:
                     await self._drop(smtp)
+                tls = tls_error(e)
+                if tls is not None:  # retried by the outbox; never sent unverified
+                    self.last_error = f"SMTP {s.smtp_host}:{s.smtp_port}: " + \
+                        describe(tls, "the server")
+                    log.error("email.smtp_tls_failed", error=self.last_error)
+                    return DeliveryResult.retry(self.last_error)
                 self.last_error = f"SMTP {s.smtp_host}:{s.smtp_port}: {type(e).__name__}: {e}"
                 if attempt == 1 and smtp is not None:
                     continue  # the reused connection was stale

@@ -2,6 +2,8 @@
 
 Tests are isolated by mailbox user: `server.add_user()` gives each test a fresh, empty mailbox.
 Mail is put in with IMAP APPEND (`append()`), as a mail server delivering it would.
+Given a certificate, it also speaks TLS: IMAPS on `ssl_port` and STARTTLS on the plain port
+(plain logins stay allowed there, for the tests that use no TLS).
 """
 
 from __future__ import annotations
@@ -24,16 +26,24 @@ UID = 65534  # nobody: Dovecot refuses to keep mail as root
 USERS = 200  # mailboxes made at start, one per test
 
 
-def _config(root: str, port: int) -> str:
+def _tls_config(tls: tuple[str, str] | None) -> str:
+    if tls is None:
+        return "ssl = no"
+    cert, key = tls
+    return f"""ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+ssl_min_protocol = TLSv1.2"""
+
+
+def _config(root: str, port: int, ssl_port: int = 0,
+            tls: tuple[str, str] | None = None) -> str:
     as_root = os.geteuid() == 0
     user = os.environ.get("USER") or "root"
     unprivileged = "" if as_root else f"""
 default_internal_user = {user}
 default_internal_group = {user}
 default_login_user = {user}
-service anvil {{
-  chroot =
-}}
 service imap-login {{
   chroot =
 }}
@@ -44,7 +54,7 @@ listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
-ssl = no
+{_tls_config(tls)}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -64,7 +74,16 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {ssl_port if tls else 0}
+  }}
+}}
+# No auth penalty: after a test of a wrong password it would slow every login from 127.0.0.1
+# in the next tests by seconds (the reader's own backoff is what those tests check).
+service anvil {{
+  {"" if as_root else "chroot ="}
+  unix_listener anvil-auth-penalty {{
+    mode = 0
   }}
 }}
 {unprivileged}
@@ -75,6 +94,7 @@ service imap-login {{
 class Dovecot:
     root: str
     port: int
+    ssl_port: int | None = None  # IMAPS, when started with a certificate
     proc: subprocess.Popen[bytes] | None = None
     users: dict[str, str] = field(default_factory=dict)
     _unused: list[str] = field(default_factory=list)
@@ -91,6 +111,8 @@ class Dovecot:
         binary = procs.require_binary("dovecot", "dovecot-imapd")
         self.proc = procs.start([binary, "-F", "-c", self.conf], log_path=self.log_path)
         procs.wait_port(self.port, self.proc, log_path=self.log_path)
+        if self.ssl_port:
+            procs.wait_port(self.ssl_port, self.proc, log_path=self.log_path)
 
     def stop(self) -> None:
         """Stop the server and every process it started (imap processes holding clients
@@ -171,6 +193,12 @@ class Dovecot:
         finally:
             await c.logout()
 
+    def logins(self, user: str) -> list[str]:
+        """The server's log lines of the user's successful logins (", TLS," marks encrypted
+        ones)."""
+        with open(self.log_path, errors="replace") as f:
+            return [line for line in f if "Login: user=<" + user + ">" in line]
+
     async def kick(self, user: str) -> None:
         """Drop the user's connections (the server says BYE)."""
         doveadm = procs.require_binary("doveadm", "dovecot-core")
@@ -193,16 +221,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def start_dovecot() -> Dovecot:
+def start_dovecot(tls: tuple[str, str] | None = None) -> Dovecot:
+    """Dovecot on a free port; with `tls` (certificate and key PEM paths) also IMAPS and
+    STARTTLS."""
     root = tempfile.mkdtemp(prefix="crm-dovecot-")
     os.chmod(root, 0o755)
     for sub in ("run", "state", "mail", "home"):
         os.makedirs(os.path.join(root, sub))
         if os.geteuid() == 0:
             shutil.chown(os.path.join(root, sub), UID, UID) if sub in ("mail", "home") else None
-    server = Dovecot(root=root, port=procs.free_port())
+    port = procs.free_port()
+    ssl_port = None
+    while tls and ssl_port in (None, port):
+        ssl_port = procs.free_port()
+    server = Dovecot(root=root, port=port, ssl_port=ssl_port)
     with open(server.conf, "w") as f:
-        f.write(_config(root, server.port))
+        f.write(_config(root, server.port, server.ssl_port or 0, tls))
     server.write_users(USERS)
     server.start()
     return server

@@ -2,17 +2,21 @@
 
 Its mail can be awaited from the test's event loop; it can refuse recipients, be stopped and
 started again on the same port (SMTP down, then back), and count connections.
+With a TLS context it speaks implicit TLS (`security="ssl"`) or requires STARTTLS before
+anything else (`security="starttls"`); each received mail records whether it came over TLS and
+after a login.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
@@ -26,6 +30,8 @@ class Received:
     sender: str
     recipients: list[str]
     raw: bytes
+    tls: bool = False  # the connection was encrypted (implicit TLS or after STARTTLS)
+    authenticated: bool = False
 
     @property
     def mail(self) -> EmailMessage:
@@ -46,8 +52,12 @@ class _Handler:
 
     async def handle_DATA(self, smtp: SMTPServer, session: Session,
                           envelope: Envelope) -> str:
+        transport = smtp.transport
         item = Received(str(envelope.mail_from), list(envelope.rcpt_tos),
-                        bytes(envelope.original_content or envelope.content or b""))
+                        bytes(envelope.original_content or envelope.content or b""),
+                        tls=transport is not None and
+                        transport.get_extra_info("ssl_object") is not None,
+                        authenticated=bool(session.authenticated))
         self.server._deliver(item)
         return "250 Message accepted"
 
@@ -68,6 +78,8 @@ class _Authenticator:
 class SmtpServer:
     port: int
     credentials: tuple[str, str] | None = None
+    security: Literal["none", "ssl", "starttls"] = "none"
+    tls_context: ssl.SSLContext | None = None  # the server's certificate, for ssl/starttls
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # address -> "550 ..." reply
     on_message: Callable[[Received], None] | None = None  # runs on the test's loop
@@ -93,14 +105,21 @@ class SmtpServer:
 
         kwargs: dict[str, Any] = {}
         if self.credentials:
-            kwargs = {"authenticator": _Authenticator(self), "auth_require_tls": False}
+            # aiosmtpd 1.4.6 only counts STARTTLS as TLS for auth_require_tls: on an implicit
+            # TLS connection it would refuse AUTH, so it is enforced only with STARTTLS.
+            kwargs = {"authenticator": _Authenticator(self),
+                      "auth_require_tls": self.security == "starttls"}
+        if self.security == "starttls":
+            kwargs |= {"tls_context": self.tls_context, "require_starttls": True}
         handler = _Handler(self)
 
         class _Controller(Controller):
             def factory(self) -> SMTPServer:
                 return _Counting(handler, **kwargs)
 
-        self._controller = _Controller(handler, hostname="127.0.0.1", port=self.port)
+        self._controller = _Controller(
+            handler, hostname="127.0.0.1", port=self.port,
+            ssl_context=self.tls_context if self.security == "ssl" else None)
         self._controller.start()
 
     def stop(self) -> None:
@@ -151,7 +170,12 @@ class SmtpServer:
         return self.to(address)
 
 
-def start_smtp(credentials: tuple[str, str] | None = None) -> SmtpServer:
-    server = SmtpServer(port=procs.free_port(), credentials=credentials)
+def start_smtp(credentials: tuple[str, str] | None = None,
+               security: Literal["none", "ssl", "starttls"] = "none",
+               tls_context: ssl.SSLContext | None = None) -> SmtpServer:
+    if security != "none" and tls_context is None:
+        raise ValueError(f"security={security!r} needs the server's tls_context")
+    server = SmtpServer(port=procs.free_port(), credentials=credentials, security=security,
+                        tls_context=tls_context)
     server.start()
     return server

@@ -1,5 +1,6 @@
-"""Fixtures of the email channel's tests: one Dovecot and one SMTP server for the whole run,
-a fresh mailbox user per test, and the whole service run in-process around the email channel."""
+"""Fixtures of the email channel's tests: one Dovecot (plain, STARTTLS and IMAPS) and SMTP
+servers (plain; implicit TLS and STARTTLS for the TLS tests) for the whole run, a fresh mailbox
+user per test, and the whole service run in-process around the email channel."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from channels.email.runtime import EmailRuntime
 from crm.app import App
 from crm.config import Settings
 from crm.events import MessageReceived
+from tests.channels.email.certs import TlsFiles, make_tls_files
 from tests.conftest import make_settings
 from tests.support.dovecot import Dovecot, start_dovecot
 from tests.support.smtp import SmtpServer, start_smtp
@@ -31,8 +33,13 @@ FAST = ReaderTuning(retry_base=0.05, retry_max=0.5, auth_retry_base=0.2, auth_re
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    server = start_dovecot()
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def dovecot(tls_files: TlsFiles) -> Iterator[Dovecot]:
+    server = start_dovecot(tls=(tls_files.cert, tls_files.key))
     yield server
     server.cleanup()
 
@@ -40,6 +47,24 @@ def dovecot() -> Iterator[Dovecot]:
 @pytest_asyncio.fixture(scope="session")
 async def smtp() -> AsyncIterator[SmtpServer]:
     server = start_smtp(credentials=SMTP_LOGIN)
+    server.bind_loop(asyncio.get_running_loop())
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def smtp_ssl(tls_files: TlsFiles) -> AsyncIterator[SmtpServer]:
+    server = start_smtp(credentials=SMTP_LOGIN, security="ssl",
+                        tls_context=tls_files.server_context())
+    server.bind_loop(asyncio.get_running_loop())
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def smtp_starttls(tls_files: TlsFiles) -> AsyncIterator[SmtpServer]:
+    server = start_smtp(credentials=SMTP_LOGIN, security="starttls",
+                        tls_context=tls_files.server_context())
     server.bind_loop(asyncio.get_running_loop())
     yield server
     server.stop()
