@@ -45,6 +45,7 @@ class ReaderTuning:
     command_timeout: float = 30.0
     fetch_batch: int = 25
     standby_seconds: float = 15.0  # PostgreSQL: how often a standby tries to take over
+    attempts_per_mail: int = 3  # a mail that fails this often is skipped, not retried forever
     resync_days: int = 2  # on a UIDVALIDITY change: re-read mail this much older than the
     #                       last checkpoint (dedupe drops what we have)
 
@@ -120,6 +121,7 @@ class ImapReader:
         self.login_failures = 0
         self.idle_ready = asyncio.Event()  # set each time IDLE is (re)entered; tests await it
         self._checkpoint: tuple[int, int] | None = None
+        self._failures: dict[int, int] = {}  # uid -> failed attempts to store it
         # Built once: a bad tls_ca_file is an error at start, not at every reconnect.
         self._tls = client_context(settings) if settings.imap_security != "none" else None
         self.tls_failures = 0
@@ -351,7 +353,9 @@ class ImapReader:
             log.warning("email.imap_uidvalidity_changed", old=cursor.get("uidvalidity"),
                         new=validity, rereading=len(uids))
             await self._fetch(client, validity, uids, 0)
-            await self._save(validity, max(uids, default=0))
+            # Not just the newest re-read mail: on a quiet mailbox that would be 0, and the next
+            # fetch would take the whole mailbox as new.
+            await self._save(validity, max(max(uids, default=0), (uidnext or 1) - 1))
             return
         await self._fetch_new(client, validity)
 
@@ -372,10 +376,32 @@ class ImapReader:
             response = await client.uid("fetch", ",".join(map(str, chunk)), "(UID BODY.PEEK[])")
             if response.result != "OK":
                 raise RuntimeError(f"FETCH failed: {_text(response.lines)}")
-            for uid, raw in sorted(parse_fetch(response.lines)):
-                await self.handler(raw, uid)  # returns after the commit
+            fetched = sorted(parse_fetch(response.lines))
+            missing = sorted(set(chunk) - {uid for uid, _ in fetched})
+            if missing:  # expunged meanwhile, or a response we could not read: say so
+                log.warning("email.imap_uids_not_returned", uids=missing[:50],
+                            count=len(missing))
+            for uid, raw in fetched:
+                try:
+                    await self.handler(raw, uid)  # returns after the commit
+                except Exception as e:
+                    if not self._give_up_on(uid, e):
+                        raise  # reconnect and try again: the database may have been away
+                else:
+                    self._failures.pop(uid, None)
             last = max(last, chunk[-1])
             await self._save(validity, last)
+
+    def _give_up_on(self, uid: int, error: Exception) -> bool:
+        """After a few failures of the same mail, skip it rather than block the mailbox."""
+        failures = self._failures[uid] = self._failures.get(uid, 0) + 1
+        if failures < self.tuning.attempts_per_mail:
+            return False
+        self._failures.pop(uid, None)
+        log.error("email.mail_skipped", uid=uid, attempts=failures,
+                  error=f"{type(error).__name__}: {error}",
+                  hint="this mail is not in the CRM; it stays in the mailbox for a person")
+        return True
 
     async def _search(self, client: IMAP4, *criteria: str) -> list[int]:
         response = await client.uid_search(*criteria, charset=None)

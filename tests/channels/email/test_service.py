@@ -426,3 +426,23 @@ async def test_wrong_imap_password_is_a_clear_error_retried_with_backoff(
     # Not hammering: the next attempt waits auth_retry_base (0.2 s here, 30 s by default) and
     # longer after each failure (tests/channels/email/test_reader.py checks the schedule).
     assert reader.login_failures <= 5
+
+
+async def test_a_mail_that_cannot_be_stored_is_skipped_not_blocking_the_mailbox(
+        settings_for: Any, dovecot: Dovecot, mailbox: str) -> None:
+    async with running(settings_for()) as svc:
+        await svc.idle()
+
+        async def refuse(event: MessageReceived) -> None:
+            message = await Message.get(id=event.message_id)
+            if "poison" in message.text:
+                raise RuntimeError("this mail breaks something of ours")
+
+        svc.core.bus.subscribe(MessageReceived, refuse, phase="in_transaction")
+        await dovecot.append(mailbox, mail("Eve <eve@example.com>", "x", "poison",
+                                           message_id="poison@ex.com"))
+        await dovecot.append(mailbox, mail("Ann <ann@example.com>", "y", "fine",
+                                           message_id="fine@ex.com"))
+        events = await svc.inbox.wait(1, timeout=30)
+        assert (await Message.get(id=events[0].message_id)).text == "fine"
+    assert not await Message.filter(external_id="poison@ex.com").exists()
