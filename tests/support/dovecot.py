@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aioimaplib import IMAP4
 
@@ -172,11 +173,12 @@ class Dovecot:
             await asyncio.sleep(0.05)
         raise AssertionError(f"IMAP login of {user} failed: {response}")
 
-    async def append(self, user: str, raw: bytes, folder: str = "INBOX") -> int:
-        """Deliver one mail; returns its UID."""
+    async def append(self, user: str, raw: bytes, folder: str = "INBOX",
+                     date: datetime | None = None) -> int:
+        """Deliver one mail (with that internal date, e.g. an old one); returns its UID."""
         c = await self.client(user)
         try:
-            response = await c.append(raw, mailbox=folder)
+            response = await c.append(raw, mailbox=folder, date=date)
             assert response.result == "OK", response
             text = b" ".join(bytes(x) for x in response.lines).decode()
             return int(text.split("APPENDUID", 1)[1].split()[1].rstrip("]"))

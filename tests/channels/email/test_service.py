@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -446,3 +447,27 @@ async def test_a_mail_that_cannot_be_stored_is_skipped_not_blocking_the_mailbox(
         events = await svc.inbox.wait(1, timeout=30)
         assert (await Message.get(id=events[0].message_id)).text == "fine"
     assert not await Message.filter(external_id="poison@ex.com").exists()
+
+
+async def test_uidvalidity_change_on_a_quiet_mailbox_imports_no_old_mail(
+        settings_for: Any, dovecot: Dovecot, mailbox: str) -> None:
+    """The folder is renumbered and holds only old mail: none of it is taken as new."""
+    client = await dovecot.client(mailbox)
+    await client.create("Quiet")
+    await client.logout()
+    settings = settings_for(imap_folder="Quiet")
+    async with running(settings) as svc:
+        await svc.idle()  # the first start's checkpoint: only mail from now on
+    await dovecot.recreate_folder(mailbox, "Quiet")
+    long_ago = datetime.now(UTC) - timedelta(days=60)
+    for n in range(3):
+        await dovecot.append(mailbox, mail("Old <old@example.com>", "old", f"old {n}",
+                                           message_id=f"old-{n}@ex.com"), "Quiet", date=long_ago)
+    async with running(settings) as svc:
+        await svc.idle()
+        await dovecot.append(mailbox, mail("Ann <ann@example.com>", "new", "new one",
+                                           message_id="new@ex.com"), "Quiet")
+        await svc.inbox.wait(1)
+    stored = await Message.filter(direction__in=[Direction.IN, Direction.EVENT]).values_list(
+        "external_id", flat=True)
+    assert stored == ["new@ex.com"]
