@@ -12,6 +12,7 @@ from crm.dispatcher import backoff_seconds
 from crm.errors import SendRejected
 from crm.events import DeliveryChanged
 from crm.models import Identity, Message, Outbox
+from crm.outbox import Claimed, OutboxService
 from crm.ports import RateLimits
 from crm.services import Core
 from crm.types import (
@@ -287,3 +288,37 @@ async def test_what_the_bot_sends_is_marked_automatic(running: tuple[Core, FakeS
     sent = await fake.wait_sent(2)
     assert sent[0].options.get("auto_submitted") == "auto-replied"
     assert "auto_submitted" not in sent[1].options
+
+
+async def test_a_row_behind_one_in_backoff_does_not_make_the_dispatcher_spin(
+        core: Core) -> None:
+    """Nothing is claimable while the head of a recipient's queue waits out its backoff; the
+    dispatcher must then sleep until it is due, not ask the database in a tight loop."""
+
+    class CountingOutbox(OutboxService):
+        claims = 0
+
+        async def claim(self, channel: Channel, limit: int,
+                        lease_seconds: float) -> list[Claimed]:
+            self.claims += 1
+            return await super().claim(channel, limit, lease_seconds)
+
+    counting = CountingOutbox(core.bus)
+    core.dispatcher.outbox = counting
+    fake = FakeSender()
+    fake.script.append(DeliveryResult.retry("451 greylisted"))
+    core.dispatcher.settings = core.settings.outbox.model_copy(
+        update={"backoff_base": 30.0, "backoff_max": 60.0})
+    core.dispatcher.register(fake)
+    cid = await customer(core)
+    await core.conversations.send(cid, "first")
+    await core.conversations.send(cid, "second, waits behind the first")
+    await core.dispatcher.start(single_process=True)
+    try:
+        await fake.wait_attempts(1)
+        before = counting.claims
+        await asyncio.sleep(0.4)  # measuring idleness: there is no event to await
+        assert counting.claims - before <= 4  # poll_interval is 0.2 s; the bug made ~35
+    finally:
+        await core.dispatcher.stop()
+    assert len(fake.attempts) == 1
