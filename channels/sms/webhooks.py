@@ -72,11 +72,12 @@ class SmsWebhooks:
     async def kannel_inbound(self, request: web.Request) -> web.Response:
         if not self._token_ok(request):
             return _forbidden("wrong or missing token", request)
-        params = dict(request.query)
-        if request.method == "POST" and "text" not in params:
-            # post-url: the text is the body (X-Kannel-* headers); sender and id in the URL.
-            params["text"] = (await request.read()).decode(request.charset or "utf-8",
-                                                           errors="replace")
+        params: Mapping[str, str] = request.query
+        if request.method == "POST":
+            # post-url: the text is the body; sender, receiver and time in the URL or in
+            # Kannel's X-Kannel-* headers.
+            params = inbound.kannel_post_fields(request.query, request.headers,
+                                                await request.read(), request.charset)
         try:
             msg = inbound.kannel_message(params, self.sms.default_region)
         except (ValueError, InvalidAddress) as e:

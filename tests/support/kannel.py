@@ -5,6 +5,12 @@ network over the fake-SMSC line protocol (Kannel 1.4.5): one message a line, `FR
 PAYLOAD`. `FakeSmsc` is that: it injects inbound SMS and collects what Kannel sends out, joining
 concatenated parts by their UDH. Kannel's sms-service forwards inbound SMS to the CRM's HTTP port
 (fixed when Kannel starts, so the CRM under test listens on `crm_port`).
+
+A second fake SMSC (`post_smsc_port`, smsc-id "fakepost") feeds a post-url sms-service instead:
+what arrives there reaches the CRM as Kannel's post-url sends it (the text as the body, the
+sender in X-Kannel-From because of send-sender, the receiver and time in X-Kannel-To and
+X-Kannel-Time; only the token and id=%I in the URL). `allowed-smsc-id` keeps our outbound SMS
+off that line.
 """
 
 from __future__ import annotations
@@ -54,6 +60,21 @@ smsc-id = fake
 port = {smsc_port}
 connect-allow-ip = 127.0.0.1
 
+group = smsc
+smsc = fake
+smsc-id = fakepost
+allowed-smsc-id = fakepost
+port = {post_smsc_port}
+connect-allow-ip = 127.0.0.1
+
+group = sms-service
+keyword-regex = .*
+accepted-smsc = fakepost
+catch-all = true
+max-messages = 0
+send-sender = true
+post-url = "http://127.0.0.1:{crm_port}/sms/kannel/inbound?token={token}&id=%I"
+
 group = sms-service
 keyword = default
 catch-all = true
@@ -67,6 +88,7 @@ class KannelServer:
     root: str
     sendsms_port: int
     smsc_port: int
+    post_smsc_port: int
     crm_port: int
     token: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -85,18 +107,22 @@ def start_kannel(crm_port: int, token: str) -> KannelServer:
     bearerbox = procs.require_binary("/usr/sbin/bearerbox", "kannel")
     smsbox = procs.require_binary("/usr/sbin/smsbox", "kannel")
     root = tempfile.mkdtemp(prefix="crm-kannel-")
-    ports = {name: procs.free_port() for name in ("admin", "smsbox", "sendsms", "smsc")}
+    ports = {name: procs.free_port() for name in ("admin", "smsbox", "sendsms", "smsc",
+                                                   "post_smsc")}
     conf = Path(root) / "kannel.conf"
     conf.write_text(CONFIG.format(
         root=root, admin_port=ports["admin"], smsbox_port=ports["smsbox"],
-        sendsms_port=ports["sendsms"], smsc_port=ports["smsc"], crm_port=crm_port,
+        sendsms_port=ports["sendsms"], smsc_port=ports["smsc"],
+        post_smsc_port=ports["post_smsc"], crm_port=crm_port,
         token=token, username=USERNAME, password=PASSWORD))
-    server = KannelServer(root, ports["sendsms"], ports["smsc"], crm_port, token)
+    server = KannelServer(root, ports["sendsms"], ports["smsc"], ports["post_smsc"], crm_port,
+                          token)
     try:
         log = f"{root}/bearerbox.out"
         server.procs.append(procs.start([bearerbox, str(conf)], log_path=log))
         procs.wait_port(ports["smsbox"], server.procs[0], log_path=log)
         procs.wait_port(ports["smsc"], server.procs[0], log_path=log)
+        procs.wait_port(ports["post_smsc"], server.procs[0], log_path=log)
         log = f"{root}/smsbox.out"
         server.procs.append(procs.start([smsbox, str(conf)], log_path=log))
         procs.wait_port(ports["sendsms"], server.procs[1], log_path=log)

@@ -1,10 +1,11 @@
 """A double of Twilio's Messaging API over real HTTP (aiohttp), strict where Twilio is strict.
 
 It checks what our sender posts (Basic auth with the account SID and auth token, a form with To
-in E.164, From or MessagingServiceSid, a Body, a StatusCallback URL), answers like Twilio (201
-with a Message resource; 400 with an error code for an invalid number; 429/500 when told to), and
-calls our webhooks the way Twilio does: form posts signed with X-Twilio-Signature (HMAC-SHA1 of
-the URL and the sorted parameters, base64, keyed with the auth token; see
+in E.164, a sender: From or a well-formed MessagingServiceSid, a Body, a StatusCallback URL),
+answers like Twilio (201 with a Message resource; 400 with an error code for an invalid number,
+a missing sender or an invalid service; 429/500 when told to), and calls our webhooks the way
+Twilio does: form posts signed with X-Twilio-Signature (HMAC-SHA1 of the URL and the sorted
+parameters, base64, keyed with the auth token; see
 https://www.twilio.com/docs/usage/webhooks/webhooks-security). The signature is computed here,
 independently of channels/sms/signature.py.
 """
@@ -28,6 +29,7 @@ from aiohttp import web
 from tests.support import procs
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+SERVICE_SID = re.compile(r"^MG[0-9a-f]{32}$")
 
 
 def sign(url: str, params: dict[str, str], auth_token: str) -> str:
@@ -106,9 +108,15 @@ class TwilioDouble:
             return self._error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if to in self.invalid_numbers:
             return self._error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        sender = form.get("From") or form.get("MessagingServiceSid") or ""
-        if not sender:
-            return self._error(400, 21603, "A 'From' or 'MessagingServiceSid' is required")
+        # Twilio needs a sender: From, or a Messaging Service that picks one from its pool
+        # (both together are allowed too: https://www.twilio.com/docs/errors/21603).
+        service = form.get("MessagingServiceSid")
+        if not form.get("From") and not service:
+            return self._error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is "
+                                           "required to send a message")
+        if service and not SERVICE_SID.match(service):
+            return self._error(400, 21705, "The Messaging Service is invalid")
+        sender = form.get("From") or service or ""
         if not form.get("Body"):
             return self._error(400, 21602, "Message body is required.")
         callback = form.get("StatusCallback", "")

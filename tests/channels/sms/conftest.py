@@ -51,6 +51,15 @@ async def smsc(kannel: KannelServer) -> AsyncIterator[FakeSmsc]:
     await network.close()
 
 
+@pytest_asyncio.fixture(scope="session")
+async def post_smsc(kannel: KannelServer) -> AsyncIterator[FakeSmsc]:
+    """The line whose inbound SMS Kannel forwards by post-url (see tests/support/kannel.py)."""
+    network = FakeSmsc()
+    await network.connect(kannel.post_smsc_port)
+    yield network
+    await network.close()
+
+
 class Events:
     """What the core announced after commit, to await instead of polling."""
 
@@ -87,13 +96,16 @@ class Events:
                     return message
 
     async def received(self, customer_id: int | None = None, **match: Any) -> MessageReceived:
-        return await self.wait(lambda e: isinstance(e, MessageReceived) and (
+        event: MessageReceived = await self.wait(lambda e: isinstance(e, MessageReceived) and (
             customer_id is None or e.customer_id == customer_id) and all(
             getattr(e, k) == v for k, v in match.items()))
+        return event
 
     async def delivery(self, message_id: int, status: DeliveryStatus) -> DeliveryChanged:
-        return await self.wait(lambda e: isinstance(e, DeliveryChanged)
-                               and e.message_id == message_id and e.status is status)
+        event: DeliveryChanged = await self.wait(
+            lambda e: isinstance(e, DeliveryChanged) and e.message_id == message_id
+            and e.status is status)
+        return event
 
 
 def kannel_settings(db: str, server: KannelServer, password: str = PASSWORD,
@@ -131,14 +143,19 @@ async def twilio() -> AsyncIterator[TwilioDouble]:
     await double.stop()
 
 
-@pytest_asyncio.fixture
-async def twilio_app(db: str, twilio: TwilioDouble) -> AsyncIterator[tuple[App, Events]]:
+def twilio_settings(db: str, twilio: TwilioDouble, **sender: str) -> Any:
+    """`sender`: from_number (OUR_NUMBER unless given) or messaging_service_sid."""
     port = procs.free_port()
-    settings = make_settings(
+    return make_settings(
         db, http={"port": port, "public_url": f"http://127.0.0.1:{port}"},
         sms={"provider": "twilio", "inbound_token": TOKEN, "max_segments": 4,
              "twilio": {"account_sid": twilio.account_sid, "auth_token": twilio.auth_token,
-                        "from_number": OUR_NUMBER, "api_base_url": twilio.base_url}},
+                        "api_base_url": twilio.base_url,
+                        **(sender or {"from_number": OUR_NUMBER})}},
         bot={"company_name": "Acme"})
-    async for pair in running(settings):
+
+
+@pytest_asyncio.fixture
+async def twilio_app(db: str, twilio: TwilioDouble) -> AsyncIterator[tuple[App, Events]]:
+    async for pair in running(twilio_settings(db, twilio)):
         yield pair

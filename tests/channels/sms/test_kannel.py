@@ -177,3 +177,51 @@ async def test_wrong_kannel_password_is_a_permanent_config_error(
     assert result.outcome is Outcome.PERMANENT
     assert result.error is not None and "[sms.kannel]" in result.error
     assert sender.problem == result.error  # /healthz shows the channel down with this reason
+
+
+async def test_post_url_inbound_through_kannel(kannel_app: AppEvents, post_smsc: FakeSmsc,
+                                               phone: Phone) -> None:
+    """Kannel's post-url: the text is the body; sender, receiver and time are X-Kannel-From,
+    X-Kannel-To and X-Kannel-Time (the URL has only the token and id=%I)."""
+    _, events = kannel_app
+    number = phone()
+    await post_smsc.deliver(number, OUR_NUMBER, "Привет! Posted, not fetched")
+    message = await events.inbound_from(number, "Привет! Posted, not fetched")
+    assert message.external_id and message.external_id.startswith("kannel-i-")
+    assert message.meta["headers"] == {"to": OUR_NUMBER}
+    assert await Message.filter(external_id=message.external_id).count() == 1
+
+
+def kannel_post_headers(number: str, charset: str = "UTF-8") -> dict[str, str]:
+    """The headers of Kannel 1.4.5's post-url request (smsbox.c, TRANSTYPE_POST_URL), with
+    send-sender = true; UTF-16BE is how it labels UCS-2 text when mo-recode is off."""
+    return {"User-Agent": "Kannel/1.4.5", "Content-Type": f'text/plain; charset="{charset}"',
+            "X-Kannel-From": number, "X-Kannel-To": OUR_NUMBER,
+            "X-Kannel-Time": "2026-11-23 14:03:24", "X-Kannel-SMSC": "fake",
+            "X-Kannel-Coding": "2" if charset == "UTF-16BE" else "0"}
+
+
+async def test_post_url_retry_is_stored_once_and_tokenless_posts_are_refused(
+        kannel_app: AppEvents, kannel: KannelServer, phone: Phone) -> None:
+    inbound = f"http://127.0.0.1:{kannel.crm_port}/sms/kannel/inbound"
+    number, other = phone(), phone()
+    text = "Where is my parcel? Где посылка?"
+    async with aiohttp.ClientSession() as http:
+        for params in ({"id": "post-forged"}, {"id": "post-forged", "token": "wrong-" * 4}):
+            async with http.post(inbound, params=params, data=b"forged by post",
+                                 headers=kannel_post_headers(number)) as response:
+                assert response.status == 403
+        # Kannel sends again what did not get an answer: the same message id, stored once.
+        for _ in range(2):
+            async with http.post(inbound, params={"token": TOKEN, "id": f"post-{number}"},
+                                 data=text.encode(), headers=kannel_post_headers(number)
+                                 ) as response:
+                assert response.status == 200
+        # UCS-2 left as UTF-16BE (mo-recode off) reads the same.
+        async with http.post(inbound, params={"token": TOKEN, "id": f"post-{other}"},
+                             data=text.encode("utf-16-be"),
+                             headers=kannel_post_headers(other, "UTF-16BE")) as response:
+            assert response.status == 200
+    assert await Message.filter(text="forged by post").count() == 0
+    stored = await Message.filter(text=text).order_by("id")
+    assert [(await Identity.get(id=m.identity_id)).address for m in stored] == [number, other]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from multidict import CIMultiDict
 
-from channels.sms.inbound import kannel_message, twilio_message
+from channels.sms.inbound import kannel_message, kannel_post_fields, twilio_message
 from channels.sms.limits import check_sendable
 from channels.sms.reports import kannel_report, twilio_report
 from channels.sms.signature import twilio_signature, valid_twilio_signature
@@ -46,6 +47,55 @@ def test_without_a_kannel_id_the_id_is_a_stable_hash_of_sender_time_and_text() -
 def test_kannel_inbound_without_a_usable_sender_is_refused(sender: str) -> None:
     with pytest.raises((ValueError, InvalidAddress)):
         kannel_message({**KANNEL_GET, "from": sender}, "US")
+
+
+# A Kannel post-url call with send-sender = true (smsbox.c, TRANSTYPE_POST_URL): the text is the
+# body, the rest in X-Kannel-* headers; our URL adds the token and id=%I.
+KANNEL_POST_HEADERS = CIMultiDict({
+    "Content-Type": 'text/plain; charset="UTF-8"', "X-Kannel-From": "+12025550123",
+    "X-Kannel-To": "+15550100", "X-Kannel-Time": "2026-11-23 14:03:24", "X-Kannel-Coding": "0"})
+
+
+def test_kannel_post_url_reads_the_body_and_the_headers() -> None:
+    fields = kannel_post_fields({"token": "t", "id": "9c1e"},
+                                CIMultiDict({k.lower(): v for k, v in
+                                             KANNEL_POST_HEADERS.items()}),
+                                "Hello there é".encode(), "UTF-8")
+    msg = kannel_message(fields, "US")
+    assert (msg.external_id, msg.sender, msg.text) == ("kannel-i-9c1e", "+12025550123",
+                                                       "Hello there é")
+    assert msg.headers == {"to": "+15550100"}
+    assert msg.sent_at == datetime(2026, 11, 23, 14, 3, 24, tzinfo=UTC)
+    # What the URL says wins over the headers; text=%a in a post-url too.
+    fields = kannel_post_fields({"from": "+12025550999", "text": "in the URL"},
+                                KANNEL_POST_HEADERS, b"in the body", "UTF-8")
+    assert (fields["from"], fields["text"]) == ("+12025550999", "in the URL")
+
+
+@pytest.mark.parametrize(("body", "charset", "coding"), [
+    ("Где посылка?".encode("utf-16-be"), "UTF-16BE", "2"),  # Kannel 1.4.5, mo-recode off
+    ("Где посылка?".encode("utf-16-be"), None, "2"),  # older Kannel: application/octet-stream
+    ("Где посылка?".encode(), "no-such-charset", "0"),
+])
+def test_kannel_post_url_text_in_any_charset_kannel_labels(body: bytes, charset: str | None,
+                                                           coding: str) -> None:
+    headers = CIMultiDict({**KANNEL_POST_HEADERS, "X-Kannel-Coding": coding})
+    assert kannel_post_fields({}, headers, body, charset)["text"] == "Где посылка?"
+
+
+def test_kannel_post_url_without_an_id_keeps_two_equal_texts_sent_at_different_times() -> None:
+    def posted(when: str) -> str:
+        headers = CIMultiDict({**KANNEL_POST_HEADERS, "X-Kannel-Time": when})
+        return kannel_message(kannel_post_fields({}, headers, b"yes", "UTF-8"), "US").external_id
+
+    assert posted("2026-11-23 14:03:24") == posted("2026-11-23 14:03:24")
+    assert posted("2026-11-23 14:03:24") != posted("2026-11-23 14:09:00")
+
+
+def test_kannel_post_url_without_a_sender_is_refused() -> None:
+    headers = CIMultiDict({k: v for k, v in KANNEL_POST_HEADERS.items() if k != "X-Kannel-From"})
+    with pytest.raises(ValueError, match="send-sender"):
+        kannel_message(kannel_post_fields({"id": "1"}, headers, b"hi", "UTF-8"), "US")
 
 
 def test_twilio_inbound_with_media() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import pytest_asyncio
 
 from crm.app import App
 from crm.models import Customer, Identity, Message
 from crm.types import DeliveryStatus
-from tests.channels.sms.conftest import OUR_NUMBER, TOKEN, Events
+from tests.channels.sms.conftest import OUR_NUMBER, TOKEN, Events, running, twilio_settings
 from tests.support.twilio_double import TwilioDouble
 
 Phone = Callable[[], str]
@@ -124,3 +127,42 @@ async def test_stop_answered_by_twilio_itself_is_not_answered_twice(
     [answer] = await twilio.wait_sent(number)
     assert answer.body.startswith("Acme: write your question")
     assert [s.body for s in twilio.sent if s.to == number] == [answer.body]
+
+
+SERVICE_SID = "MG" + "0123456789abcdef" * 2
+
+
+@pytest_asyncio.fixture
+async def service_app(db: str, twilio: TwilioDouble) -> AsyncIterator[AppEvents]:
+    """The service sending through a Twilio Messaging Service instead of a number."""
+    async for pair in running(twilio_settings(db, twilio, messaging_service_sid=SERVICE_SID)):
+        yield pair
+
+
+async def test_a_messaging_service_sends_without_a_from_number(
+        service_app: AppEvents, twilio: TwilioDouble, phone: Phone) -> None:
+    app, events = service_app
+    assert app.core is not None
+    number = phone()
+    await twilio.post(url(app, "/sms/twilio/inbound"),
+                      twilio.inbound_params(number, OUR_NUMBER, "hi"))
+    inbound = await events.inbound_from(number, "hi")
+    reply = await app.core.conversations.send(inbound.customer_id, "Hello from the pool")
+    [sms] = await twilio.wait_sent(number)
+    # The service picks the sending number: our request names the service and no From.
+    assert sms.form["MessagingServiceSid"] == SERVICE_SID and "From" not in sms.form
+    await events.delivery(reply.id, DeliveryStatus.SENT)
+    assert (await Message.get(id=reply.id)).external_id == sms.sid
+
+
+async def test_the_double_wants_a_sender_as_twilio_does(twilio: TwilioDouble,
+                                                        phone: Phone) -> None:
+    messages = f"{twilio.base_url}/2010-04-01/Accounts/{twilio.account_sid}/Messages.json"
+    auth = {"Authorization": aiohttp.encode_basic_auth(twilio.account_sid, twilio.auth_token)}
+    form = {"To": phone(), "Body": "hi", "StatusCallback": "http://127.0.0.1/cb"}
+    async with aiohttp.ClientSession(headers=auth) as http:
+        for sender, code in (({}, 21603), ({"MessagingServiceSid": "MG123"}, 21705)):
+            async with http.post(messages, data={**form, **sender}) as response:
+                assert response.status == 400
+                assert (await response.json())["code"] == code
+    assert twilio.sent == []
