@@ -22,7 +22,7 @@ from crm.models import (
     Message,
     Outbox,
 )
-from crm.types import Channel, ConversationStatus
+from crm.types import Channel, ConversationStatus, OutboxState
 
 log = structlog.get_logger(__name__)
 
@@ -188,9 +188,13 @@ class Customers:
                 "messages": await Message.filter(customer_id=customer.id).update(
                     text=ERASED, attachments=[], meta={}, reply_to=None),
                 "identities": await Identity.filter(customer_id=customer.id).delete(),
-                "outbox_cancelled": await Outbox.filter(customer_id=customer.id).update(
-                    payload={}, address=ERASED, state="cancelled"),
+                # Unsent messages are cancelled; sent ones keep their state for the counts.
+                "outbox_cancelled": await Outbox.filter(
+                    customer_id=customer.id,
+                    state__in=[OutboxState.QUEUED, OutboxState.SENDING]).update(
+                    state=OutboxState.CANCELLED),
             }
+            await Outbox.filter(customer_id=customer.id).update(payload={}, address=ERASED)
             await Conversation.filter(customer_id=customer.id).update(subject=None)
             await CustomerTopic.filter(customer_id=customer.id).delete()
             counts.update(await _forget_related(customer.id))
@@ -208,7 +212,6 @@ class Customers:
 
 # Modules that add tables with customer data (orders, campaigns, tasks) register here, so that
 # merge, export and forget cover them without this module knowing them.
-RelatedMover = Any
 _related: list[Any] = []
 
 

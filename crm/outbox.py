@@ -44,6 +44,14 @@ class Claimed:
                                             outbox_id=self.id)
 
 
+# A row is claimable only at the head of its recipient's queue: no earlier row to the same
+# address is still queued or being sent. This keeps the order of messages to one chat.
+_HEAD_OF_QUEUE = (
+    "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel "
+    "AND e.address = o.address AND e.id < o.id AND e.state IN ('queued', 'sending'))"
+)
+
+
 class OutboxService:
     def __init__(self, bus: EventBus, clock: Clock = utcnow) -> None:
         self.bus = bus
@@ -72,10 +80,6 @@ class OutboxService:
         await self.bus.emit(OutboxQueued(message.channel))
         return row
 
-    async def cancel_for_customer(self, customer_id: int) -> int:
-        return await Outbox.filter(customer_id=customer_id, state=OutboxState.QUEUED).update(
-            state=OutboxState.CANCELLED, payload={})
-
     # The dispatcher's side ---------------------------------------------------------------
 
     async def claim(self, channel: Channel, limit: int, lease_seconds: float) -> list[Claimed]:
@@ -88,24 +92,16 @@ class OutboxService:
         if limit <= 0:
             return []
         conn = get_connection("default")
-        postgres = conn.capabilities.dialect == "postgres"
         now = now_ms()
-        lock = "FOR UPDATE OF o SKIP LOCKED" if postgres else ""
-
-        def p(i: int) -> str:
-            return f"${i}" if postgres else "?"
-
-        sql = (
-            f"UPDATE outbox SET state = 'sending', lease_ms = {p(1)}, attempts = attempts + 1 "
-            f"WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'queued' "
-            f"AND o.channel = {p(2)} AND o.due_ms <= {p(3)} AND NOT EXISTS ("
-            f"SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.address = o.address "
-            f"AND e.id < o.id AND e.state IN ('queued', 'sending')) "
-            f"ORDER BY o.priority, o.id LIMIT {p(4)} {lock}) "
-            f"RETURNING id, channel, address, payload, attempts, message_id, customer_id"
-        )
-        params = [now + int(lease_seconds * 1000), channel.value, now, limit]
-        rows = await conn.execute_query_dict(sql, params)
+        lock = "FOR UPDATE OF o SKIP LOCKED" if sql.is_postgres(conn) else ""
+        rows = await sql.fetch(
+            conn,
+            "UPDATE outbox SET state = 'sending', lease_ms = ?, attempts = attempts + 1 "
+            "WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'queued' "
+            f"AND o.channel = ? AND o.due_ms <= ? AND {_HEAD_OF_QUEUE} "
+            f"ORDER BY o.priority, o.id LIMIT ? {lock}) "
+            "RETURNING id, channel, address, payload, attempts, message_id, customer_id",
+            [now + int(lease_seconds * 1000), channel.value, now, limit])
         return [_claimed(r) for r in sorted(rows, key=lambda r: r["id"])]
 
     async def start_send(self, outbox_id: int, lease_seconds: float) -> bool:
@@ -121,31 +117,29 @@ class OutboxService:
         rows = await sql.fetch(
             get_connection("default"),
             "SELECT MIN(o.due_ms) AS due FROM outbox o WHERE o.state = 'queued' "
-            "AND o.channel = ? AND NOT EXISTS (SELECT 1 FROM outbox e WHERE "
-            "e.channel = o.channel AND e.address = o.address AND e.id < o.id "
-            "AND e.state IN ('queued', 'sending'))", [channel.value])
+            f"AND o.channel = ? AND {_HEAD_OF_QUEUE}", [channel.value])
         due = rows[0]["due"] if rows else None
         return int(due) if due is not None else None
 
     async def release(self, ids: list[int]) -> None:
         """Give claimed-but-unsent rows back to the queue (shutdown); the attempt did not count."""
         if ids:
-            conn = get_connection("default")
-            ph = ", ".join(str(int(i)) for i in ids)
-            await conn.execute_query(
-                f"UPDATE outbox SET state = 'queued', lease_ms = NULL, "
-                f"attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
-                f"WHERE state = 'sending' AND id IN ({ph})")
+            await sql.execute(
+                get_connection("default"),
+                "UPDATE outbox SET state = 'queued', lease_ms = NULL, "
+                "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
+                f"WHERE state = 'sending' AND id IN ({sql.placeholders(len(ids))})", ids)
 
     async def requeue_expired(self, *, everything: bool = False) -> int:
         """Rows whose sender died mid-send go back to the queue (the documented resend window)."""
-        conn = get_connection("default")
-        where = "" if everything else f" AND lease_ms < {now_ms()}"
-        count, _ = await conn.execute_query(
-            f"UPDATE outbox SET state = 'queued', lease_ms = NULL WHERE state = 'sending'{where}")
+        where, params = ("", []) if everything else (" AND lease_ms < ?", [now_ms()])
+        count = await sql.execute(
+            get_connection("default"),
+            f"UPDATE outbox SET state = 'queued', lease_ms = NULL WHERE state = 'sending'{where}",
+            params)
         if count:
             log.warning("outbox.requeued_interrupted", rows=count)
-        return int(count or 0)
+        return count
 
     async def record(self, claimed: Claimed, result: DeliveryResult, *, retry_in: float | None,
                      give_up: bool) -> OutboxState:
