@@ -19,7 +19,15 @@ from crm.errors import InvalidAddress, SendRejected
 from crm.i18n import pick_language, t
 from crm.models import Conversation, Customer, Identity, Message
 from crm.services import Core
-from crm.types import Channel, Direction, InboundMessage, OutboundMessage, Priority
+from crm.types import (
+    Channel,
+    ConsentKind,
+    ConsentSource,
+    Direction,
+    InboundMessage,
+    OutboundMessage,
+    Priority,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -54,8 +62,9 @@ class CustomerBot:
         if command == "start":
             if args and not customer.lead_source:
                 await self.core.customers.update(customer.id, lead_source=args[:200])
-            if customer.marketing_opt_out:
-                await self.core.customers.set_opt_out(customer.id, False)
+            if await self.core.consent.change(customer.id, ConsentKind.MARKETING, True,
+                                              channel=Channel.TELEGRAM,
+                                              source=ConsentSource.COMMAND, actor="customer"):
                 await self.say(customer, msg, "optin", t("opted_in", lang))
             first = update.effective_user.first_name if update.effective_user else None
             greeting = t("greeting", lang, name=f", {first}" if first else "",
@@ -63,11 +72,14 @@ class CustomerBot:
             await self.say(customer, msg, "start", greeting,
                            reply_markup=menu.main_menu(lang, opted_out=False))
         elif command == "stop":
-            await self.core.customers.set_opt_out(customer.id, True)
+            await self.core.consent.change(customer.id, ConsentKind.MARKETING, False,
+                                           channel=Channel.TELEGRAM,
+                                           source=ConsentSource.COMMAND, actor="customer")
             await self.say(customer, msg, "stop", t("opted_out", lang))
         elif command in ("help", "menu"):
             await self.say(customer, msg, command, t("help", lang),
-                           reply_markup=menu.main_menu(lang, customer.marketing_opt_out))
+                           reply_markup=menu.main_menu(lang, not await self.core.consent.allows(
+                               customer.id, ConsentKind.MARKETING, Channel.TELEGRAM)))
         elif command == "contact":
             await self._phone(customer, lang, msg, update)
         elif command.startswith("button:"):
@@ -87,7 +99,9 @@ class CustomerBot:
         elif data == menu.HELP:
             await self.say(customer, msg, "help", t("help", lang))
         elif data == menu.OPT_IN:
-            await self.core.customers.set_opt_out(customer.id, False)
+            await self.core.consent.change(customer.id, ConsentKind.MARKETING, True,
+                                           channel=Channel.TELEGRAM,
+                                           source=ConsentSource.BUTTON, actor="customer")
             await self.say(customer, msg, "optin", t("opted_in", lang))
         elif await scheduling.rating(self.core, customer.id, data) is not None:
             pass  # a survey answer: stored, and thanked by the follow-ups

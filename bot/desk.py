@@ -19,6 +19,7 @@ from bot.mirror import Mirror, customer_name, from_chat
 from channels.telegram import TelegramRuntime
 from channels.telegram.normalize import command_of
 from channels.telegram.text import escape
+from crm.consent import describe
 from crm.errors import CrmError
 from crm.models import Conversation, Cursor, Customer, Identity, Manager
 from crm.services import Core
@@ -224,7 +225,7 @@ class Desk:
             f"conversation: {conv.status.value if conv else '—'}",
             f"lead source: {escape(customer.lead_source or '—')}",
             f"language: {escape(customer.language or '—')}",
-            f"marketing: {'opted out' if customer.marketing_opt_out else 'subscribed'}",
+            *(escape(line) for line in describe(await self.core.consent.states(customer.id))),
             f"orders: {escape(await _recent_orders(customer))}",
         ]
         await self.say(where, "\n".join(lines), html=True)

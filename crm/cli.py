@@ -168,11 +168,14 @@ def customers() -> None:
     """Customers: find, read a timeline, merge, export or forget."""
 
 
-def _customers(settings: Settings) -> Any:
-    from crm.customers import Customers
-    from crm.events import EventBus
+def _core(settings: Settings) -> Any:
+    from crm.services import Core
 
-    return Customers(EventBus(), settings.sms.default_region)
+    return Core.build(settings)
+
+
+def _customers(settings: Settings) -> Any:
+    return _core(settings).customers
 
 
 @customers.command("list")
@@ -185,20 +188,23 @@ def customers_list(config_path: str, search: str, limit: int) -> None:
 
     settings = _settings(config_path)
 
-    async def work() -> list[tuple[Any, list[Any]]]:
-        found = await _customers(settings).find(search, limit)
+    async def work() -> tuple[list[tuple[Any, list[Any]]], dict[int, list[str]]]:
+        core = _core(settings)
+        found = await core.customers.find(search, limit)
         ids = [c.id for c in found]
         idents = await Identity.filter(customer_id__in=ids)
-        return [(c, [i for i in idents if i.customer_id == c.id]) for c in found]
+        return ([(c, [i for i in idents if i.customer_id == c.id]) for c in found],
+                await core.consent.denied_channels(ids))
 
-    rows = _with_db(settings, work)
+    rows, opted_out = _with_db(settings, work)
     if not rows:
         click.echo("no customers found")
         return
     for c, idents in rows:
         seen = _when(c.last_seen_at)
         addresses = ", ".join(f"{i.channel.value}:{i.address}" for i in idents) or "-"
-        flag = " [opted out]" if c.marketing_opt_out else ""
+        where = ["every channel" if ch == "*" else ch for ch in opted_out.get(c.id, [])]
+        flag = f" [no marketing: {', '.join(where)}]" if where else ""
         click.echo(f"#{c.id:<6} {(c.name or '(no name)')[:30]:30}  {seen:16}  {addresses}{flag}")
 
 
@@ -212,14 +218,15 @@ def customers_show(config_path: str, customer_id: int, limit: int | None) -> Non
 
     settings = _settings(config_path)
 
-    async def work() -> tuple[Any, list[Any], list[Any], Any]:
-        service = _customers(settings)
-        c = await service.get(customer_id)
+    async def work() -> tuple[Any, list[Any], list[Any], Any, list[Any]]:
+        core = _core(settings)
+        c = await core.customers.get(customer_id)
         return (c, await Identity.filter(customer_id=c.id),
-                await service.timeline(c.id, limit),
-                await Conversation.filter(customer_id=c.id).order_by("-id").first())
+                await core.customers.timeline(c.id, limit),
+                await Conversation.filter(customer_id=c.id).order_by("-id").first(),
+                await core.consent.states(c.id))
 
-    c, idents, messages, conv = _with_db(settings, work)
+    c, idents, messages, conv, consent = _with_db(settings, work)
     click.echo(f"Customer #{c.id}: {c.name or '(no name)'}")
     if c.erased_at:
         click.echo(f"  personal data erased {_when(c.erased_at)}")
@@ -228,10 +235,13 @@ def customers_show(config_path: str, customer_id: int, limit: int | None) -> Non
         click.echo(f"  {i.channel.value:8} {i.address}{bad}")
     details = [f"language {c.language}" if c.language else "",
                f"tags {', '.join(c.tags)}" if c.tags else "",
-               f"lead source {c.lead_source}" if c.lead_source else "",
-               "opted out of marketing" if c.marketing_opt_out else ""]
+               f"lead source {c.lead_source}" if c.lead_source else ""]
     if any(details):
         click.echo("  " + "; ".join(d for d in details if d))
+    from crm.consent import describe
+
+    for line in describe(consent):
+        click.echo(f"  {line}")
     if conv is not None:
         click.echo(f"  conversation #{conv.id}: {conv.status.value}")
     click.echo("")

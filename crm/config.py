@@ -259,6 +259,17 @@ class SmsSettings(_Section):
 class BotSettings(_Section):
     default_language: Literal["en", "ru"] = "en"
     company_name: str = "our team"
+    # Channels whose customers get one "we have your message" note per unanswered conversation.
+    acknowledge: list[Literal["telegram", "email", "sms"]] = ["telegram", "email"]
+
+
+class ConsentSettings(_Section):
+    """What holds before a customer has said anything (crm/consent.py)."""
+
+    # "granted": customers get marketing until they opt out; "denied": only once they opted in.
+    marketing_default: Literal["granted", "denied"] = "granted"
+    # Order status updates and other notices about the customer's own business.
+    notifications_default: Literal["granted", "denied"] = "granted"
 
 
 class Settings(_Section):
@@ -271,6 +282,7 @@ class Settings(_Section):
     outbox: OutboxSettings = OutboxSettings()
     logging: LoggingSettings = LoggingSettings()
     bot: BotSettings = BotSettings()
+    consent: ConsentSettings = ConsentSettings()
     telegram: TelegramSettings = TelegramSettings()
     email: EmailSettings = EmailSettings()
     sms: SmsSettings = SmsSettings()

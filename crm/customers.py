@@ -1,13 +1,21 @@
-"""Customers as a whole: find, link identities, merge two into one, export, forget, opt out."""
+"""Customers as a whole: find, link identities, merge two into one, export, forget.
+
+Tables outside this module that hold a customer's data (tasks, consent; orders and campaigns to
+come) follow the customer through `CustomerData` handlers that the core hands in
+(crm/services.py), so merge, export and forget cover every one of them. A test walks the models
+and fails when one that references a customer is covered by neither.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from tortoise.expressions import Q
+from tortoise.models import Model
 
 from crm.clock import Clock, utcnow
 from crm.errors import CrmError, NotFound
@@ -27,14 +35,36 @@ from crm.types import Channel, ConversationStatus, OutboxState
 log = structlog.get_logger(__name__)
 
 ERASED = "[erased]"
+# The tables this module moves, exports and erases itself.
+OWN_TABLES: tuple[type[Model], ...] = (Identity, Message, Conversation, Outbox, CustomerTopic,
+                                       AuditLog)
+
+
+class CustomerData(Protocol):
+    """Another table of a customer's data: moved on merge, exported, erased on forget."""
+
+    @property
+    def model(self) -> type[Model]: ...
+
+    async def move(self, source_id: int, target_id: int) -> dict[str, int]: ...
+
+    async def export(self, customer_id: int) -> dict[str, Any]: ...
+
+    async def forget(self, customer_id: int) -> dict[str, int]: ...
 
 
 class Customers:
     def __init__(self, bus: EventBus, default_region: str = "US",
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, related: Sequence[CustomerData] = ()) -> None:
         self.bus = bus
         self.default_region = default_region
         self.clock = clock
+        self.related = list(related)
+
+    @property
+    def covered(self) -> set[type[Model]]:
+        """Every table whose rows follow the customer (the completeness test reads it)."""
+        return {*OWN_TABLES, *(r.model for r in self.related)}
 
     async def get(self, customer_id: int) -> Customer:
         customer = await Customer.get_or_none(id=customer_id)
@@ -96,7 +126,8 @@ class Customers:
                 "outbox": await Outbox.filter(customer_id=source.id).update(
                     customer_id=target.id),
             }
-            moved.update(await _move_related(source.id, target.id))
+            for handler in self.related:
+                moved.update(await handler.move(source.id, target.id))
             # Topics in the managers' chat: where the target has none, the source's becomes the
             # target's (replies there keep reaching the customer); otherwise the target's wins.
             for topic in await CustomerTopic.filter(customer_id=source.id):
@@ -120,8 +151,6 @@ class Customers:
             target.name = target.name or source.name
             target.language = target.language or source.language
             target.lead_source = target.lead_source or source.lead_source
-            if source.marketing_opt_out and not target.marketing_opt_out:
-                target.marketing_opt_out, target.opted_out_at = True, source.opted_out_at
             if source.last_seen_at and (not target.last_seen_at
                                         or source.last_seen_at > target.last_seen_at):
                 target.last_seen_at = source.last_seen_at
@@ -133,20 +162,6 @@ class Customers:
             await self.bus.emit(CustomersMerged(source.id, target.id))
             log.info("customer.merged", source=source.id, target=target.id, moved=moved)
             return target
-
-    async def set_opt_out(self, customer_id: int, opted_out: bool,
-                          actor: str = "customer") -> bool:
-        """Returns whether anything changed."""
-        async with self.bus.unit_of_work():
-            customer = await self.get(customer_id)
-            if customer.marketing_opt_out == opted_out:
-                return False
-            customer.marketing_opt_out = opted_out
-            customer.opted_out_at = self.clock() if opted_out else None
-            await customer.save(update_fields=["marketing_opt_out", "opted_out_at"])
-            await AuditLog.create(actor=actor, action="opt_out" if opted_out else "opt_in",
-                                  customer_id=customer.id, detail={})
-            return True
 
     async def update(self, customer_id: int, **fields: Any) -> Customer:
         customer = await self.get(customer_id)
@@ -176,7 +191,8 @@ class Customers:
             "audit": [_row(a) for a in await AuditLog.filter(
                 customer_id=customer.id).order_by("id")],
         }
-        data.update(await _export_related(customer.id))
+        for handler in self.related:
+            data.update(await handler.export(customer.id))
         await AuditLog.create(actor=actor, action="customer.exported", customer_id=customer.id)
         return data
 
@@ -197,7 +213,8 @@ class Customers:
             await Outbox.filter(customer_id=customer.id).update(payload={}, address=ERASED)
             await Conversation.filter(customer_id=customer.id).update(subject=None)
             await CustomerTopic.filter(customer_id=customer.id).delete()
-            counts.update(await _forget_related(customer.id))
+            for handler in self.related:
+                counts.update(await handler.forget(customer.id))
             for person in [customer, *await _merged_into(customer.id)]:
                 person.name = None
                 person.tags, person.attributes = [], {}
@@ -210,11 +227,6 @@ class Customers:
             return counts
 
 
-# Modules that add tables with customer data (orders, campaigns, tasks) register here, so that
-# merge, export and forget cover them without this module knowing them.
-_related: list[Any] = []
-
-
 async def _merged_into(customer_id: int) -> list[Customer]:
     """Every customer merged (directly or through others) into this one."""
     found: list[Customer] = []
@@ -224,32 +236,6 @@ async def _merged_into(customer_id: int) -> list[Customer]:
         found += batch
         frontier = [c.id for c in batch]
     return found
-
-
-def register_related(handler: Any) -> None:
-    """`handler` has async `move(source_id, target_id)`, `export(id)` and `forget(id)`."""
-    _related.append(handler)
-
-
-async def _move_related(source_id: int, target_id: int) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for handler in _related:
-        out.update(await handler.move(source_id, target_id))
-    return out
-
-
-async def _export_related(customer_id: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for handler in _related:
-        out.update(await handler.export(customer_id))
-    return out
-
-
-async def _forget_related(customer_id: int) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for handler in _related:
-        out.update(await handler.forget(customer_id))
-    return out
 
 
 def _row(obj: Any) -> dict[str, Any]:

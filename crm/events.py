@@ -19,7 +19,7 @@ import structlog
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from crm.types import Channel, ConversationStatus, DeliveryStatus, Direction
+from crm.types import Channel, ConsentKind, ConversationStatus, DeliveryStatus, Direction
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +99,18 @@ class TeamNotice:
     key: str  # idempotency key: the same notice is never sent twice
     customer_id: int | None = None
     manager_id: int | None = None  # addressed to one manager; None: the team
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChanged:
+    """A customer's consent changed (crm/consent.py); `channel` is a channel's value or "*"."""
+
+    customer_id: int
+    kind: ConsentKind
+    channel: str
+    granted: bool
+    source: str
+    actor: str
 
 
 @dataclass(frozen=True, slots=True)

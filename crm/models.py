@@ -8,6 +8,7 @@ from tortoise.models import Model
 from crm.types import (
     Availability,
     Channel,
+    ConsentKind,
     ConversationStatus,
     DeliveryStatus,
     Direction,
@@ -28,8 +29,6 @@ class Customer(Model):
     tags: fields.Field[list[str]] = fields.JSONField(default=list)
     attributes: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
     lead_source = fields.CharField(max_length=200, null=True)
-    marketing_opt_out = fields.BooleanField(default=False)
-    opted_out_at = fields.DatetimeField(null=True)
     merged_into: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", null=True, related_name=False, on_delete=fields.SET_NULL
     )
@@ -280,3 +279,29 @@ class Task(Model):
     class Meta:
         table = "task"
         indexes = (("state", "due_at"), ("conversation_id", "state"), ("manager_id", "state"))
+
+
+class Consent(Model):
+    """A customer's latest word on one kind of message on one channel (crm/consent.py).
+
+    `channel` is a channel's value, or "*" for every channel (a STOPALL); the effective state on
+    a channel is the newer of its own row and the "*" row, else the configured default. Each
+    change is also written to the audit log with its source.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="consents", on_delete=fields.CASCADE
+    )
+    customer_id: int
+    kind = fields.CharEnumField(ConsentKind, max_length=16)
+    channel = fields.CharField(max_length=16)
+    granted = fields.BooleanField()
+    source = fields.CharField(max_length=32)
+    actor = fields.CharField(max_length=200)
+    changed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "consent"
+        unique_together = (("customer_id", "kind", "channel"),)
+        indexes = (("kind", "channel", "granted"),)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from tortoise.expressions import F
@@ -149,3 +150,26 @@ class Tasks:
                         attempts=attempts, exc_info=error)
             await Task.filter(id=task_id).update(attempts=attempts, last_error=reason,
                                                  due_at=now + retry_delay(attempts))
+
+
+class TaskRecords:
+    """A customer's tasks follow the customer: moved on merge, exported, erased by forget."""
+
+    model = Task
+
+    async def move(self, source_id: int, target_id: int) -> dict[str, int]:
+        return {"tasks": await Task.filter(customer_id=source_id).update(customer_id=target_id)}
+
+    async def export(self, customer_id: int) -> dict[str, Any]:
+        rows = await Task.filter(customer_id=customer_id).order_by("id")
+        return {"tasks": [{"id": t.id, "kind": t.kind.value, "state": t.state.value,
+                           "due_at": t.due_at.isoformat(), "text": t.text,
+                           "created_by": t.created_by,
+                           "created_at": t.created_at.isoformat()} for t in rows]}
+
+    async def forget(self, customer_id: int) -> dict[str, int]:
+        """Pending work about the customer is cancelled; what a manager wrote about them goes."""
+        cancelled = await Task.filter(customer_id=customer_id, state=TaskState.PENDING).update(
+            state=TaskState.CANCELLED, last_error="the customer's data was erased")
+        await Task.filter(customer_id=customer_id).update(text="", payload={})
+        return {"tasks_cancelled": cancelled}

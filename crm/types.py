@@ -57,6 +57,29 @@ class OutboxState(StrEnum):
     CANCELLED = "cancelled"
 
 
+class ConsentKind(StrEnum):
+    """What a customer may agree to receive, each on its own (crm/consent.py)."""
+
+    MARKETING = "marketing"  # news, offers, campaigns
+    NOTIFICATIONS = "notifications"  # transactional: order status updates
+
+
+class ConsentSource(StrEnum):
+    """Where a consent change came from; kept with every change (crm/consent.py)."""
+
+    KEYWORD = "keyword"  # an SMS or email that is just STOP, START, …
+    COMMAND = "command"  # a Telegram command (/stop, /start)
+    BUTTON = "button"  # a button or a numbered choice
+    LINK = "link"  # the unsubscribe page
+    EMAIL = "email"  # mail to the List-Unsubscribe mailto address
+    GATEWAY = "gateway"  # the SMS provider handled the keyword itself (Twilio Advanced Opt-Out)
+    API = "api"
+    MANAGER = "manager"
+    IMPORT = "import"
+    CLI = "cli"
+    MIGRATION = "migration"  # carried over from the single opt-out flag of before
+
+
 class Priority:
     """Outbox lanes: a lower number goes first."""
 
@@ -86,6 +109,31 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    """One answer a customer can pick: a Telegram button, a numbered line in SMS or email.
+
+    `action` is what comes back when it is picked (a button's data, or the line's number mapped
+    back by the dialogue); `request` asks the channel for something only it can give ("phone":
+    Telegram's share-my-number button) and is left out where the channel cannot.
+    """
+
+    action: str
+    label: str
+    request: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        out = {"action": self.action, "label": self.label}
+        if self.request:
+            out["request"] = self.request
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Choice:
+        return cls(str(data.get("action") or ""), str(data.get("label") or ""),
+                   str(data["request"]) if data.get("request") else None)
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
     """What an adapter hands to ingest: one message from one sender on one channel."""
 
@@ -104,8 +152,30 @@ class InboundMessage:
     automated: bool = False
     # An edit of an earlier message (external id of the original).
     edit_of: str | None = None
-    # A keyword/command (STOP, /start, button press) recorded but not routed to managers.
+    # A command the channel marks as one (Telegram's `/start payload`: "start"); the dialogue
+    # (bot/customer.py) sets it to the intent it recognised, and the timeline records such a
+    # message without routing it to managers.
     command: str | None = None
+    # A button the customer pressed: the `action` of one of our Choices.
+    action: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMessage:
+    """What a member of the team wrote to the bot: in the managers' group (a customer's topic or
+    the General one) or in a private chat. The Telegram adapter makes it; bot/desk.py acts."""
+
+    channel: Channel
+    user_id: int  # the writer's id on the channel (Telegram user id)
+    chat_id: int
+    message_id: int
+    text: str = ""
+    thread_id: int | None = None  # the forum topic, in the managers' group
+    in_team_chat: bool = False  # the managers' group, not a private chat
+    command: str | None = None  # "/remind@our_bot 2d …" -> "remind" (addressed to us)
+    args: str = ""
+    reply_to_text: str | None = None  # the text of the message this one answers
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +192,21 @@ class OutboundMessage:
     thread_refs: tuple[str, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)  # channel specifics (thread id, markup)
+    # Answers the customer can pick; each channel renders them its own way (buttons, numbers).
+    choices: tuple[Choice, ...] = ()
+    language: str | None = None  # of the customer, for the words a channel adds (SMS choices)
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "text": self.text, "subject": self.subject, "html": self.html,
             "reply_to": self.reply_to, "thread_refs": list(self.thread_refs),
             "attachments": [a.to_json() for a in self.attachments], "options": self.options,
         }
+        if self.choices:
+            payload["choices"] = [c.to_json() for c in self.choices]
+        if self.language:
+            payload["language"] = self.language
+        return payload
 
     @classmethod
     def from_payload(
@@ -140,6 +218,9 @@ class OutboundMessage:
             reply_to=payload.get("reply_to"), thread_refs=tuple(payload.get("thread_refs") or ()),
             attachments=tuple(Attachment(**a) for a in payload.get("attachments") or ()),
             options=dict(payload.get("options") or {}),
+            choices=tuple(Choice.from_json(c) for c in payload.get("choices") or ()
+                          if isinstance(c, dict)),
+            language=payload.get("language") or None,
         )
 
 

@@ -27,7 +27,7 @@ from crm.i18n import t
 from crm.models import Identity, Outbox
 from crm.services import Core
 from crm.timeline import IngestResult
-from crm.types import Channel, InboundMessage, OutboxState
+from crm.types import Channel, ConsentKind, ConsentSource, InboundMessage, OutboxState
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +55,9 @@ class SmsReceiver:
         """Store one inbound SMS; act on its keyword. `provider_confirmed`: the gateway has
         already answered the keyword itself (Twilio's Advanced Opt-Out), so we do not."""
         customer = await self.core.customers.by_address(Channel.SMS, msg.sender)
-        match = match_keyword(msg.text, opted_out=bool(customer and customer.marketing_opt_out))
+        opted_out = customer is not None and not await self.core.consent.allows(
+            customer.id, ConsentKind.MARKETING, Channel.SMS)
+        match = match_keyword(msg.text, opted_out=opted_out)
         if match is not None:
             msg = replace(msg, command=match.keyword.value)
         # The keyword's effect commits with the message: a STOP stored is a STOP applied, even
@@ -79,10 +81,13 @@ class SmsReceiver:
             customer.language or core.settings.bot.default_language)
         text = t(_ANSWERS[match.keyword], language, company=core.settings.bot.company_name)
         async with core.bus.unit_of_work():
-            if match.keyword is Keyword.STOP:
-                await core.customers.set_opt_out(customer.id, True, actor="customer:sms")
-            elif match.keyword is Keyword.START:
-                await core.customers.set_opt_out(customer.id, False, actor="customer:sms")
+            if match.keyword in (Keyword.STOP, Keyword.START):
+                await core.consent.change(
+                    customer.id, [ConsentKind.MARKETING, ConsentKind.NOTIFICATIONS],
+                    match.keyword is Keyword.START, channel=Channel.SMS,
+                    source=ConsentSource.GATEWAY if provider_confirmed else ConsentSource.KEYWORD,
+                    actor="customer")
+            if match.keyword is Keyword.START:
                 # START proves the number takes our SMS again (e.g. after Twilio's 21610).
                 await Identity.filter(channel=Channel.SMS, address=address).update(
                     undeliverable_reason=None, undeliverable_at=None)

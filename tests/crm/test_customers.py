@@ -78,15 +78,6 @@ async def test_forget_erases_personal_data_and_keeps_counts(core: Core) -> None:
     assert await say(core, Channel.TELEGRAM, "900", "hello again", n=2) != cid
 
 
-async def test_opt_out_and_back(core: Core) -> None:
-    cid = await say(core, Channel.SMS, "+12025550143", "STOP")
-    assert await core.customers.set_opt_out(cid, True)
-    assert not await core.customers.set_opt_out(cid, True)  # already
-    assert (await Customer.get(id=cid)).marketing_opt_out
-    assert await core.customers.set_opt_out(cid, False)
-    assert await AuditLog.filter(customer_id=cid, action__in=["opt_out", "opt_in"]).count() == 2
-
-
 async def test_merge_keeps_one_live_conversation_and_forget_covers_merged_in(
         core: Core) -> None:
     tg = await say(core, Channel.TELEGRAM, "501", "from telegram")

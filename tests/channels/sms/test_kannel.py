@@ -15,6 +15,7 @@ from crm.i18n import t
 from crm.models import Customer, Identity, Message, Outbox
 from crm.types import Channel, DeliveryStatus, InboundMessage, OutboundMessage, Outcome
 from tests.channels.sms.conftest import OUR_NUMBER, TOKEN, Events, kannel_settings
+from tests.support.consent import takes_marketing
 from tests.support.kannel import FakeSmsc, KannelServer
 
 Phone = Callable[[], str]
@@ -108,7 +109,7 @@ async def test_stop_start_and_help(kannel_app: AppEvents, smsc: FakeSmsc,
     [confirmation] = await smsc.wait(number)
     assert confirmation.text == t("sms_opted_out", "en", company="Acme")
     customer = await Customer.get(id=stop.customer_id)
-    assert customer.marketing_opt_out
+    assert not await takes_marketing(customer.id, Channel.SMS)
     # Recorded, not routed: no conversation is opened for a keyword.
     assert stop.meta["command"] == "stop" and stop.conversation_id is None
     assert (await events.received(message_id=stop.id)).command == "stop"
@@ -118,7 +119,7 @@ async def test_stop_start_and_help(kannel_app: AppEvents, smsc: FakeSmsc,
     _, back = await smsc.wait(number, count=2)
     assert back.kind == "ucs-2" or back.parts > 1
     assert back.decode(ucs2=True) == t("sms_opted_in", "ru", company="Acme")
-    assert not (await Customer.get(id=stop.customer_id)).marketing_opt_out
+    assert await takes_marketing(stop.customer_id, Channel.SMS)
 
     await smsc.deliver(number, OUR_NUMBER, "HELP")
     await events.inbound_from(number, "HELP")

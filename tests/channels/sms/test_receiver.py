@@ -6,9 +6,10 @@ import asyncio
 
 from channels.sms.receiver import ReportOutcome, SmsReceiver
 from channels.sms.reports import DeliveryReport
-from crm.models import Customer, Identity, Message, Outbox
+from crm.models import Identity, Message, Outbox
 from crm.services import Core
 from crm.types import Channel, DeliveryResult, DeliveryStatus, InboundMessage
+from tests.support.consent import takes_marketing
 
 
 def sms(external_id: str, text: str, sender: str = "+12025550777") -> InboundMessage:
@@ -21,7 +22,7 @@ async def test_a_retried_keyword_acts_once(core: Core) -> None:
     await receiver.receive(sms("k-2", "START"))
     again = await receiver.receive(sms("k-1", "STOP"))  # the gateway retried the first one
     assert again.duplicate and again.message_id == stop.message_id
-    assert not (await Customer.get(id=stop.customer_id)).marketing_opt_out
+    assert await takes_marketing(stop.customer_id, Channel.SMS)
     assert await Outbox.filter(customer_id=stop.customer_id).count() == 2
 
 
@@ -31,7 +32,7 @@ async def test_stop_from_an_unreachable_number_still_opts_out(core: Core) -> Non
     await Identity.filter(id=(await Message.get(id=first.message_id)).identity_id).update(
         undeliverable_reason="Twilio error 21610")
     await receiver.receive(sms("u-2", "cancel"))
-    assert (await Customer.get(id=first.customer_id)).marketing_opt_out
+    assert not await takes_marketing(first.customer_id, Channel.SMS)
     assert await Outbox.filter(customer_id=first.customer_id).count() == 0
     # START clears the mark: the number takes our messages again.
     await receiver.receive(sms("u-3", "unstop"))
@@ -48,7 +49,7 @@ async def test_yes_is_an_answer_unless_opted_out(core: Core) -> None:
     await receiver.receive(sms("y-2", "stop"))
     back = await receiver.receive(sms("y-3", "yes"))
     assert (await Message.get(id=back.message_id)).meta["command"] == "start"
-    assert not (await Customer.get(id=yes.customer_id)).marketing_opt_out
+    assert await takes_marketing(yes.customer_id, Channel.SMS)
 
 
 async def test_a_report_that_overtakes_its_send_waits_for_it(core: Core) -> None:

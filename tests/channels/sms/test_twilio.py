@@ -8,9 +8,10 @@ import aiohttp
 import pytest_asyncio
 
 from crm.app import App
-from crm.models import Customer, Identity, Message
-from crm.types import DeliveryStatus
+from crm.models import Identity, Message
+from crm.types import Channel, DeliveryStatus
 from tests.channels.sms.conftest import OUR_NUMBER, TOKEN, Events, running, twilio_settings
+from tests.support.consent import takes_marketing
 from tests.support.twilio_double import TwilioDouble
 
 Phone = Callable[[], str]
@@ -120,7 +121,7 @@ async def test_stop_answered_by_twilio_itself_is_not_answered_twice(
     params = {**twilio.inbound_params(number, OUR_NUMBER, "STOP"), "OptOutType": "STOP"}
     assert (await twilio.post(url(app, "/sms/twilio/inbound"), params))[0] == 200
     stop = await events.inbound_from(number, "STOP")
-    assert (await Customer.get(id=stop.customer_id)).marketing_opt_out
+    assert not await takes_marketing(stop.customer_id, Channel.SMS)
     # HELP has no such flag here: we answer it.
     await twilio.post(url(app, "/sms/twilio/inbound"),
                       twilio.inbound_params(number, OUR_NUMBER, "help"))

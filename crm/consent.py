@@ -1,0 +1,204 @@
+"""Consent in one place: marketing, and separately transactional notifications, per channel.
+
+The rules (also in the README, "Consent"):
+
+- A customer's word is kept per kind (marketing, notifications) and per channel, or for every
+  channel at once (`channel=None`, stored as "*"). On a channel the newer of the channel's own
+  word and the every-channel word counts; with neither, the configured default
+  (`[consent] marketing_default`, `notifications_default`).
+- A STOP stops the channel it was said on (SMS STOP: marketing *and* notifications by SMS, as
+  carriers require); STOPALL, `/stop all` or the "on every channel" choice stop every channel.
+  A START restores the channel it was said on only: saying START by SMS does not resume email.
+- Every change writes one audit row (`consent.changed`, with its source and actor) and emits
+  `ConsentChanged`, in the caller's unit of work; asking for what already holds changes nothing.
+
+Campaigns and notifications ask `allows` (one customer) or filter with `denied_sql` (many).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from crm.clock import Clock, utcnow
+from crm.config import ConsentSettings
+from crm.events import ConsentChanged, EventBus
+from crm.models import AuditLog, Consent, Identity
+from crm.types import Channel, ConsentKind, ConsentSource
+
+log = structlog.get_logger(__name__)
+
+EVERY_CHANNEL = "*"
+# The channels a customer can be written to; TEST is for tests and local tools.
+CUSTOMER_CHANNELS = tuple(c for c in Channel if c is not Channel.TEST)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    """What holds for one kind on one channel ("*": channels the customer has no word on)."""
+
+    kind: ConsentKind
+    channel: str
+    granted: bool
+    source: str | None = None  # None: nobody said anything, the configured default holds
+    actor: str | None = None
+    changed_at: datetime | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.source is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "channel": self.channel, "granted": self.granted,
+                "source": self.source, "actor": self.actor,
+                "changed_at": self.changed_at.isoformat() if self.changed_at else None}
+
+
+def effective(rows: Sequence[Consent], kind: ConsentKind, channel: str,
+              default: bool) -> ConsentState:
+    """The state on `channel` given a customer's rows: the newer of its own and the "*" row."""
+    found = [r for r in rows if r.kind is kind and r.channel in (channel, EVERY_CHANNEL)]
+    if not found:
+        return ConsentState(kind, channel, default)
+    row = max(found, key=lambda r: (r.changed_at, r.channel != EVERY_CHANNEL, r.id or 0))
+    return ConsentState(kind, channel, row.granted, row.source, row.actor, row.changed_at)
+
+
+class Consents:
+    """The consent service: change, ask, describe; merge, export and forget follow the customer."""
+
+    model = Consent
+
+    def __init__(self, bus: EventBus, settings: ConsentSettings,
+                 clock: Clock = utcnow) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.clock = clock
+
+    def default(self, kind: ConsentKind) -> bool:
+        value = self.settings.marketing_default if kind is ConsentKind.MARKETING \
+            else self.settings.notifications_default
+        return value == "granted"
+
+    async def change(self, customer_id: int, kinds: ConsentKind | Iterable[ConsentKind],
+                     granted: bool, *, channel: Channel | None, source: ConsentSource,
+                     actor: str) -> list[ConsentState]:
+        """Record the customer's word; returns the states that changed (empty: nothing did).
+
+        `channel=None` speaks for every channel, including ones the customer adds later.
+        """
+        kinds = [kinds] if isinstance(kinds, ConsentKind) else list(kinds)
+        where = channel.value if channel is not None else EVERY_CHANNEL
+        changed: list[ConsentState] = []
+        async with self.bus.unit_of_work():
+            rows = await Consent.filter(customer_id=customer_id)
+            now = self.clock()
+            for kind in kinds:
+                targets = [where] if channel is not None else \
+                    [*(c.value for c in CUSTOMER_CHANNELS), EVERY_CHANNEL]
+                if all(effective(rows, kind, c, self.default(kind)).granted == granted
+                       for c in targets):
+                    continue  # what the customer asks for already holds
+                updated = await Consent.filter(customer_id=customer_id, kind=kind,
+                                               channel=where).update(
+                    granted=granted, source=source.value, actor=actor[:200], changed_at=now)
+                if not updated:
+                    await Consent.create(customer_id=customer_id, kind=kind, channel=where,
+                                         granted=granted, source=source.value,
+                                         actor=actor[:200], changed_at=now)
+                await AuditLog.create(actor=actor[:200], action="consent.changed",
+                                      customer_id=customer_id,
+                                      detail={"kind": kind.value, "channel": where,
+                                              "granted": granted, "source": source.value})
+                await self.bus.emit(ConsentChanged(customer_id, kind, where, granted,
+                                                   source.value, actor))
+                changed.append(ConsentState(kind, where, granted, source.value, actor, now))
+                log.info("consent.changed", customer_id=customer_id, kind=kind.value,
+                         channel=where, granted=granted, source=source.value)
+        return changed
+
+    async def allows(self, customer_id: int, kind: ConsentKind, channel: Channel) -> bool:
+        rows = await Consent.filter(customer_id=customer_id, kind=kind,
+                                    channel__in=[channel.value, EVERY_CHANNEL])
+        return effective(rows, kind, channel.value, self.default(kind)).granted
+
+    async def states(self, customer_id: int) -> list[ConsentState]:
+        """Per kind: the state on each channel the customer has an address on, or has spoken
+        about, then the state for every other channel ("*")."""
+        rows = await Consent.filter(customer_id=customer_id)
+        channels = {i.value if isinstance(i, Channel) else str(i) for i in await Identity.filter(
+            customer_id=customer_id).values_list("channel", flat=True)}
+        channels |= {r.channel for r in rows if r.channel != EVERY_CHANNEL}
+        ordered = [c.value for c in CUSTOMER_CHANNELS if c.value in channels]
+        ordered += sorted(channels - set(ordered))
+        out: list[ConsentState] = []
+        for kind in ConsentKind:
+            default = self.default(kind)
+            out += [effective(rows, kind, c, default) for c in ordered]
+            out.append(effective(rows, kind, EVERY_CHANNEL, default))
+        return out
+
+    async def denied_channels(self, customer_ids: Sequence[int],
+                              kind: ConsentKind = ConsentKind.MARKETING) -> dict[int, list[str]]:
+        """For lists: the channels (or "*") each customer does not take `kind` on."""
+        rows = await Consent.filter(customer_id__in=list(customer_ids), kind=kind)
+        by_customer: dict[int, list[Consent]] = {}
+        for row in rows:
+            by_customer.setdefault(row.customer_id, []).append(row)
+        out: dict[int, list[str]] = {}
+        default = self.default(kind)
+        for cid, own in by_customer.items():
+            names = sorted({r.channel for r in own})
+            denied = [c for c in names if not effective(own, kind, c, default).granted]
+            if denied:
+                out[cid] = denied
+        return out
+
+    # Following the customer (crm/customers.py calls these on merge, export and forget) -----
+
+    async def move(self, source_id: int, target_id: int) -> dict[str, int]:
+        """The survivor keeps, per kind and channel, whichever word is newer."""
+        moved = 0
+        theirs = {(r.kind, r.channel): r for r in await Consent.filter(customer_id=target_id)}
+        for row in await Consent.filter(customer_id=source_id):
+            other = theirs.get((row.kind, row.channel))
+            if other is not None and other.changed_at >= row.changed_at:
+                await row.delete()
+                continue
+            if other is not None:
+                await other.delete()
+            row.customer_id = target_id
+            await row.save(update_fields=["customer_id"])
+            moved += 1
+        return {"consents": moved}
+
+    async def export(self, customer_id: int) -> dict[str, Any]:
+        rows = await Consent.filter(customer_id=customer_id).order_by("kind", "channel")
+        return {"consent": [{"kind": r.kind.value, "channel": r.channel, "granted": r.granted,
+                             "source": r.source, "actor": r.actor,
+                             "changed_at": r.changed_at.isoformat()} for r in rows]}
+
+    async def forget(self, customer_id: int) -> dict[str, int]:
+        # The rows hold no personal data and keep opt-out counts honest; the actor may name a
+        # person's address (an import file), so it goes.
+        return {"consents": await Consent.filter(customer_id=customer_id).update(actor="erased")}
+
+
+def describe(states: Sequence[ConsentState]) -> list[str]:
+    """One line per kind for people (`crm customers show`, the managers' /info):
+    `marketing: telegram yes, sms no (keyword, 2026-12-01), other channels yes (default)`."""
+    lines: list[str] = []
+    for kind in ConsentKind:
+        parts = []
+        for state in (s for s in states if s.kind is kind):
+            where = "other channels" if state.channel == EVERY_CHANNEL else state.channel
+            how = "default" if state.is_default else \
+                f"{state.source}, {state.changed_at:%Y-%m-%d}" if state.changed_at else \
+                str(state.source)
+            parts.append(f"{where} {'yes' if state.granted else 'no'} ({how})")
+        lines.append(f"{kind.value}: {', '.join(parts)}")
+    return lines
