@@ -1,59 +1,56 @@
-"""The bot: the customer menu and the managers' chat, on top of the Telegram channel.
+"""The bot: the customer dialogue (every channel) and the managers' chat (Telegram).
 
-`attach(core, runtime)` is called by the composition root once the Telegram channel is built:
-it subscribes the managers' chat mirror to the core's events and gives the channel the update
-handler that tells customers from managers.
+The composition root installs `Dialogue(core)` as the core's inbox, so what arrives on any
+channel goes through the one customer dialogue (bot/customer.py). `attach(core, runtime)` is
+called once the Telegram channel is built: it subscribes the managers' chat mirror to the core's
+events and gives the channel the handler that tells the team from customers.
 """
 
 from __future__ import annotations
 
 import structlog
-from telegram import Update
 
-from bot.customer import CustomerBot
+from bot.customer import Dialogue
 from bot.desk import Desk
 from bot.mirror import Mirror
 from channels.telegram import TelegramRuntime
+from channels.telegram.normalize import Incoming
 from crm.services import Core
+
+__all__ = ["Dialogue", "Router", "attach"]
 
 log = structlog.get_logger(__name__)
 
 
 class Router:
-    """Which part of the bot an update is for: the team's group, a manager, or a customer."""
+    """Which part of the bot a Telegram update is for: the team's group, a manager, a customer."""
 
-    def __init__(self, core: Core, customers: CustomerBot, desk: Desk) -> None:
+    def __init__(self, core: Core, desk: Desk) -> None:
         self.core = core
-        self.customers = customers
         self.desk = desk
-        self.group = core.settings.telegram.managers_chat_id
 
-    async def __call__(self, update: Update) -> None:
-        chat = update.effective_chat
-        if update.callback_query is not None:
-            await self.customers.handle(update)
+    async def __call__(self, incoming: Incoming) -> None:
+        if incoming.chat == "team":
+            if incoming.staff is not None:  # managers' edits in the group are not replayed
+                await self.desk.in_group(incoming.staff)
             return
-        if chat is None:
-            return
-        if self.group is not None and chat.id == self.group:
-            if update.message is not None:  # managers' edits in the group are not replayed
-                await self.desk.in_group(update)
-            return
-        if chat.type != "private":
-            log.info("telegram.ignored_chat", chat_id=chat.id, type=chat.type)
-            return
-        user = update.effective_user
-        manager = await self.core.managers.by_telegram(user.id) if user else None
-        if manager is None:  # a non-manager writing the bot privately is a customer
-            await self.customers.handle(update)
-        elif update.message is not None:
-            await self.desk.in_private(manager, update)
+        staff, customer = incoming.staff, incoming.customer
+        if staff is not None:  # a new message in a private chat: maybe a manager's
+            manager = await self.core.managers.by_telegram(staff.user_id)
+            if manager is not None:
+                await self.desk.in_private(manager, staff)
+                return
+        elif customer is not None and customer.action is None and incoming.user_id is not None \
+                and await self.core.managers.by_telegram(incoming.user_id) is not None:
+            return  # a manager's edit in a private chat is not replayed
+        if customer is not None:  # a non-manager writing the bot privately is a customer
+            await self.core.inbox.receive(customer)
 
 
 def attach(core: Core, runtime: TelegramRuntime) -> Router:
     mirror = Mirror(core, runtime)
     mirror.install()
-    router = Router(core, CustomerBot(core, runtime), Desk(core, runtime, mirror))
+    router = Router(core, Desk(core, runtime, mirror))
     runtime.add_handler(router)
     log.info("bot.attached", managers_chat=core.settings.telegram.managers_chat_id)
     return router

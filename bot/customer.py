@@ -1,161 +1,291 @@
-"""The customer bot: /start (deep links, language, menu), /stop, buttons, a shared phone, and
-one acknowledgement per unanswered conversation.
+"""The customer dialogue, for every channel: recognise, store, act, answer.
 
-Every customer update is stored first (the timeline), then answered; answers are outbox rows
-keyed by the update, so handling an update twice answers once.
+Every channel hands each customer message to `Dialogue.receive` (the core's inbox). It
+recognises what the message asks (bot/intents.py, with each channel's triggers), stores it in
+the timeline (an intent is recorded but not routed to the managers, unless the message says
+more, or asks for a person), applies the rules that live in crm/ (consent, the after-hours
+reply and the acknowledgement, an undeliverable mark cleared by the customer writing again,
+the survey's rating), and answers with channel-neutral replies: text plus choices that each
+channel renders (Telegram buttons, numbered lines by SMS and email).
+
+All of it happens in one unit of work with the message, and answers are keyed by the stored
+message: a message handled twice is stored once and answered once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
-from telegram import Update
 
-from bot import menu, scheduling
-from channels.telegram import TelegramRuntime
-from channels.telegram.normalize import to_inbound
+from bot import menu
+from bot.intents import Context, Intent, Recognised, recognise
+from crm.automation import automation
 from crm.errors import InvalidAddress, SendRejected
 from crm.i18n import pick_language, t
-from crm.models import Conversation, Customer, Identity, Message
+from crm.models import Customer, Message
+from crm.outbox import mark_reachable
 from crm.services import Core
-from crm.types import (
-    Channel,
-    ConsentKind,
-    ConsentSource,
-    Direction,
-    InboundMessage,
-    OutboundMessage,
-    Priority,
-)
+from crm.timeline import IngestResult
+from crm.types import Channel, Choice, ConsentKind, ConsentSource, Direction, InboundMessage
 
 log = structlog.get_logger(__name__)
 
 
-class CustomerBot:
-    def __init__(self, core: Core, runtime: TelegramRuntime) -> None:
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One customer message being answered."""
+
+    msg: InboundMessage
+    result: IngestResult
+    customer: Customer
+    language: str
+
+    @property
+    def channel(self) -> Channel:
+        return self.msg.channel
+
+
+Handler = Callable[[Turn, Recognised], Awaitable[None]]
+
+
+class Dialogue:
+    """The core's inbox: what arrives on any channel goes through here."""
+
+    def __init__(self, core: Core) -> None:
         self.core = core
-        self.runtime = runtime
+        self.replies = automation(core).replies
+        self.handlers: dict[Intent, Handler] = {
+            Intent.GREET: self._greet, Intent.MENU: self._menu, Intent.HELP: self._help,
+            Intent.STOP: self._stop, Intent.STOP_ALL: self._stop_all,
+            Intent.START: self._start, Intent.LANGUAGE: self._set_language,
+            Intent.TALK: self._talk, Intent.RATE: self._rate, Intent.PHONE: self._phone,
+            Intent.CONTACT: self._contact, Intent.UNKNOWN: self._unknown,
+        }
 
-    async def handle(self, update: Update) -> None:
-        msg = to_inbound(update, self.runtime.username)
-        if msg is None:
-            return
-        result = await self.core.timeline.ingest(msg)
-        if result.duplicate:
-            return
-        # Whoever writes to the bot has not blocked it (any more): let us answer again.
-        await Identity.filter(channel=Channel.TELEGRAM, address=msg.sender).exclude(
-            undeliverable_reason=None).update(undeliverable_reason=None, undeliverable_at=None)
-        customer = await self.core.customers.get(result.customer_id)
-        lang = customer.language or pick_language(
-            msg.language, self.core.settings.bot.default_language)
-        if msg.command is not None:
-            await self._command(customer, lang, msg, update)
-        elif msg.edit_of is None and result.conversation_id is not None:
-            await self._acknowledge(customer, result.conversation_id, result.message_id, msg)
+    def handle(self, intent: Intent, handler: Handler) -> None:
+        """Plug in an intent: the orders issue adds ORDERS and ORDER here (and a menu item)."""
+        self.handlers[intent] = handler
 
-    async def _command(self, customer: Customer, lang: str, msg: InboundMessage,
-                       update: Update) -> None:
-        command = msg.command or ""
-        args = msg.text.partition(" ")[2].strip()
-        if command == "start":
-            if args and not customer.lead_source:
-                await self.core.customers.update(customer.id, lead_source=args[:200])
-            if await self.core.consent.change(customer.id, ConsentKind.MARKETING, True,
-                                              channel=Channel.TELEGRAM,
-                                              source=ConsentSource.COMMAND, actor="customer"):
-                await self.say(customer, msg, "optin", t("opted_in", lang))
-            first = update.effective_user.first_name if update.effective_user else None
-            greeting = t("greeting", lang, name=f", {first}" if first else "",
-                         company=self.core.settings.bot.company_name)
-            await self.say(customer, msg, "start", greeting,
-                           reply_markup=menu.main_menu(lang, opted_out=False))
-        elif command == "stop":
-            await self.core.consent.change(customer.id, ConsentKind.MARKETING, False,
-                                           channel=Channel.TELEGRAM,
-                                           source=ConsentSource.COMMAND, actor="customer")
-            await self.say(customer, msg, "stop", t("opted_out", lang))
-        elif command in ("help", "menu"):
-            await self.say(customer, msg, command, t("help", lang),
-                           reply_markup=menu.main_menu(lang, not await self.core.consent.allows(
-                               customer.id, ConsentKind.MARKETING, Channel.TELEGRAM)))
-        elif command == "contact":
-            await self._phone(customer, lang, msg, update)
-        elif command.startswith("button:"):
-            await self._button(customer, lang, msg, command.removeprefix("button:"))
-        else:
-            await self.say(customer, msg, "unknown", t("help", lang))
+    @property
+    def enabled(self) -> frozenset[Intent]:
+        return frozenset(self.handlers)
 
-    async def _button(self, customer: Customer, lang: str, msg: InboundMessage,
-                      data: str) -> None:
-        if data == menu.TALK:
-            await self.say(customer, msg, "talk", t("talk_prompt", lang))
-        elif data == menu.ORDERS:
-            await self.say(customer, msg, "orders", t("orders_soon", lang))
-        elif data == menu.PHONE:
-            await self.say(customer, msg, "phone", t("phone_request", lang),
-                           reply_markup=menu.phone_keyboard(lang))
-        elif data == menu.HELP:
-            await self.say(customer, msg, "help", t("help", lang))
-        elif data == menu.OPT_IN:
-            await self.core.consent.change(customer.id, ConsentKind.MARKETING, True,
-                                           channel=Channel.TELEGRAM,
-                                           source=ConsentSource.BUTTON, actor="customer")
-            await self.say(customer, msg, "optin", t("opted_in", lang))
-        elif await scheduling.rating(self.core, customer.id, data) is not None:
-            pass  # a survey answer: stored, and thanked by the follow-ups
-        else:
-            log.info("telegram.unknown_button", data=data[:64])
+    # --- the one path of a customer message ------------------------------------------------
 
-    async def _phone(self, customer: Customer, lang: str, msg: InboundMessage,
-                     update: Update) -> None:
-        message = update.effective_message
-        contact = message.contact if message else None
-        if contact is None:
-            return
-        if contact.user_id != int(msg.sender):
-            await self.say(customer, msg, "phone", t("phone_not_own", lang),
-                           reply_markup=menu.phone_keyboard(lang))
-            return
+    async def receive(self, msg: InboundMessage) -> IngestResult:
+        async with self.core.bus.unit_of_work():
+            known = await self._known(msg)
+            found = None if msg.edit_of is not None else recognise(
+                msg, await self._context(known, msg))
+            routed = found is None or found.more or found.intent is Intent.TALK
+            result = await self.core.timeline.ingest(self._as_stored(
+                msg, found, routed, known.language if known else None))
+            if result.duplicate:
+                return result
+            customer = await self.core.customers.get(result.customer_id)
+            turn = Turn(msg, result, customer, self._answer_language(customer, msg, found))
+            if not msg.automated and result.identity_id is not None:
+                await mark_reachable(result.identity_id,
+                                     opted_in=found is not None and found.intent is Intent.START)
+            answered = False
+            if routed and not msg.automated and msg.edit_of is None \
+                    and result.conversation_id is not None:
+                answered = await self.replies.after_hours(
+                    result.conversation_id, result.message_id, msg.channel, turn.language)
+            if found is not None and not (answered and found.intent is Intent.TALK):
+                await self.handlers[found.intent](turn, found)
+            if routed and found is None and not msg.automated and msg.edit_of is None \
+                    and result.conversation_id is not None:
+                await self.replies.acknowledge(result.conversation_id, result.message_id,
+                                               msg.channel, turn.language,
+                                               key=f"{msg.channel.value}:{result.message_id}")
+            if found is not None:
+                log.info("dialogue.intent", channel=msg.channel.value, intent=found.intent.value,
+                         customer_id=customer.id, routed=routed)
+        return result
+
+    async def _known(self, msg: InboundMessage) -> Customer | None:
         try:
-            await self.core.customers.link_identity(customer.id, Channel.SMS,
-                                                    contact.phone_number)
+            return await self.core.customers.by_address(msg.channel, msg.sender)
         except InvalidAddress:
-            await self.say(customer, msg, "phone", t("phone_invalid", lang),
-                           reply_markup=menu.phone_keyboard(lang))
-            return
-        await self.say(customer, msg, "phone", t("phone_linked", lang),
-                       reply_markup=menu.REMOVE_KEYBOARD)
+            return None  # ingest decides what to keep of an odd sender
 
-    async def _acknowledge(self, customer: Customer, conversation_id: int, message_id: int,
-                           msg: InboundMessage) -> None:
-        """One acknowledgement while no manager has answered the conversation."""
-        conv = await Conversation.get(id=conversation_id)
-        if conv.acknowledged:
-            return
-        answered = await Message.filter(conversation_id=conv.id, direction=Direction.OUT).filter(
-            author_kind="manager").exists()
-        # Something else (the after-hours reply) already answered this very message.
-        replied_now = await Message.filter(conversation_id=conv.id, direction=Direction.OUT,
-                                           id__gt=message_id).exists()
-        await Conversation.filter(id=conv.id).update(acknowledged=True)
-        if answered or replied_now:
-            return
-        lang = customer.language or pick_language(msg.language,
-                                                  self.core.settings.bot.default_language)
+    async def _context(self, customer: Customer | None, msg: InboundMessage) -> Context:
+        opted_out = customer is not None and not await self.core.consent.allows(
+            customer.id, ConsentKind.MARKETING, msg.channel)
+        return Context(self.enabled, opted_out, await _open_choices(customer, msg.channel),
+                       self.core.settings.email.unsubscribe_mailbox
+                       if msg.channel is Channel.EMAIL else None)
+
+    def _as_stored(self, msg: InboundMessage, found: Recognised | None, routed: bool,
+                   language: str | None) -> InboundMessage:
+        """What the timeline keeps: an intent is recorded as a command (not routed); a button
+        press is kept as the label a person would read."""
+        if found is None:
+            return msg
+        text = msg.text
+        if msg.action is not None:
+            text = menu.label(found, language or self.core.settings.bot.default_language) \
+                or msg.text
+        return replace(msg, text=text, command=None if routed else found.intent.value)
+
+    def _answer_language(self, customer: Customer, msg: InboundMessage,
+                  found: Recognised | None) -> str:
+        default = self.core.settings.bot.default_language
+        if found is not None and found.language == "ru":
+            return "ru"  # СТОП is answered in Russian whatever we knew before
+        return customer.language or pick_language(msg.language, default)
+
+    # --- answers ---------------------------------------------------------------------------
+
+    async def say(self, turn: Turn, kind: str, text: str, choices: Sequence[Choice] = (),
+                  options: dict[str, Any] | None = None) -> None:
+        """An answer on the channel that asked, in the timeline, keyed by what it answers."""
+        if turn.msg.headers.get("gateway_answered"):
+            return  # the SMS provider answered this keyword itself (Twilio Advanced Opt-Out)
+        # Follows a merge this very turn made (a shared phone number joins two customers).
+        customer = await self.core.customers.get(turn.customer.id)
         try:
             await self.core.conversations.send(
-                customer.id, t("ack", lang), channel=Channel.TELEGRAM, author_kind="bot",
-                idempotency_key=f"tgack:{msg.external_id}", meta={"kind": "ack"})
-        except SendRejected as e:  # e.g. they blocked the bot and wrote again: still stored
-            log.info("telegram.ack_rejected", customer_id=customer.id, reason=str(e))
+                customer.id, text, channel=turn.channel, author_kind="bot",
+                idempotency_key=f"dialogue:{turn.result.message_id}:{kind}",
+                choices=choices, language=turn.language, options=options,
+                meta={"kind": kind, "dialogue": True})
+        except SendRejected as e:  # e.g. no longer reachable: the message is still stored
+            log.info("dialogue.answer_not_sent", customer_id=turn.customer.id, kind=kind,
+                     reason=str(e))
 
-    async def say(self, customer: Customer, msg: InboundMessage, kind: str, text: str,
-                  reply_markup: dict[str, Any] | None = None) -> None:
-        """An answer of the menu: an outbox row, keyed by what it answers."""
-        options: dict[str, Any] = {"reply_markup": reply_markup} if reply_markup else {}
-        await self.core.outbox.enqueue(
-            OutboundMessage(Channel.TELEGRAM, msg.sender, text, options=options),
-            idempotency_key=f"tgbot:{msg.external_id}:{kind}", priority=Priority.LIVE,
-            customer_id=customer.id)
+    def _menu_choices(self, turn: Turn, opted_out: bool = False) -> tuple[Choice, ...]:
+        return menu.main_menu(turn.channel, turn.language, opted_out=opted_out,
+                              enabled=self.enabled)
+
+    async def _opted_out(self, turn: Turn) -> bool:
+        return not await self.core.consent.allows(turn.customer.id, ConsentKind.MARKETING,
+                                                  turn.channel)
+
+    # --- intents ---------------------------------------------------------------------------
+
+    async def _greet(self, turn: Turn, found: Recognised) -> None:
+        if found.arg and not turn.customer.lead_source:
+            await self.core.customers.update(turn.customer.id, lead_source=found.arg[:200])
+        if await self._opted_out(turn):  # /start after /stop: they want our messages again
+            await self._start(turn, found)
+        first = turn.msg.headers.get("first_name")
+        greeting = t("greeting", turn.language, name=f", {first}" if first else "",
+                     company=self.core.settings.bot.company_name)
+        await self.say(turn, "greet", greeting, self._menu_choices(turn))
+
+    async def _menu(self, turn: Turn, found: Recognised) -> None:
+        await self.say(turn, "menu", t("menu_prompt", turn.language),
+                       self._menu_choices(turn, await self._opted_out(turn)))
+
+    async def _help(self, turn: Turn, found: Recognised) -> None:
+        await self.say(turn, "help", menu.help_text(turn.channel, turn.language,
+                                                    self.core.settings.bot.company_name),
+                       self._menu_choices(turn, await self._opted_out(turn)))
+
+    async def _unknown(self, turn: Turn, found: Recognised) -> None:
+        text = t("unknown_command", turn.language) + " " + menu.help_text(
+            turn.channel, turn.language, self.core.settings.bot.company_name)
+        await self.say(turn, "unknown", text, self._menu_choices(turn))
+
+    def _kinds(self, channel: Channel) -> list[ConsentKind]:
+        # Carriers want STOP by SMS to stop every message by SMS, order updates included.
+        return [ConsentKind.MARKETING, ConsentKind.NOTIFICATIONS] if channel is Channel.SMS \
+            else [ConsentKind.MARKETING]
+
+    async def _stop(self, turn: Turn, found: Recognised) -> None:
+        await self.core.consent.change(
+            turn.customer.id, self._kinds(turn.channel), False, channel=turn.channel,
+            source=self._source(turn, found), actor="customer")
+        choices: tuple[Choice, ...] = ()
+        if turn.channel is not Channel.SMS and await self._reachable_elsewhere(turn):
+            choices = (menu.stop_everywhere(turn.language),)
+        await self.say(turn, "stop", menu.opted_out_text(turn.channel, turn.language,
+                                                         self.core.settings.bot.company_name),
+                       choices)
+
+    async def _stop_all(self, turn: Turn, found: Recognised) -> None:
+        source = self._source(turn, found)
+        await self.core.consent.change(turn.customer.id, ConsentKind.MARKETING, False,
+                                       channel=None, source=source, actor="customer")
+        if turn.channel is Channel.SMS:
+            await self.core.consent.change(turn.customer.id, ConsentKind.NOTIFICATIONS, False,
+                                           channel=Channel.SMS, source=source, actor="customer")
+        await self.say(turn, "stop_all", t("opted_out_everywhere", turn.language,
+                                           company=self.core.settings.bot.company_name))
+
+    async def _start(self, turn: Turn, found: Recognised) -> None:
+        await self.core.consent.change(
+            turn.customer.id, self._kinds(turn.channel), True, channel=turn.channel,
+            source=self._source(turn, found), actor="customer")
+        await self.say(turn, "start", menu.opted_in_text(turn.channel, turn.language,
+                                                         self.core.settings.bot.company_name))
+
+    def _source(self, turn: Turn, found: Recognised) -> ConsentSource:
+        return ConsentSource.GATEWAY if turn.msg.headers.get("gateway_answered") \
+            else found.source
+
+    async def _reachable_elsewhere(self, turn: Turn) -> bool:
+        """Whether the customer has another channel that still gets marketing."""
+        states = await self.core.consent.states(turn.customer.id)
+        return any(s.kind is ConsentKind.MARKETING and s.granted and s.channel not in (
+            turn.channel.value, "*") for s in states)
+
+    async def _set_language(self, turn: Turn, found: Recognised) -> None:
+        if not found.arg:
+            await self.say(turn, "language", t("language_ask", turn.language),
+                           menu.languages())
+            return
+        await self.core.customers.update(turn.customer.id, language=found.arg)
+        await self.say(replace(turn, language=found.arg), "language",
+                       t("language_set", found.arg))
+
+    async def _talk(self, turn: Turn, found: Recognised) -> None:
+        # The message was routed like any other: a manager is assigned and told.
+        await self.say(turn, "talk", t("talk_prompt", turn.language))
+
+    async def _rate(self, turn: Turn, found: Recognised) -> None:
+        if not found.arg.isdigit() or not await automation(self.core).followups.rate(
+                turn.customer.id, int(found.arg)):
+            log.info("dialogue.rating_not_asked", customer_id=turn.customer.id)
+
+    async def _phone(self, turn: Turn, found: Recognised) -> None:
+        await self.say(turn, "phone", t("phone_request", turn.language),
+                       (menu.share_phone(turn.language),))
+
+    async def _contact(self, turn: Turn, found: Recognised) -> None:
+        contact = next((a.meta for a in turn.msg.attachments if a.kind == "contact"), None)
+        if contact is None:
+            return
+        if str(contact.get("user_id")) != turn.msg.sender:
+            await self.say(turn, "phone", t("phone_not_own", turn.language),
+                           (menu.share_phone(turn.language),))
+            return
+        try:
+            await self.core.customers.link_identity(turn.customer.id, Channel.SMS,
+                                                    str(contact.get("phone_number") or ""))
+        except InvalidAddress:
+            await self.say(turn, "phone", t("phone_invalid", turn.language),
+                           (menu.share_phone(turn.language),))
+            return
+        await self.say(turn, "phone", t("phone_linked", turn.language),
+                       options={"close_keyboard": True})
+
+
+async def _open_choices(customer: Customer | None, channel: Channel) -> tuple[Choice, ...]:
+    """The choices of the bot's last message on this channel, if the customer has not written
+    since: a bare number answers them."""
+    if customer is None:
+        return ()
+    last = await Message.filter(customer_id=customer.id, channel=channel,
+                                direction__in=[Direction.IN, Direction.OUT]).order_by(
+        "-id").first()
+    if last is None or last.direction is not Direction.OUT or last.author_kind != "bot":
+        return ()
+    raw = last.meta.get("choices")
+    return tuple(Choice.from_json(c) for c in raw if isinstance(c, dict)) \
+        if isinstance(raw, list) else ()

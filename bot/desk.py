@@ -11,19 +11,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
-from telegram import Message as TgMessage
-from telegram import Update
 
 from bot import render, scheduling
 from bot.mirror import Mirror, customer_name, from_chat
 from channels.telegram import TelegramRuntime
-from channels.telegram.normalize import command_of
 from channels.telegram.text import escape
 from crm.consent import describe
 from crm.errors import CrmError
 from crm.models import Conversation, Cursor, Customer, Identity, Manager
 from crm.services import Core
-from crm.types import Channel, ConversationStatus
+from crm.types import Channel, ConversationStatus, StaffMessage
 
 log = structlog.get_logger(__name__)
 
@@ -62,31 +59,24 @@ class Desk:
             "untag": self._untag, "info": self._info, "history": self._history,
             "help": self._help, "start": self._help}
 
-    async def in_group(self, update: Update) -> None:
-        message = update.message
-        if message is None or message.from_user is None or message.from_user.is_bot:
-            return
-        manager = await self.core.managers.by_telegram(message.from_user.id)
+    async def in_group(self, message: StaffMessage) -> None:
+        manager = await self.core.managers.by_telegram(message.user_id)
         if manager is None:
-            log.warning("telegram.not_a_manager", user_id=message.from_user.id,
-                        chat_id=message.chat.id, text=(message.text or "")[:80])
+            log.warning("telegram.not_a_manager", user_id=message.user_id,
+                        chat_id=message.chat_id, text=message.text[:80])
             return
-        thread = message.message_thread_id if message.is_topic_message else None
+        thread = message.thread_id
         customer_id = await self.runtime.topics.customer_of(thread) \
             if thread is not None and self.runtime.topics is not None else None
-        await self.act(manager, message, Where(message.chat.id, thread, message.message_id,
+        await self.act(manager, message, Where(message.chat_id, thread, message.message_id,
                                                customer_id))
 
-    async def in_private(self, manager: Manager, update: Update) -> None:
-        message = update.message
-        if message is None:
-            return
-        reply = message.reply_to_message
-        customer_id = render.customer_ref(reply.text or reply.caption) if reply else None
-        await self.act(manager, message, Where(message.chat.id, None, message.message_id,
+    async def in_private(self, manager: Manager, message: StaffMessage) -> None:
+        customer_id = render.customer_ref(message.reply_to_text)
+        await self.act(manager, message, Where(message.chat_id, None, message.message_id,
                                                customer_id))
 
-    async def act(self, manager: Manager, message: TgMessage, where: Where) -> None:
+    async def act(self, manager: Manager, message: StaffMessage, where: Where) -> None:
         token = from_chat.set(True)
         try:
             await self._act(manager, message, where)
@@ -95,13 +85,12 @@ class Desk:
         finally:
             from_chat.reset(token)
 
-    async def _act(self, manager: Manager, message: TgMessage, where: Where) -> None:
-        text = message.text or message.caption or ""
-        parsed = command_of(message.text, self.runtime.username)
-        if parsed is not None:
-            name, args = parsed
+    async def _act(self, manager: Manager, message: StaffMessage, where: Where) -> None:
+        text = message.text
+        if message.command is not None:
+            name, args = message.command, message.args
             if name in scheduling.COMMANDS:
-                await self._team(manager, where, message.text or "")
+                await self._team(manager, where, text)
             elif name in CUSTOMER_COMMANDS and where.customer_id is None:
                 await self.say(where, "Write this in a customer's topic."
                                if self.group is not None else

@@ -1,28 +1,77 @@
-"""The customer's menu and keyboards, as Bot API markup (plain dicts the outbox can store)."""
+"""The dialogue's choices and per-channel texts, as channel-neutral values.
+
+Choices are `crm.types.Choice`: Telegram shows them as buttons, SMS and email as numbered lines
+(a bare number answers them), the web chat as buttons. Texts that name a channel's own way to do
+something (`/stop` in Telegram, STOP by SMS, "unsubscribe" by email) have one variant per
+channel in crm/locales.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from bot.intents import Intent, Recognised, action
+from crm.i18n import LANGUAGES, t
+from crm.types import Channel, Choice
 
-from crm.i18n import t
-
-TALK, ORDERS, PHONE, HELP, OPT_IN = "menu:talk", "menu:orders", "menu:phone", "menu:help", \
-    "menu:optin"
+LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
 
 
-def main_menu(language: str, opted_out: bool) -> dict[str, Any]:
-    rows = [[{"text": t("menu_talk", language), "callback_data": TALK}],
-            [{"text": t("menu_orders", language), "callback_data": ORDERS}],
-            [{"text": t("menu_phone", language), "callback_data": PHONE}],
-            [{"text": t("menu_help", language), "callback_data": HELP}]]
+def main_menu(channel: Channel, language: str, *, opted_out: bool,
+              enabled: frozenset[Intent]) -> tuple[Choice, ...]:
+    items = [Choice(action(Intent.TALK), t("menu_talk", language))]
+    if Intent.ORDERS in enabled:
+        items.append(Choice(action(Intent.ORDERS), t("menu_orders", language)))
+    if channel is Channel.TELEGRAM:  # SMS has the number already; email has no button for it
+        items.append(Choice(action(Intent.PHONE), t("menu_phone", language)))
+        items.append(Choice(action(Intent.HELP), t("menu_help", language)))
+    items.append(Choice(action(Intent.LANGUAGE), t("menu_language", language)))
     if opted_out:
-        rows.append([{"text": t("menu_optin", language), "callback_data": OPT_IN}])
-    return {"inline_keyboard": rows}
+        items.append(Choice(action(Intent.START), t("menu_optin", language)))
+    return tuple(items)
 
 
-def phone_keyboard(language: str) -> dict[str, Any]:
-    return {"keyboard": [[{"text": t("menu_phone", language), "request_contact": True}]],
-            "resize_keyboard": True, "one_time_keyboard": True}
+def languages() -> tuple[Choice, ...]:
+    return tuple(Choice(action(Intent.LANGUAGE, code), LANGUAGE_NAMES[code])
+                 for code in LANGUAGES)
 
 
-REMOVE_KEYBOARD: dict[str, Any] = {"remove_keyboard": True}
+def stop_everywhere(language: str) -> Choice:
+    return Choice(action(Intent.STOP_ALL), t("menu_stop_everywhere", language))
+
+
+def share_phone(language: str) -> Choice:
+    return Choice(action(Intent.CONTACT), t("menu_phone", language), request="phone")
+
+
+def label(found: Recognised, language: str) -> str | None:
+    """What a pressed button said, for the timeline: "Talk to a manager", not "talk"."""
+    keys = {Intent.TALK: "menu_talk", Intent.ORDERS: "menu_orders", Intent.PHONE: "menu_phone",
+            Intent.HELP: "menu_help", Intent.LANGUAGE: "menu_language",
+            Intent.START: "menu_optin", Intent.STOP_ALL: "menu_stop_everywhere"}
+    if found.intent is Intent.LANGUAGE and found.arg in LANGUAGE_NAMES:
+        return LANGUAGE_NAMES[found.arg]
+    if found.intent is Intent.RATE:
+        return found.arg
+    key = keys.get(found.intent)
+    return t(key, language) if key else None
+
+
+def _per_channel(key: str, channel: Channel, language: str, company: str) -> str:
+    """`key_telegram`, `key_sms`, `key_email` …, or `key` for a channel without its own."""
+    for candidate in (f"{key}_{channel.value}", key):
+        try:
+            return t(candidate, language, company=company)
+        except KeyError:
+            continue
+    raise KeyError(f"no text {key!r} in crm/locales")
+
+
+def help_text(channel: Channel, language: str, company: str) -> str:
+    return _per_channel("help", channel, language, company)
+
+
+def opted_out_text(channel: Channel, language: str, company: str) -> str:
+    return _per_channel("opted_out", channel, language, company)
+
+
+def opted_in_text(channel: Channel, language: str, company: str) -> str:
+    return _per_channel("opted_in", channel, language, company)

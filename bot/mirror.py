@@ -24,6 +24,7 @@ from bot import render
 from channels.telegram import TelegramRuntime
 from channels.telegram.text import utf16_len
 from crm.events import (
+    ConsentChanged,
     ConversationChanged,
     CustomersMerged,
     DeliveryChanged,
@@ -32,7 +33,7 @@ from crm.events import (
     MessageReceived,
     TeamNotice,
 )
-from crm.models import Conversation, Customer, Identity, Manager, Message, Outbox
+from crm.models import Conversation, Customer, CustomerTopic, Identity, Manager, Message, Outbox
 from crm.services import Core
 from crm.types import (
     Channel,
@@ -68,6 +69,7 @@ class Mirror:
         bus.subscribe(ConversationChanged, self._changed, phase="in_transaction")
         bus.subscribe(TeamNotice, self._notice, phase="in_transaction")
         bus.subscribe(CustomersMerged, self._merged, phase="in_transaction")
+        bus.subscribe(ConsentChanged, self._consent, phase="in_transaction")
         bus.subscribe(DeliveryChanged, self._delivery_failed, phase="in_transaction")
         bus.subscribe(DeliveryChanged, self._delivery_shown, phase="after_commit")
 
@@ -85,6 +87,8 @@ class Mirror:
         if from_chat.get():
             return
         message = await Message.get(id=event.message_id)
+        if message.meta.get("dialogue"):
+            return  # the bot's answer to a menu button or a keyword: not the team's business
         await self.post(event.customer_id, render.blocks(await self.entry(message)),
                         key=f"m{message.id}")
 
@@ -127,6 +131,16 @@ class Mirror:
         await self.post(event.target_id, [render.notice(
             f"Customer #{event.source_id} was merged into this customer.")],
             key=f"merged{event.source_id}")
+
+    async def _consent(self, event: ConsentChanged) -> None:
+        """A line in the customer's topic, if they have one: worth knowing before writing to
+        them, not worth a topic of its own."""
+        if self.group is None or not await CustomerTopic.filter(
+                customer_id=event.customer_id, chat_id=self.group).exists():
+            return
+        await self.post(event.customer_id, [render.notice(render.consent_line(
+            event.kind.value, event.channel, event.granted, event.source))],
+            key=f"consent:{event.kind.value}:{event.channel}:{uuid.uuid4().hex[:8]}")
 
     async def _delivery_failed(self, event: DeliveryChanged) -> None:
         if event.status is not DeliveryStatus.FAILED or event.message_id is None \

@@ -96,3 +96,10 @@ def customer_ref(text: str | None) -> int | None:
 
 
 _REF = re.compile(r"#c(\d+)")
+
+
+def consent_line(kind: str, channel: str, granted: bool, source: str) -> str:
+    """`Marketing: stopped on sms (keyword).` for the managers' topic (plain text)."""
+    where = "every channel" if channel == "*" else channel
+    state = "resumed" if granted else "stopped"
+    return f"{kind.capitalize()}: {state} on {where} ({source})."

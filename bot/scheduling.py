@@ -3,7 +3,7 @@
 Thin on purpose: `answer` splits "/remind@our_bot 2d call back" into the command and its
 arguments, calls the one core service that does it (crm/team_commands.py) and returns the reply
 text (plain: escape it for Telegram HTML). It returns None for a command that is not one of
-these, so the caller can try its other handlers. `rating` does the same for a survey button.
+these, so the caller can try its other handlers.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ import re
 from datetime import datetime
 
 from crm.automation import automation
-from crm.i18n import t
-from crm.models import Customer, Manager
+from crm.models import Manager
 from crm.services import Core
 
 COMMANDS = ("remind", "followup", "queue", "tasks", "online", "away")
 _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
-_RATE = re.compile(r"^rate:([1-5])$")
 
 
 def split_command(text: str) -> tuple[str, str] | None:
@@ -52,22 +50,3 @@ async def answer(core: Core, manager: Manager, customer_id: int | None, text: st
     if name == "online":
         return await commands.online(manager, customer_id, args, now)
     return await commands.away(manager, customer_id, args, now)
-
-
-def rating_buttons(options: dict[str, object]) -> list[tuple[str, str]]:
-    """(label, callback data) of the survey's buttons when an outbound message asks for one."""
-    values = options.get("rating")
-    if not isinstance(values, list):
-        return []
-    return [(str(v), f"rate:{v}") for v in values]
-
-
-async def rating(core: Core, customer_id: int, data: str) -> str | None:
-    """A survey button pressed ('rate:4'): the thanks to show, or None if not a rating."""
-    m = _RATE.match(data or "")
-    if not m:
-        return None
-    stored = await automation(core).followups.rate(customer_id, int(m.group(1)))
-    customer = await Customer.get(id=customer_id)
-    language = customer.language or core.settings.bot.default_language
-    return t("survey_thanks", language) if stored else None

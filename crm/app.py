@@ -34,7 +34,7 @@ def _telegram(core: Core, web_app: web.Application) -> ChannelRuntime | None:
     from channels.telegram import build
 
     runtime = build(core, web_app)
-    if runtime is not None:  # the bot (customer menu, managers' chat) rides on the channel
+    if runtime is not None:  # the managers' chat rides on the channel
         attach(core, runtime)
     return runtime
 
@@ -105,6 +105,10 @@ class App:
         core = self.core = Core.build(settings, self.clock)
         # Routing, deadlines and follow-ups listen to the bus from the first message on.
         automation(core)
+        from bot import Dialogue
+
+        # Every channel hands what arrives to the one customer dialogue.
+        core.inbox = Dialogue(core)
         web_app = build_app(self.health)
         builders: list[tuple[str, ChannelBuilder]] = list(DEFAULT_CHANNELS) if self._builtin \
             else []

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from crm.autoreplies import AutoReplies
 from crm.deadlines import SLA_KINDS, Deadlines
-from crm.events import ConversationChanged, MessageQueued, MessageReceived
+from crm.events import REACT, ConversationChanged, MessageQueued, MessageReceived
 from crm.followups import Followups
 from crm.models import Conversation
 from crm.routing import Router
@@ -39,29 +40,31 @@ class Automation:
         self.deadlines = Deadlines(core, self.tasks, self.router, self.hours)
         self.followups = Followups(core, self.tasks, self.hours)
         self.commands = TeamCommands(core, self.tasks, self.router, self.hours)
+        self.replies = AutoReplies(core, self.hours)
 
     def install(self) -> None:
         bus = self.core.bus
-        bus.subscribe(MessageReceived, self._received, phase="in_transaction")
-        bus.subscribe(MessageQueued, self._queued, phase="in_transaction")
-        bus.subscribe(ConversationChanged, self._changed, phase="in_transaction")
-        bus.subscribe(ConversationChanged, self._after_changed, phase="after_commit")
+        # Reactions: they run after what records the event (the managers' chat mirror).
+        bus.subscribe(MessageReceived, self._received, phase="in_transaction", order=REACT)
+        bus.subscribe(MessageQueued, self._queued, phase="in_transaction", order=REACT)
+        bus.subscribe(ConversationChanged, self._changed, phase="in_transaction", order=REACT)
+        bus.subscribe(ConversationChanged, self._after_changed, phase="after_commit",
+                      order=REACT)
 
     async def _received(self, event: MessageReceived) -> None:
         if event.direction is not Direction.IN or event.automated \
-                or event.conversation_id is None:
-            return
+                or event.conversation_id is None or event.command is not None:
+            return  # an intent (STOP, a menu button, a survey button) is the dialogue's
         conv = await Conversation.get(id=event.conversation_id)
         if await self.followups.rating_answer(event, conv):
             return
-        if event.command is not None or conv.status is ConversationStatus.CLOSED:
+        if conv.status is ConversationStatus.CLOSED:
             return
         await self.followups.customer_wrote(conv)
         if event.new_conversation or event.reopened:
             await self.router.route(
                 conv, reason="new conversation" if event.new_conversation else "reopened")
         await self.deadlines.customer_wrote(conv, new=event.new_conversation)
-        await self.followups.after_hours(event, conv)
 
     async def _queued(self, event: MessageQueued) -> None:
         if event.direction is not Direction.OUT or event.author_id is None \

@@ -193,6 +193,17 @@ class EmailSettings(_Section):
     auto_reply_cap_per_hour: int = Field(default=3, ge=0)
     # At most this many mails per second through SMTP (providers throttle or block bursts).
     smtp_rate_per_second: float = Field(default=10.0, gt=0)
+    # The List-Unsubscribe mailto address: a mail to it stops email marketing for its sender.
+    # Empty: from_address with "+unsubscribe" (support+unsubscribe@example.com), which most
+    # servers deliver to the same mailbox.
+    unsubscribe_address: str = ""
+
+    @property
+    def unsubscribe_mailbox(self) -> str | None:
+        if self.unsubscribe_address:
+            return self.unsubscribe_address
+        local, at, domain = self.from_address.partition("@")
+        return f"{local}+unsubscribe@{domain}" if at else None
 
     @property
     def enabled(self) -> bool:

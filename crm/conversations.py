@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import structlog
 
 from crm.clock import Clock, utcnow
@@ -12,6 +14,7 @@ from crm.outbox import OutboxService
 from crm.types import (
     Attachment,
     Channel,
+    Choice,
     ConversationStatus,
     DeliveryStatus,
     Direction,
@@ -43,11 +46,15 @@ class Conversations:
         html: str | None = None,
         subject: str | None = None,
         meta: dict[str, object] | None = None,
+        choices: Sequence[Choice] = (),
+        language: str | None = None,
     ) -> Message:
         """Queue a message to a customer on `channel` (default: the one they last used).
 
         The timeline entry and the outbox row commit together. Raises SendRejected when the
-        customer has no deliverable address on that channel.
+        customer has no deliverable address on that channel. `choices` are answers the customer
+        can pick (the channel renders them); the timeline keeps them, so a bare number that
+        answers them can be read back (bot/intents.py).
         """
         async with self.bus.unit_of_work():
             if idempotency_key:
@@ -77,7 +84,8 @@ class Conversations:
                 identity_id=identity.id, direction=Direction.OUT, channel=identity.channel,
                 text=text, attachments=[a.to_json() for a in attachments],
                 meta={**(meta or {}), **({"idempotency_key": idempotency_key}
-                                         if idempotency_key else {})},
+                                         if idempotency_key else {}),
+                      **({"choices": [c.to_json() for c in choices]} if choices else {})},
                 author_id=author.id if author else None, author_kind=author_kind,
                 delivery_status=DeliveryStatus.QUEUED, created_at=now, reply_to=reply_to,
             )
@@ -88,7 +96,8 @@ class Conversations:
             row = await self.outbox.enqueue(
                 OutboundMessage(channel=identity.channel, address=identity.address, text=text,
                                 subject=subj, html=html, reply_to=reply_to, thread_refs=refs,
-                                attachments=attachments, options=channel_options),
+                                attachments=attachments, options=channel_options,
+                                choices=tuple(choices), language=language),
                 idempotency_key=idempotency_key or f"message:{message.id}",
                 priority=priority, customer_id=customer.id, message_id=message.id,
             )

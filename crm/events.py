@@ -127,15 +127,29 @@ _pending: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
 )
 
 
+RECORD = 0  # order of handlers that record what happened (the managers' chat mirror)
+REACT = 100  # order of handlers that act on it (routing, deadlines): they run after the records
+
+
 class EventBus:
-    """A small in-process publish/subscribe keyed by event type."""
+    """A small in-process publish/subscribe keyed by event type.
+
+    A phase's handlers run by `order`, then in the order they subscribed: whatever subscribes
+    first, the mirror records a customer's message in the managers' chat before routing reacts
+    to it, so the message comes before its own assignment notice.
+    """
 
     def __init__(self) -> None:
         self._handlers: dict[tuple[type, Phase], list[Handler]] = defaultdict(list)
+        self._orders: dict[tuple[type, Phase], list[int]] = defaultdict(list)
 
     def subscribe(self, event_type: type, handler: Handler,
-                  phase: Phase = "after_commit") -> None:
-        self._handlers[(event_type, phase)].append(handler)
+                  phase: Phase = "after_commit", order: int = RECORD) -> None:
+        key = (event_type, phase)
+        orders = self._orders[key]
+        at = sum(1 for o in orders if o <= order)  # after every handler of this order or less
+        orders.insert(at, order)
+        self._handlers[key].insert(at, handler)
 
     async def emit(self, event: Any) -> None:
         """Run the in-transaction handlers now; queue the event for after the commit."""

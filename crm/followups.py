@@ -8,9 +8,7 @@
 - Survey: `survey_delay_minutes` after a conversation closes the customer is asked for a 1–5
   rating; an answer within `survey_answer_hours` is stored on the conversation (CSAT per
   manager) and does not reopen it.
-- After hours ([sla] after_hours_reply): a customer who writes while the team is closed is told
-  when we are back, at most once per conversation per `after_hours_reply_period_hours`, never
-  in answer to automated mail (auto-replies and bounces are never routed here).
+(The after-hours reply and the acknowledgement are crm/autoreplies.py, called by the dialogue.)
 
 Missed while down: reminders and escalations fire late, saying so; follow-ups and surveys more
 than `late_limit_hours` / `survey_late_limit_hours` late are skipped (the manager whose follow-up
@@ -34,7 +32,15 @@ from crm.i18n import t
 from crm.models import Conversation, Customer, Manager, Message, Task
 from crm.sla import BusinessHours
 from crm.tasks import Tasks, is_late
-from crm.types import ConversationStatus, Direction, Priority, Role, TaskKind, TaskState
+from crm.types import (
+    Choice,
+    ConversationStatus,
+    Direction,
+    Priority,
+    Role,
+    TaskKind,
+    TaskState,
+)
 
 if TYPE_CHECKING:
     from crm.services import Core
@@ -164,21 +170,6 @@ class Followups:
             log.warning("followups.auto_reply_rejected", kind=kind,
                         customer_id=conv.customer_id, reason=str(e))
 
-    async def after_hours(self, event: MessageReceived, conv: Conversation) -> None:
-        sla = self.core.settings.sla
-        now = self.core.clock()
-        if not sla.after_hours_reply or event.automated or self.hours.is_open(now):
-            return
-        last = conv.after_hours_replied_at
-        if last is not None and now - last < timedelta(hours=sla.after_hours_reply_period_hours):
-            return
-        conv.after_hours_replied_at = now
-        await conv.save(update_fields=["after_hours_replied_at"])
-        customer = await Customer.get(id=conv.customer_id)
-        back = self._local(self.hours.next_open(now))
-        await self._reply(conv, t("after_hours", self._lang(customer), back=back),
-                          key=f"after-hours:{event.message_id}", kind="after_hours")
-
     async def csat(self) -> list[Csat]:
         """Average rating per manager (the assignee of each rated conversation)."""
         rows = await Conversation.filter(rating__isnull=False, assignee_id__isnull=False)\
@@ -285,7 +276,8 @@ class Followups:
         await self.core.conversations.send(
             conv.customer_id, t("survey_question", self._lang(customer)), author_kind="bot",
             priority=Priority.BULK, idempotency_key=f"task:{task.id}",
-            options={"rating": [1, 2, 3, 4, 5]}, meta={"kind": "survey", "task_id": task.id})
+            choices=[Choice(f"rate:{n}", str(n)) for n in range(1, 6)],
+            language=self._lang(customer), meta={"kind": "survey", "task_id": task.id})
         conv.survey_sent_at = now
         await conv.save(update_fields=["survey_sent_at"])
         return TaskState.DONE

@@ -57,6 +57,9 @@ class Identity(Model):
     display_name = fields.CharField(max_length=200, null=True)
     undeliverable_reason = fields.CharField(max_length=500, null=True)
     undeliverable_at = fields.DatetimeField(null=True)
+    # "opted_out": the recipient opted out at the provider (Twilio 21610), so only their
+    # opt-in (START) clears the mark; None: any message from them clears it.
+    undeliverable_kind = fields.CharField(max_length=16, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_seen_at = fields.DatetimeField(null=True)
 

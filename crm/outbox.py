@@ -170,7 +170,8 @@ class OutboxService:
                 status, error = DeliveryStatus.FAILED, _cut(result.error)
                 if result.outcome == "permanent" and result.address_fault:
                     await mark_undeliverable(claimed.channel, claimed.address,
-                                             error or "permanent failure", now)
+                                             error or "permanent failure", now,
+                                             opted_out=result.opted_out)
             if claimed.message_id is not None and status is DeliveryStatus.SENT \
                     and not result.meta:
                 await sql.execute(tx, "UPDATE message SET delivery_status = 'sent', "
@@ -223,11 +224,27 @@ class OutboxService:
         return True
 
 
-async def mark_undeliverable(channel: Channel, address: str, reason: str, now: object) -> None:
+async def mark_undeliverable(channel: Channel, address: str, reason: str, now: object, *,
+                             opted_out: bool = False) -> None:
     updated = await Identity.filter(channel=channel, address=address).update(
-        undeliverable_reason=_cut(reason), undeliverable_at=now)
+        undeliverable_reason=_cut(reason), undeliverable_at=now,
+        undeliverable_kind="opted_out" if opted_out else None)
     if updated:
         log.warning("identity.undeliverable", channel=channel.value, reason=reason)
+
+
+async def mark_reachable(identity_id: int, *, opted_in: bool) -> int:
+    """The customer wrote from this address: it takes our messages again (they unblocked the
+    bot, their mailbox works). A provider-level opt-out (Twilio 21610) stays until they opt in
+    (START)."""
+    query = Identity.filter(id=identity_id).exclude(undeliverable_reason=None)
+    if not opted_in:
+        query = query.filter(undeliverable_kind=None)
+    cleared = await query.update(undeliverable_reason=None, undeliverable_at=None,
+                                 undeliverable_kind=None)
+    if cleared:
+        log.info("identity.reachable_again", identity_id=identity_id)
+    return int(cleared)
 
 
 def _cut(text: str | None, limit: int = 500) -> str | None:

@@ -1,12 +1,16 @@
-"""What the core asks of a channel: a sender with its rate limits, and a runtime with a health."""
+"""What the core asks of a channel (a sender with its rate limits, a runtime with a health), and
+what a channel hands what arrives to (the inbox)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from crm.types import Channel, DeliveryResult, OutboundMessage
+from crm.types import Channel, DeliveryResult, InboundMessage, OutboundMessage
+
+if TYPE_CHECKING:
+    from crm.timeline import IngestResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +62,11 @@ class ChannelRuntime(Protocol):
     async def stop(self) -> None: ...
 
     def health(self) -> ChannelHealth: ...
+
+
+class Inbox(Protocol):
+    """Where every adapter hands a customer's message: the customer dialogue (bot/customer.py),
+    or the bare timeline where no dialogue runs (the CLI, tools). Returns once it is committed,
+    so the adapter may then acknowledge the message to its source."""
+
+    async def receive(self, msg: InboundMessage) -> IngestResult: ...

@@ -13,6 +13,7 @@ from crm.dispatcher import Dispatcher
 from crm.events import EventBus
 from crm.managers import Managers
 from crm.outbox import OutboxService
+from crm.ports import Inbox
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
 
@@ -28,6 +29,8 @@ class Core:
     customers: Customers
     managers: Managers
     consent: Consents
+    # Where adapters hand what arrives; the composition root puts the customer dialogue here.
+    inbox: Inbox
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -35,18 +38,20 @@ class Core:
         bus = EventBus()
         outbox = OutboxService(bus, clock)
         consent = Consents(bus, settings.consent, clock)
+        timeline = Timeline(settings, bus, clock)
         # Every table with a customer's data besides the customers module's own: merge, export
         # and forget cover them (tests/crm/test_customer_data.py fails when one is missing).
         related: list[CustomerData] = [TaskRecords(), consent]
         return cls(
             settings=settings,
             bus=bus,
-            timeline=Timeline(settings, bus, clock),
+            timeline=timeline,
             outbox=outbox,
             dispatcher=Dispatcher(outbox, bus, settings.outbox),
             conversations=Conversations(bus, outbox, clock),
             customers=Customers(bus, settings.sms.default_region, clock, related),
             managers=Managers(),
             consent=consent,
+            inbox=timeline,
             clock=clock,
         )

@@ -36,6 +36,7 @@ class IngestResult:
     conversation_id: int | None
     duplicate: bool = False
     new_customer: bool = False
+    identity_id: int | None = None  # the sender's identity (None for a known duplicate)
 
 
 @dataclass
@@ -54,7 +55,11 @@ class _Work:
 
 
 class Timeline:
-    """Stores what arrives (dedupe, identity, timeline, conversation, event) atomically."""
+    """Stores what arrives (dedupe, identity, timeline, conversation, event) atomically.
+
+    It is also the core's inbox until the composition root installs the customer dialogue
+    (bot/customer.py), which stores through `ingest` and answers.
+    """
 
     def __init__(self, settings: Settings, bus: EventBus, clock: Clock = utcnow) -> None:
         self.settings = settings
@@ -65,6 +70,10 @@ class Timeline:
         """Store one message. Safe to call twice or concurrently for the same message."""
         [result] = await self._store([msg])
         return result
+
+    async def receive(self, msg: InboundMessage) -> IngestResult:
+        """The inbox's way in (crm/ports.py Inbox): store, answer nothing."""
+        return await self.ingest(msg)
 
     async def ingest_batch(self, msgs: Sequence[InboundMessage]) -> list[IngestResult]:
         """Store many messages in one transaction (adapters that receive in batches)."""
@@ -166,7 +175,7 @@ class Timeline:
         if _stale(identity.last_seen_at, work.now):
             work.seen_identities.add(identity.id)
         result = IngestResult(message.id, customer.id, conversation.id if conversation else None,
-                              new_customer=new_customer)
+                              new_customer=new_customer, identity_id=identity.id)
         work.known[key] = result
         work.events.append(MessageReceived(
             message_id=message.id, customer_id=customer.id,
@@ -242,7 +251,8 @@ class Timeline:
             author_kind="system", created_at=work.now,
         )
         work.events.append(MessageEdited(original.id, customer.id, msg.channel))
-        return IngestResult(original.id, customer.id, original.conversation_id)
+        return IngestResult(original.id, customer.id, original.conversation_id,
+                            identity_id=original.identity_id)
 
     async def _conversation_for(
         self, work: _Work, customer: Customer, msg: InboundMessage, *, open_new: bool

@@ -242,6 +242,8 @@ class DeliveryResult:
     # A permanent error that is the address's fault (blocked, bounced, invalid number) marks the
     # identity undeliverable; one that is ours (bad credentials, a message too long) does not.
     address_fault: bool = True
+    # The recipient opted out at the provider (Twilio 21610): only their opt-in clears the mark.
+    opted_out: bool = False
 
     @classmethod
     def sent(cls, external_id: str | None, **meta: Any) -> DeliveryResult:
@@ -252,8 +254,10 @@ class DeliveryResult:
         return cls(Outcome.RETRY, error=error, retry_after=retry_after)
 
     @classmethod
-    def permanent(cls, error: str, *, address_fault: bool = True) -> DeliveryResult:
-        return cls(Outcome.PERMANENT, error=error, address_fault=address_fault)
+    def permanent(cls, error: str, *, address_fault: bool = True,
+                  opted_out: bool = False) -> DeliveryResult:
+        return cls(Outcome.PERMANENT, error=error, address_fault=address_fault,
+                   opted_out=opted_out)
 
 
 class TaskKind(StrEnum):

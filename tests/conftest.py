@@ -107,3 +107,13 @@ def settings(db: str) -> Settings:
 @pytest.fixture
 def core(settings: Settings) -> Core:
     return Core.build(settings)
+
+
+@pytest.fixture
+def talking_core(settings: Settings) -> Core:
+    """A core whose inbox is the customer dialogue, as the composition root builds it."""
+    from bot import Dialogue
+
+    core = Core.build(settings)
+    core.inbox = Dialogue(core)
+    return core

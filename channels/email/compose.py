@@ -18,6 +18,7 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 
 from channels.email.headers import normalize_id
+from crm.i18n import t
 from crm.types import OutboundMessage
 
 MAX_REFERENCES = 20
@@ -66,18 +67,30 @@ def render_html(text: str) -> str:
             "</body></html>\n")
 
 
+def with_choices(message: OutboundMessage) -> str:
+    """The text with the message's choices as numbered lines (a reply of just the number picks
+    one); choices that only another channel can offer are left out."""
+    shown = [c for c in message.choices if c.request is None]
+    if not shown or all(c.label == str(i) for i, c in enumerate(shown, 1)):
+        return message.text
+    lines = "\n".join(f"{i}. {c.label}" for i, c in enumerate(shown, 1))
+    return f"{message.text.rstrip()}\n\n{lines}\n\n{t('reply_with_number', message.language)}"
+
+
 def compose(message: OutboundMessage, *, from_address: str, from_name: str, message_id: str,
             now: datetime, default_subject: str,
-            files: tuple[tuple[str, str, bytes], ...] = ()) -> Message:
+            files: tuple[tuple[str, str, bytes], ...] = (),
+            unsubscribe_mailbox: str | None = None) -> Message:
     """The mail for one outbound message. `files`: (filename, mime type, bytes) to attach.
 
     Built with the compat32 MIME classes and headers encoded here: several times faster than
     EmailMessage's header registry, which dominated the cost of a send.
     """
-    text = message.text if message.text.endswith("\n") else message.text + "\n"
+    plain = with_choices(message)
+    text = plain if plain.endswith("\n") else plain + "\n"
     body = MIMEMultipart("alternative")
     body.attach(MIMEText(text, "plain", "utf-8"))
-    body.attach(MIMEText(message.html or render_html(message.text), "html", "utf-8"))
+    body.attach(MIMEText(message.html or render_html(plain), "html", "utf-8"))
     mail: Message = body
     if files:
         mail = MIMEMultipart("mixed")
@@ -107,9 +120,16 @@ def compose(message: OutboundMessage, *, from_address: str, from_name: str, mess
     # Our own mail coming back to us (a forward rule, a list) is recognised and never answered.
     mail["X-Loop"] = from_address
     url = message.options.get("unsubscribe_url")
-    if url:
-        mail["List-Unsubscribe"] = f"<{url}>"
-        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if url or message.options.get("list_unsubscribe"):
+        # Bulk mail (campaigns) says how to stop it: a mail to our mailto address, or one
+        # click (RFC 8058) on the link when there is one.
+        targets = [f"<mailto:{unsubscribe_mailbox}?subject=unsubscribe>"] \
+            if unsubscribe_mailbox else []
+        if url:
+            targets.append(f"<{url}>")
+            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if targets:
+            mail["List-Unsubscribe"] = ", ".join(targets)
         mail["Precedence"] = "bulk"
     if message.options.get("auto_submitted"):
         mail["Auto-Submitted"] = str(message.options["auto_submitted"])

@@ -1,4 +1,4 @@
-"""One fetched mail into the timeline: parse, keep attachments, record bounces, ingest.
+"""One fetched mail into the inbox: parse, keep attachments, record bounces, hand it on.
 
 Returns only after the commit, so the reader may advance its checkpoint past the mail. Errors of
 the database propagate (the mail is fetched again later); a mail that cannot be used at all (no
@@ -48,7 +48,7 @@ class MailIngester:
                 normalize_email(sender)
             except InvalidAddress:
                 continue
-            await self.core.timeline.ingest(to_inbound(mail, attachments, sender))
+            await self.core.inbox.receive(to_inbound(mail, attachments, sender))
             break
         else:
             log.error("email.no_usable_sender", uid=uid, message_id=mail.message_id,

@@ -84,8 +84,9 @@ class SmtpSender:
         try:
             mail = compose(message, from_address=s.from_address, from_name=s.from_name,
                            message_id=message_id, now=self.clock(),
-                           default_subject=t("email_default_subject", None),
-                           files=_load_files(message))
+                           default_subject=t("email_default_subject", message.language),
+                           files=_load_files(message),
+                           unsubscribe_mailbox=s.unsubscribe_mailbox)
         except (ValueError, TypeError, OSError) as e:
             return DeliveryResult.permanent(f"cannot build the mail: {e}", address_fault=False)
         # A reused connection may have been closed by the server while idle: one immediate

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
+from channels.sms.choices import with_choices
 from channels.sms.encoding import Encoding
 from channels.sms.limits import check_sendable
 from channels.sms.session import HttpSession
@@ -50,14 +51,16 @@ class KannelSender:
         self.problem: str | None = None  # last config/connection trouble, for health()
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
+        text = with_choices(message.text, message.choices, message.language,
+                            self.settings.max_segments)
         try:
-            seg = check_sendable(message.text, self.settings.max_segments, message.attachments)
+            seg = check_sendable(text, self.settings.max_segments, message.attachments)
         except SendRejected as e:
             return DeliveryResult.permanent(str(e), address_fault=False)
         external_id = outbound_id(message.outbox_id)
         params = {
             "username": self.kannel.username, "password": self.kannel.password,
-            "to": message.address, "text": message.text, "charset": "UTF-8",
+            "to": message.address, "text": text, "charset": "UTF-8",
             "coding": "2" if seg.encoding is Encoding.UCS2 else "0",
             "dlr-mask": str(DLR_MASK),
             "dlr-url": dlr_url(self.public_url, self.settings.inbound_token,

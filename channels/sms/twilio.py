@@ -14,6 +14,7 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
+from channels.sms.choices import with_choices
 from channels.sms.limits import check_sendable
 from channels.sms.reports import TWILIO_PERMANENT_CODES
 from channels.sms.session import HttpSession
@@ -46,7 +47,8 @@ def classify_error(status: int, body: dict[str, Any], retry_after: str | None
     if status in (401, 403) and code not in TWILIO_PERMANENT_CODES:
         return DeliveryResult.permanent(
             f"{reason} (check [sms.twilio] account_sid and auth_token)", address_fault=False)
-    return DeliveryResult.permanent(reason)
+    # 21610: the recipient replied STOP to this sender at Twilio; only their START undoes it.
+    return DeliveryResult.permanent(reason, opted_out=code == "21610")
 
 
 class TwilioSender:
@@ -66,11 +68,13 @@ class TwilioSender:
                 f"{self.twilio.account_sid}/Messages.json")
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
+        text = with_choices(message.text, message.choices, message.language,
+                            self.settings.max_segments)
         try:
-            seg = check_sendable(message.text, self.settings.max_segments, message.attachments)
+            seg = check_sendable(text, self.settings.max_segments, message.attachments)
         except SendRejected as e:
             return DeliveryResult.permanent(str(e), address_fault=False)
-        form = {"To": message.address, "Body": message.text,
+        form = {"To": message.address, "Body": text,
                 "StatusCallback": status_callback_url(
                     self.public_url, self.settings.inbound_token, message.outbox_id)}
         if self.twilio.messaging_service_sid:

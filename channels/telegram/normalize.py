@@ -1,12 +1,31 @@
-"""From a Telegram update to the core's InboundMessage: a pure function, no I/O."""
+"""From a Telegram update to the core's types: pure functions, no I/O.
+
+`to_incoming` is the adapter's edge: an update becomes what a customer said (an
+InboundMessage, or a button press as its `action`) and/or what a member of the team said (a
+StaffMessage). Past it, no code sees a python-telegram-bot type.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from telegram import Message, Update
 
-from crm.types import Attachment, Channel, InboundMessage
+from crm.types import Attachment, Channel, InboundMessage, StaffMessage
+
+ChatKind = Literal["private", "team", "other"]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One update as crm types. In a private chat both views are given: whether the writer is
+    a manager or a customer is the bot's decision (it knows the team), not the adapter's."""
+
+    chat: ChatKind
+    user_id: int | None
+    customer: InboundMessage | None = None
+    staff: StaffMessage | None = None
 
 
 def external_id(chat_id: int, message_id: int) -> str:
@@ -63,11 +82,49 @@ def attachments_of(message: Message) -> tuple[Attachment, ...]:
     return tuple(out)
 
 
+def to_incoming(update: Update, bot_username: str | None = None,
+                team_chat_id: int | None = None) -> Incoming | None:
+    """The update as crm types; None for what nobody said (service messages, other bots)."""
+    if update.callback_query is not None:
+        return Incoming("private", update.callback_query.from_user.id,
+                        customer=to_inbound(update, bot_username))
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    user = update.effective_user
+    if team_chat_id is not None and chat.id == team_chat_id:
+        return Incoming("team", user.id if user else None,
+                        staff=to_staff(update.message, bot_username, team=True))
+    if chat.type != "private":
+        return Incoming("other", user.id if user else None)
+    return Incoming("private", user.id if user else None,
+                    customer=to_inbound(update, bot_username),
+                    staff=to_staff(update.message, bot_username, team=False))
+
+
+def to_staff(message: Message | None, bot_username: str | None, *,
+             team: bool) -> StaffMessage | None:
+    """What a team member wrote (a new message; edits are not replayed to customers)."""
+    if message is None or message.from_user is None or message.from_user.is_bot:
+        return None
+    parsed = command_of(message.text, bot_username)
+    reply = message.reply_to_message
+    return StaffMessage(
+        channel=Channel.TELEGRAM, user_id=message.from_user.id, chat_id=message.chat.id,
+        message_id=message.message_id, text=message.text or message.caption or "",
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+        in_team_chat=team, command=parsed[0] if parsed else None,
+        args=parsed[1] if parsed else "",
+        reply_to_text=(reply.text or reply.caption) if reply is not None else None,
+        attachments=attachments_of(message))
+
+
 def to_inbound(update: Update, bot_username: str | None = None) -> InboundMessage | None:
     """A customer's update as an InboundMessage; None for what is not a customer's message.
 
-    Commands (`/start`, `/stop`, …), button presses and a shared contact are recorded with
-    `command` set, so the timeline keeps them without routing them to managers.
+    A command (`/start payload`) comes with `command` set to its name, a button press with
+    `action` set to the button's data, a shared contact with `command` "contact"; the dialogue
+    (bot/customer.py) decides what each means.
     """
     if update.callback_query is not None:
         query = update.callback_query
@@ -75,8 +132,10 @@ def to_inbound(update: Update, bot_username: str | None = None) -> InboundMessag
         return InboundMessage(
             channel=Channel.TELEGRAM, external_id=f"cb:{query.id}", sender=str(query.from_user.id),
             text=data, sender_name=query.from_user.full_name,
-            language=query.from_user.language_code, command=f"button:{data}",
-            headers={"update_id": update.update_id})
+            language=query.from_user.language_code, action=data,
+            headers={"update_id": update.update_id,
+                     **({"first_name": query.from_user.first_name}
+                        if query.from_user.first_name else {})})
     edited = update.edited_message is not None
     message = update.edited_message if edited else update.message
     if message is None or message.from_user is None or message.from_user.is_bot:
@@ -106,7 +165,8 @@ def to_inbound(update: Update, bot_username: str | None = None) -> InboundMessag
         sender_name=sender.full_name, attachments=attachments, reply_to=reply_to,
         sent_at=message.date, language=sender.language_code, edit_of=edit_of, command=command,
         headers={"update_id": update.update_id,
-                 **({"username": sender.username} if sender.username else {})})
+                 **({"username": sender.username} if sender.username else {}),
+                 **({"first_name": sender.first_name} if sender.first_name else {})})
 
 
 def _seconds(value: Any) -> float:

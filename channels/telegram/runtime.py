@@ -22,6 +22,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 from telegram.ext import Application, ApplicationBuilder
 from tortoise.exceptions import DBConnectionError, OperationalError
 
+from channels.telegram.normalize import Incoming, to_incoming
 from channels.telegram.sender import TelegramSender, retry_after_seconds
 from channels.telegram.topics import Topics
 from crm.config import TelegramSettings
@@ -32,7 +33,7 @@ from crm.types import Channel
 
 log = structlog.get_logger(__name__)
 
-UpdateHandler = Callable[[Update], Awaitable[None]]
+UpdateHandler = Callable[[Incoming], Awaitable[None]]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 MAX_HANDLER_ATTEMPTS = 3
@@ -77,7 +78,8 @@ class TelegramRuntime:
         return self.bot.username if self.bot._bot_user is not None else None
 
     def add_handler(self, handler: UpdateHandler) -> None:
-        """Called for each update, in order, inside the unit of work that stores the offset."""
+        """Called for each update (as crm types), in order, inside the unit of work that stores
+        the offset."""
         self.handlers.append(handler)
 
     def mount(self, web_app: web.Application) -> None:
@@ -174,13 +176,18 @@ class TelegramRuntime:
         A database outage is retried until it passes; an update that fails for another reason
         three times is logged in full and skipped, so one bad update cannot stop the bot.
         """
+        incoming = to_incoming(update, self.username, self.settings.managers_chat_id)
+        if incoming is not None and incoming.chat == "other":
+            log.info("telegram.ignored_chat", update_id=update.update_id)
+            incoming = None
         attempt = 0
         while True:
             attempt += 1
             try:
                 async with self.core.bus.unit_of_work():
-                    for handler in self.handlers:
-                        await handler(update)
+                    if incoming is not None:
+                        for handler in self.handlers:
+                            await handler(incoming)
                     await self._store_offset(update.update_id + 1)
                 break
             except (DBConnectionError, OperationalError, ConnectionError) as e:

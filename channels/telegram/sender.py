@@ -18,6 +18,7 @@ from telegram import (
     Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
@@ -57,8 +58,30 @@ def retry_after_seconds(error: RetryAfter) -> float:
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 
-def markup_of(options: dict[str, Any]) -> Markup | None:
-    """The keyboard a row asks for: raw Bot API markup, or rating buttons for a survey."""
+SHORT_LABEL = 3  # choices this short (1…5) go side by side in one row
+
+
+def markup_of(message: OutboundMessage) -> Markup | None:
+    """The keyboard for a message's choices: inline buttons whose data is each choice's
+    action; a choice that requests the phone number becomes Telegram's share-contact button."""
+    choices = message.choices
+    requests = [c for c in choices if c.request == "phone"]
+    if requests:
+        return ReplyKeyboardMarkup([[KeyboardButton(c.label, request_contact=True)]
+                                    for c in requests],
+                                   resize_keyboard=True, one_time_keyboard=True)
+    if choices:
+        buttons = [InlineKeyboardButton(c.label, callback_data=c.action[:64]) for c in choices]
+        if all(len(c.label) <= SHORT_LABEL for c in choices):
+            return InlineKeyboardMarkup([buttons])
+        return InlineKeyboardMarkup([[b] for b in buttons])
+    if message.options.get("close_keyboard"):
+        return ReplyKeyboardRemove()
+    return _legacy_markup(message.options)
+
+
+def _legacy_markup(options: dict[str, Any]) -> Markup | None:
+    """Markup of rows queued before choices existed (raw Bot API markup, survey ratings)."""
     rating = options.get("rating")
     if isinstance(rating, list) and rating:
         return InlineKeyboardMarkup([[InlineKeyboardButton(str(n), callback_data=f"rate:{n}")
@@ -130,7 +153,7 @@ class TelegramSender:
                 last = await self.bot.send_message(
                     chat_id=int(chat_id), text=text, message_thread_id=thread_id,
                     parse_mode="HTML" if html else None,
-                    reply_markup=markup_of(opts)
+                    reply_markup=markup_of(message)
                     if index == len(parts) - 1 else None)
             except BadRequest as e:
                 missing = "thread not found" in e.message.lower()

@@ -53,4 +53,9 @@ class Migration(migrations.Migration):
         ),
         DropColumn(model_name='Customer', name='marketing_opt_out'),
         DropColumn(model_name='Customer', name='opted_out_at'),
+        ops.AddField(
+            model_name='Identity',
+            name='undeliverable_kind',
+            field=fields.CharField(null=True, max_length=16),
+        ),
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.scheduling import answer, rating, rating_buttons, split_command
+from bot.scheduling import answer, split_command
 from crm.automation import automation
 from crm.models import Conversation, Task
 from crm.types import Availability, ConversationStatus, TaskKind
@@ -14,8 +14,6 @@ def test_split_command() -> None:
     assert split_command("/remind@crm_bot 2d call back") == ("remind", "2d call back")
     assert split_command("/queue") == ("queue", "")
     assert split_command("hello") is None
-    assert rating_buttons({"rating": [1, 2]}) == [("1", "rate:1"), ("2", "rate:2")]
-    assert rating_buttons({}) == []
 
 
 async def test_commands_answer_and_others_pass_through(db: str) -> None:
@@ -41,6 +39,6 @@ async def test_commands_answer_and_others_pass_through(db: str) -> None:
     clock.advance(minutes=2)
     await core.timeline.ingest(says("other"))  # unrelated traffic
     await automation(core).tasks.run_due()
-    assert await rating(core, r.customer_id, "rate:4") == "Thank you for your rating!"
+    assert await automation(core).followups.rate(r.customer_id, 4)
     assert (await Conversation.get(id=r.conversation_id)).rating == 4
-    assert await rating(core, r.customer_id, "menu:orders") is None
+    assert not await automation(core).followups.rate(r.customer_id, 5)  # answered already

@@ -155,19 +155,19 @@ async def test_after_hours_auto_reply_is_sent_once(service_factory: Any) -> None
     s = await service_factory(TravelClock(saturday), sla={
         "hours": WEEKDAYS_9_TO_6, "after_hours_reply": True,
         "after_hours_reply_period_hours": 24})
-    await s.core.timeline.ingest(says("night-owl", "hello?"))
+    await s.core.inbox.receive(says("night-owl", "hello?"))
     s.clock.advance(minutes=10)
-    await s.core.timeline.ingest(says("night-owl", "anyone?"))
+    await s.core.inbox.receive(says("night-owl", "anyone?"))
     [reply] = await s.fake.wait_sent(1)
     assert reply.address == "night-owl"
     assert reply.text == t("after_hours", "en", back="Mon 09 Mar 09:00")
     assert len(await sent_to("night-owl")) == 1
     # Automated mail (an auto-reply, a bounce) never gets one.
-    await s.core.timeline.ingest(says("robot", "I am out of office", automated=True))
+    await s.core.inbox.receive(says("robot", "I am out of office", automated=True))
     assert await sent_to("robot") == []
     # A day later, still closed (Sunday): once more.
     s.clock.advance(hours=25)
-    await s.core.timeline.ingest(says("night-owl", "still there?"))
+    await s.core.inbox.receive(says("night-owl", "still there?"))
     await s.fake.wait_sent(2)
     assert len(await sent_to("night-owl")) == 2
 
@@ -294,10 +294,11 @@ async def test_rating_survey_answer_is_stored(service_factory: Any) -> None:
     await s.auto.tasks.run_due()
     sent = await s.fake.wait_sent(2)
     assert sent[1].text == t("survey_question", "en")
-    assert sent[1].options["rating"] == [1, 2, 3, 4, 5]
+    assert [(c.action, c.label) for c in sent[1].choices] == [
+        (f"rate:{n}", str(n)) for n in range(1, 6)]
 
     s.clock.advance(minutes=5)
-    await s.core.timeline.ingest(says("rater", "5"))
+    await s.core.inbox.receive(says("rater", "5"))  # a bare number answers the choices
     conv = await Conversation.get(id=r.conversation_id)
     assert conv.rating == 5 and conv.status is ConversationStatus.CLOSED
     assert (await s.fake.wait_sent(3))[2].text == t("survey_thanks", "en")

@@ -76,7 +76,9 @@ def mailbox(dovecot: Dovecot) -> str:
 
 
 def email_settings(db: str, dovecot: Dovecot, smtp: SmtpServer, user: str, tmp: Path,
-                   **overrides: Any) -> Settings:
+                   acknowledge: tuple[str, ...] = (), **overrides: Any) -> Settings:
+    """The email channel's settings; the bot's acknowledgement is off unless a test asks for
+    it, so tests count only the mail they cause."""
     values: dict[str, Any] = {
         "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_security": "none",
         "imap_username": user, "imap_password": dovecot.users[user],
@@ -87,7 +89,7 @@ def email_settings(db: str, dovecot: Dovecot, smtp: SmtpServer, user: str, tmp: 
         "smtp_rate_per_second": 200.0,
     }
     values.update(overrides)
-    return make_settings(db, email=values)
+    return make_settings(db, email=values, bot={"acknowledge": list(acknowledge)})
 
 
 @pytest.fixture

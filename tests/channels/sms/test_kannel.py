@@ -107,7 +107,7 @@ async def test_stop_start_and_help(kannel_app: AppEvents, smsc: FakeSmsc,
     await smsc.deliver(number, OUR_NUMBER, "Stop")
     stop = await events.inbound_from(number, "Stop")
     [confirmation] = await smsc.wait(number)
-    assert confirmation.text == t("sms_opted_out", "en", company="Acme")
+    assert confirmation.text == t("opted_out_sms", "en", company="Acme")
     customer = await Customer.get(id=stop.customer_id)
     assert not await takes_marketing(customer.id, Channel.SMS)
     # Recorded, not routed: no conversation is opened for a keyword.
@@ -118,13 +118,15 @@ async def test_stop_start_and_help(kannel_app: AppEvents, smsc: FakeSmsc,
     await events.inbound_from(number, "СТАРТ")
     _, back = await smsc.wait(number, count=2)
     assert back.kind == "ucs-2" or back.parts > 1
-    assert back.decode(ucs2=True) == t("sms_opted_in", "ru", company="Acme")
+    assert back.decode(ucs2=True) == t("opted_in_sms", "ru", company="Acme")
     assert await takes_marketing(stop.customer_id, Channel.SMS)
 
     await smsc.deliver(number, OUR_NUMBER, "HELP")
     await events.inbound_from(number, "HELP")
     *_, help_sms = await smsc.wait(number, count=3)
-    assert help_sms.decode(ucs2=False) == t("sms_help", "en", company="Acme")
+    # The answer and the menu as numbered lines, within [sms] max_segments.
+    assert help_sms.decode(ucs2=False) == t("help_sms", "en", company="Acme") + (
+        "\n1 - Talk to a manager\n2 - Language\nReply with a number.")
     answers = await Message.filter(customer_id=stop.customer_id, author_kind="bot").count()
     assert answers == 3
 

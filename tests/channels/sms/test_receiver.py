@@ -1,4 +1,5 @@
-"""Keywords and delivery reports in the receiver, on the database without a gateway."""
+"""Keywords (through the dialogue) and delivery reports in the receiver, on the database
+without a gateway."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ def sms(external_id: str, text: str, sender: str = "+12025550777") -> InboundMes
     return InboundMessage(Channel.SMS, external_id, sender, text=text)
 
 
-async def test_a_retried_keyword_acts_once(core: Core) -> None:
-    receiver = SmsReceiver(core)
+async def test_a_retried_keyword_acts_once(talking_core: Core) -> None:
+    receiver = SmsReceiver(talking_core)
     stop = await receiver.receive(sms("k-1", "STOP"))
     await receiver.receive(sms("k-2", "START"))
     again = await receiver.receive(sms("k-1", "STOP"))  # the gateway retried the first one
@@ -26,23 +27,26 @@ async def test_a_retried_keyword_acts_once(core: Core) -> None:
     assert await Outbox.filter(customer_id=stop.customer_id).count() == 2
 
 
-async def test_stop_from_an_unreachable_number_still_opts_out(core: Core) -> None:
-    receiver = SmsReceiver(core)
+async def test_stop_from_an_unreachable_number_still_opts_out(talking_core: Core) -> None:
+    receiver = SmsReceiver(talking_core)
     first = await receiver.receive(sms("u-1", "hello"))
     await Identity.filter(id=(await Message.get(id=first.message_id)).identity_id).update(
-        undeliverable_reason="Twilio error 21610")
+        undeliverable_reason="Twilio error 21610", undeliverable_kind="opted_out")
     await receiver.receive(sms("u-2", "cancel"))
     assert not await takes_marketing(first.customer_id, Channel.SMS)
     assert await Outbox.filter(customer_id=first.customer_id).count() == 0
-    # START clears the mark: the number takes our messages again.
+    # Writing again does not clear a carrier's opt-out (Twilio would refuse us again)…
+    identity = await Identity.get(channel=Channel.SMS, address="+12025550777")
+    assert identity.undeliverable_reason == "Twilio error 21610"
+    # …START does: the number takes our messages again.
     await receiver.receive(sms("u-3", "unstop"))
     identity = await Identity.get(channel=Channel.SMS, address="+12025550777")
     assert identity.undeliverable_reason is None
     assert await Outbox.filter(customer_id=first.customer_id).count() == 1
 
 
-async def test_yes_is_an_answer_unless_opted_out(core: Core) -> None:
-    receiver = SmsReceiver(core)
+async def test_yes_is_an_answer_unless_opted_out(talking_core: Core) -> None:
+    receiver = SmsReceiver(talking_core)
     yes = await receiver.receive(sms("y-1", "Yes"))
     assert yes.conversation_id is not None  # routed to a manager like any answer
     assert "command" not in (await Message.get(id=yes.message_id)).meta

@@ -150,8 +150,8 @@ async def test_a_poison_update_is_skipped_and_the_bot_goes_on(
     async def stored(event: MessageReceived) -> None:
         after.set()
 
-    async def poison(update: Any) -> None:
-        if update.message is not None and update.message.text == "poison":
+    async def poison(incoming: Any) -> None:
+        if incoming.customer is not None and incoming.customer.text == "poison":
             raise DoesNotExist("a row that is not there")
 
     async with service(managers_chat_id=None) as app:

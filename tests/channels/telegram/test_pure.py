@@ -59,7 +59,7 @@ def test_commands_photos_contacts_edits_and_buttons() -> None:
     assert edit is not None and edit.edit_of == "77:1" and edit.external_id == "77:1:edit:10"
     button = to_inbound(update({"update_id": 6, "callback_query": {
         "id": "q1", "from": USER, "chat_instance": "x", "data": "menu:help"}}))
-    assert button is not None and button.command == "button:menu:help"
+    assert button is not None and button.action == "menu:help" and button.command is None
     assert button.external_id == "cb:q1"
     joined = to_inbound(update({"update_id": 7, "message": {
         "message_id": 4, "date": 0, "chat": CHAT, "from": USER, "new_chat_members": [USER]}}))
