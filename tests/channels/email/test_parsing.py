@@ -133,3 +133,39 @@ def test_garbage_never_raises() -> None:
 def test_calendar_summary_unfolds_lines() -> None:
     ics = "BEGIN:VEVENT\r\nSUMMARY:Long\r\n  title\r\nDTSTART;TZID=X:20250101T090000\r\nEND"
     assert calendar_summary(ics) == "[calendar invite] Long title, 20250101T090000"
+
+
+# Mail that failed when real-world input was tried (samples/*.eml, raw bytes as they came).
+
+def test_raw_latin1_headers_follow_the_charset_the_mail_declares() -> None:
+    m = parse("latin1_8bit_headers.eml")  # 8-bit ISO-8859-1 in From and Subject, no encoding
+    assert m.subject == "Die Hasen und die Frösche"
+    assert m.sender_name == "Jürgen Kästner" and m.sender == "juergen@example.de"
+    assert m.text == "Guten Tag,\nwann kommen die Frösche? Grüße"
+
+
+def test_declared_charsets_then_utf8_then_the_configured_fallbacks() -> None:
+    raw = sample("latin1_8bit_headers.eml")
+    # Without a declaration, UTF-8 is tried first and then the fallbacks in their order.
+    undeclared = raw.replace(b"Content-Type: text/plain; charset=iso-8859-1\r\n", b"")
+    assert parse_mail(undeclared).subject == "Die Hasen und die Frцsche"  # cp1251 first
+    assert parse_mail(undeclared, fallback_charsets=["cp1252"]).subject == \
+        "Die Hasen und die Frösche"
+    # A declaration wins over the fallbacks.
+    assert parse_mail(raw, fallback_charsets=["koi8-r"]).subject == "Die Hasen und die Frösche"
+
+
+def test_a_header_mixing_raw_bytes_and_encoded_words() -> None:
+    raw = sample("latin1_8bit_headers.eml").replace(
+        b"Subject: Die Hasen", b"Subject: =?utf-8?Q?=E2=80=9EFabel=E2=80=9C:?= Die Hasen")
+    assert parse_mail(raw).subject == "„Fabel“: Die Hasen und die Frösche"
+
+
+@pytest.mark.parametrize(("name", "subject", "text"), [
+    ("utf7.eml", "Die Hasen und die Frösche", "Wo bleiben die Frösche? Grüße"),
+    ("utf7_unescaped_plus.eml", "Rückruf bitte",
+     "Bitte rufen Sie mich zurück: Tel. +43 1 234 5678\nGrüße, Anna"),
+])
+def test_utf7_body_and_subject(name: str, subject: str, text: str) -> None:
+    m = parse(name)
+    assert (m.subject, m.text) == (subject, text)
