@@ -167,7 +167,18 @@ def addresses(msg: Message, name: str,
     if not values:
         return []
     decoded = [_decode_names(_unescape_surrogates(v, charsets), charsets) for v in values]
-    return [(n, a) for n, a in getaddresses(decoded) if a and "@" in a]
+    pairs = [_bare_address(n, a) for n, a in getaddresses(decoded)]
+    return [(n, a) for n, a in pairs if a and "@" in a]
+
+
+def _bare_address(name: str, address: str) -> tuple[str, str]:
+    """`Big Bug bb@bug.com` (no angle brackets) reaches us as one address with spaces in it:
+    the one word with an @ is the address, the other words are the name."""
+    words = address.split()
+    at = [w for w in words if "@" in w]
+    if len(words) < 2 or len(at) != 1:
+        return name, address
+    return name or " ".join(w for w in words if w is not at[0]), at[0]
 
 
 def _decode_names(value: str, charsets: Sequence[str] = DEFAULT_CHARSETS) -> str:

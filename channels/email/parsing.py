@@ -34,6 +34,11 @@ from crm.types import Attachment, Channel, InboundMessage
 
 MAX_REFERENCES = 30
 MAX_STORED_TEXT = 200_000  # characters of the full original kept in Message.meta
+# Lines in front of the headers that are no header: an mbox "From " separator, its escaped
+# ">From " form (mboxrd) after another mbox stage, and a byte-order mark from a saved file. The
+# stdlib skips only a single unescaped "From " line; anything more ends its header block there.
+_ENVELOPE = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:>*From [^\r\n]*(?:\r\n|\r|\n))*"
+                       rb"(?=[\x21-\x39\x3b-\x7e]+:)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +88,7 @@ def parse_mail(raw: bytes, our_addresses: frozenset[str] = frozenset(),
     Undeclared 8-bit bytes (raw 8-bit headers, a part without a usable charset) are read in the
     charsets the mail declares, then UTF-8, then `fallback_charsets` ([email] in the config).
     """
-    msg = message_from_bytes(raw, policy=policy.default)
+    msg = message_from_bytes(_ENVELOPE.sub(b"", raw, count=1), policy=policy.default)
     cs = charset_order((p.get_content_charset() for p in _leaves(msg)), fallback_charsets)
     ids = message_ids(raw_header(msg, "Message-ID", cs))
     message_id = ids[0] if ids else synthesize_id(raw)

@@ -169,3 +169,35 @@ def test_a_header_mixing_raw_bytes_and_encoded_words() -> None:
 def test_utf7_body_and_subject(name: str, subject: str, text: str) -> None:
     m = parse(name)
     assert (m.subject, m.text) == (subject, text)
+
+
+@pytest.mark.parametrize(("name", "sender", "subject", "message_id"), [
+    ("mbox_from_line.eml", "carl@example.org", "Forwarded from my archive",
+     "mbox-1@example.org"),
+    ("mbox_escaped_from_line.eml", "dora@example.net", "Re-sent from my archive",
+     "mbox-2@example.net"),
+])
+def test_headers_after_an_mbox_from_line(name: str, sender: str, subject: str,
+                                         message_id: str) -> None:
+    m = parse(name)
+    assert (m.sender, m.subject, m.message_id, m.synthesized_id) == (sender, subject,
+                                                                     message_id, False)
+
+
+def test_from_without_angle_brackets() -> None:
+    m = parse("from_without_brackets.eml")  # From: Big Bug bb@bug.com
+    assert (m.sender, m.sender_name) == ("bb@bug.com", "Big Bug")
+    assert m.headers["from"] == "Big Bug <bb@bug.com>"
+
+
+@pytest.mark.parametrize(("name", "sender", "sender_name", "subject", "text"), [
+    ("utf8_address.eml", "josé@example.com", "José Núñez", "Pedido número 7",
+     "¿Dónde está mi pedido?"),
+    # Raw UTF-8 headers over a windows-1251 body: each read in its own charset.
+    ("utf8_address_idn.eml", "Иван@Пример.РФ", "Иван Петров", "Где заказ?",
+     "Здравствуйте, где мой заказ?"),
+])
+def test_rfc6532_utf8_addresses(name: str, sender: str, sender_name: str, subject: str,
+                                text: str) -> None:
+    m = parse(name)
+    assert (m.sender, m.sender_name, m.subject, m.text) == (sender, sender_name, subject, text)
