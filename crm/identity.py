@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from email.utils import parseaddr
 
+import idna
 import phonenumbers
 
 from crm.errors import InvalidAddress
 from crm.types import Channel
 
-_LOCAL_PART = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\u0080-\uffff]+$")
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+$")
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -20,10 +22,16 @@ def normalize_email(raw: str) -> str:
     The whole address is lower-cased (mainstream providers treat it case-insensitively, and two
     customers for one mailbox is the worse error); plus-tags are kept, since `ann+shop` may be a
     different person's alias on some servers and stripping it would merge them.
+
+    UTF-8 addresses (RFC 6532): the local part in NFC (RFC 6532 3.1), so a decomposed `é` is
+    the same customer; a non-ASCII domain as its punycode by IDNA 2008 with UTS #46 mapping, as
+    mail servers and browsers resolve it (`straße.de` is `xn--strae-oqa.de`, not the IDNA 2003
+    `strasse.de`, which is someone else's domain).
     """
-    _, addr = parseaddr(raw.strip())
+    text = unicodedata.normalize("NFC", raw.strip())
+    _, addr = parseaddr(text)
     addr = addr.strip()
-    if addr and addr not in raw:  # parseaddr "repaired" it (e.g. dropped a space): refuse
+    if addr and addr not in text:  # parseaddr "repaired" it (e.g. dropped a space): refuse
         raise InvalidAddress(f"{raw!r} is not an email address (unexpected characters)")
     if addr.count("@") != 1:
         raise InvalidAddress(f"{raw!r} is not an email address (expected name@domain)")
@@ -31,13 +39,19 @@ def normalize_email(raw: str) -> str:
     if not local or len(local) > 64 or not _LOCAL_PART.match(local) or ".." in local:
         raise InvalidAddress(f"{raw!r} is not an email address (bad part before @)")
     try:
-        ascii_domain = domain.rstrip(".").encode("idna").decode("ascii").lower()
-    except UnicodeError:
+        ascii_domain = _ascii_domain(domain.rstrip("."))
+    except UnicodeError:  # idna.IDNAError is one
         raise InvalidAddress(f"{raw!r} is not an email address (bad domain)") from None
     labels = ascii_domain.split(".")
     if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
         raise InvalidAddress(f"{raw!r} is not an email address (bad domain {domain!r})")
-    return f"{local.lower()}@{ascii_domain}"
+    return f"{unicodedata.normalize('NFC', local.lower())}@{ascii_domain}"
+
+
+def _ascii_domain(domain: str) -> str:
+    if domain.isascii():
+        return domain.lower()  # checked label by label by the caller, punycode ones included
+    return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
 
 
 def normalize_phone(raw: str, default_region: str = "US") -> str:

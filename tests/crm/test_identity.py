@@ -20,6 +20,24 @@ def test_emails(raw: str, expected: str) -> None:
     assert normalize_email(raw) == expected
 
 
+# RFC 6532: UTF-8 in the address itself. One rule: the local part lower-cased in Unicode (NFC),
+# the domain as its ASCII (punycode) form by IDNA 2008 / UTS #46, as mail servers and browsers
+# resolve it; so every way of writing one mailbox gives one identity.
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("José <José@Example.com>", "josé@example.com"),
+    ("jose\u0301@example.com", "josé@example.com"),  # decomposed (NFD), as some clients send
+    ("Иван@Пример.РФ", "иван@xn--e1afmkfd.xn--p1ai"),
+    ("иван@xn--e1afmkfd.xn--p1ai", "иван@xn--e1afmkfd.xn--p1ai"),
+    # IDNA 2003 (Python's "idna" codec) maps ß to ss: another domain, someone else's mailbox.
+    ("müller@straße.de", "müller@xn--strae-oqa.de"),
+    ("δοκιμή@παράδειγμα.ελ", "δοκιμή@xn--hxajbheg2az3al.xn--qxam"),
+    ("用户@例子.广告", "用户@xn--fsqu00a.xn--4rr70v"),
+    ("🦊fuchs@example.com", "🦊fuchs@example.com"),  # outside the BMP
+])
+def test_utf8_addresses(raw: str, expected: str) -> None:
+    assert normalize_email(raw) == expected
+
+
 @pytest.mark.parametrize("raw", ["", "ann", "ann@", "@example.com", "a@@b.com", "ann@localhost",
                                  "a..b@example.com", "ann@exa mple.com"])
 def test_bad_emails_say_why(raw: str) -> None:
