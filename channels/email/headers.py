@@ -24,7 +24,7 @@ DEFAULT_FALLBACKS: tuple[str, ...] = DEFAULT_FALLBACK_CHARSETS
 DEFAULT_CHARSETS = ("utf-8", *DEFAULT_FALLBACKS)
 # Single-byte legacy charsets (Python's codec names): text in them is almost never valid UTF-8
 # with non-ASCII characters, so such bytes under such a declaration are UTF-8 mislabelled.
-_LEGACY = re.compile(r"^(ascii|latin-1|iso8859-\d+|cp12\d\d|cp8\d\d|cp437|koi8-\w+|mac-\w+|"
+_LEGACY = re.compile(r"^(ascii|iso8859-\d+|cp12\d\d|cp8\d\d|cp437|koi8-\w+|mac-\w+|"
                      r"kz1048|ptcp154|tis-620)$")
 _PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
 _ID = re.compile(r"<([^<>\s]+)>")
@@ -99,18 +99,21 @@ def _non_ascii_utf8(data: bytes) -> str | None:
     return None if text.isascii() else text
 
 
+def _keep_utf7_sequence(error: UnicodeError) -> tuple[str, int]:
+    """Python's UTF-7 codec refuses a whole text for one ill-formed sequence (a '+' the sender's
+    encoder left unescaped, as in "C++" or "+43 1 234"): keep such a sequence as it is. Stray
+    padding bits after a complete character are dropped (the character is already decoded)."""
+    assert isinstance(error, UnicodeDecodeError)
+    if "padding" in error.reason:
+        return "", error.end
+    return error.object[error.start:error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("crm-utf7-lenient", _keep_utf7_sequence)
+
+
 def _utf7(data: bytes) -> str:
-    """UTF-7 read leniently: Python's codec refuses the whole text for one ill-formed sequence (a
-    '+' the sender's encoder left unescaped, stray padding bits); that sequence is kept as it is
-    and the rest decoded."""
-    out: list[str] = []
-    while True:
-        try:
-            out.append(data.decode("utf-7"))
-            return "".join(out)
-        except UnicodeDecodeError as e:
-            out.append(data[:e.start].decode("utf-7") + data[e.start:e.end].decode("ascii"))
-            data = data[e.end:]
+    return data.decode("utf-7", "crm-utf7-lenient")
 
 
 def _unescape_surrogates(value: str, charsets: Sequence[str] = DEFAULT_CHARSETS) -> str:

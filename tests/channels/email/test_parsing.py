@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from channels.email.headers import decode_bytes
 from channels.email.parsing import calendar_summary, parse_mail, to_inbound
 from crm.types import Channel
 from tests.channels.email.conftest import sample
@@ -169,6 +170,13 @@ def test_a_header_mixing_raw_bytes_and_encoded_words() -> None:
 def test_utf7_body_and_subject(name: str, subject: str, text: str) -> None:
     m = parse(name)
     assert (m.subject, m.text) == (subject, text)
+
+
+def test_utf7_keeps_what_it_cannot_decode() -> None:
+    assert decode_bytes(b"C++ und Fr+APY-sche", "utf-7") == "C++ und Frösche"
+    assert decode_bytes(b"Fr+APZ-sche", "UTF-7") == "Frösche"  # stray padding bits
+    # Many bad sequences are handled in the codec's one pass, not by decoding again after each.
+    assert decode_bytes(b"1+1=2 " * 50_000, "utf-7") == "1+1=2 " * 50_000
 
 
 @pytest.mark.parametrize(("name", "sender", "subject", "message_id"), [
