@@ -20,7 +20,6 @@ from crm.types import Channel
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+$")
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
-_E164 = re.compile(r"\+[1-9]\d{1,14}")
 _PHONE_CHARS = re.compile(r"[+\d\s().\-/]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_ADDRESS = 320  # Identity.address
@@ -111,10 +110,15 @@ def reply_warning(channel: Channel, address: str) -> str | None:
     An SMS sender kept raw by `normalize_sms_sender` is no E.164 number: gateways refuse to send
     to alphanumeric ids, and short codes take replies only where the operator routes them.
     """
-    if channel is Channel.SMS and not _E164.fullmatch(address):
-        return (f"The sender \u201c{address}\u201d is not a phone number (a short code or a "
-                "sender name): a reply by SMS may not be possible.")
-    return None
+    if channel is not Channel.SMS:
+        return None
+    try:
+        if normalize_phone(address) == address:  # E.164 as stored: a number
+            return None
+    except InvalidAddress:
+        pass
+    return (f"The sender \u201c{address}\u201d is not a phone number (a short code or a "
+            "sender name): a reply by SMS may not be possible.")
 
 
 def normalize_telegram(raw: str | int) -> str:

@@ -122,7 +122,7 @@ def test_a_typed_or_shared_number_must_be_a_phone_number() -> None:
 
 
 def test_reply_warning_for_senders_that_are_not_phone_numbers() -> None:
-    for address in ("ACME-Bank", "72345", "+1 202 555"):
+    for address in ("ACME-Bank", "72345", "+1 202 555", "+72345"):
         warning = reply_warning(Channel.SMS, address)
         assert warning is not None and address in warning and "reply" in warning
     assert reply_warning(Channel.SMS, "+15557654321") is None
