@@ -33,6 +33,7 @@ from crm.events import (
     MessageReceived,
     TeamNotice,
 )
+from crm.identity import reply_warning
 from crm.models import Conversation, Customer, CustomerTopic, Identity, Manager, Message, Outbox
 from crm.services import Core
 from crm.types import (
@@ -164,10 +165,13 @@ class Mirror:
     # --- rendering -------------------------------------------------------------------------
 
     async def entry(self, message: Message, edited: bool = False) -> render.Entry:
-        who = "system"
+        who, warning = "system", None
         if message.direction is Direction.IN:
             who = await customer_name(message.customer_id,
                                       str(message.meta.get("sender_name") or "") or None)
+            identity = await Identity.get_or_none(id=message.identity_id) \
+                if message.identity_id is not None else None
+            warning = reply_warning(message.channel, identity.address) if identity else None
         elif message.author_id is not None:
             author = await Manager.get_or_none(id=message.author_id)
             who = author.name if author else "manager"
@@ -179,7 +183,7 @@ class Mirror:
         return render.Entry(message.direction, message.channel, message.text, who,
                             attachments=kinds, subject=subject if message.channel
                             is Channel.EMAIL else None, automated=message.automated,
-                            edited=edited)
+                            edited=edited, warning=warning)
 
     # --- writing to the chat ---------------------------------------------------------------
 

@@ -28,6 +28,7 @@ class Entry:
     edited: bool = False
     status: DeliveryStatus | None = None
     error: str | None = None
+    warning: str | None = None  # e.g. crm.identity.reply_warning: shown under the head line
 
 
 def mark(channel: Channel) -> str:
@@ -52,6 +53,8 @@ def blocks(entry: Entry, limit: int = BLOCK_LIMIT) -> list[str]:
     """One block, or several when the text is long; each within `limit` and balanced HTML."""
     head = _head(entry)
     extra = []
+    if entry.warning:
+        extra.append(notice(entry.warning, "⚠️"))
     if entry.subject:
         extra.append(f"<i>{escape(entry.subject)}</i>")
     if entry.attachments:

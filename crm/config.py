@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import tomllib
@@ -22,6 +23,10 @@ from pydantic import (
 from crm.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# [email] fallback_charsets: what undeclared 8-bit bytes of a mail are read as, after the
+# charsets the mail declares and UTF-8.
+DEFAULT_FALLBACK_CHARSETS = ("cp1251", "koi8-r", "cp1252")
+_ASCII = bytes(range(0x20, 0x7F))
 
 
 class _Missing(ValueError):
@@ -197,6 +202,29 @@ class EmailSettings(_Section):
     # Empty: from_address with "+unsubscribe" (support+unsubscribe@example.com), which most
     # servers deliver to the same mailbox.
     unsubscribe_address: str = ""
+
+    # Undeclared 8-bit bytes (raw 8-bit headers, a part without a usable charset) are read in the
+    # charsets the mail declares, then UTF-8, then these, in this order.
+    fallback_charsets: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FALLBACK_CHARSETS))
+
+    @field_validator("fallback_charsets")
+    @classmethod
+    def _charsets(cls, v: list[str]) -> list[str]:
+        for name in v:
+            try:
+                codec = codecs.lookup(name.strip())
+            except LookupError:
+                raise ValueError(f"{name!r} is not a charset name Python knows (such as "
+                                 "cp1251, koi8-r, cp1252 or iso-8859-2)") from None
+            try:
+                ascii_ok = _ASCII.decode(codec.name) == _ASCII.decode("ascii")
+            except UnicodeDecodeError:
+                ascii_ok = False
+            if not ascii_ok:
+                raise ValueError(f"{name!r} does not read ASCII as ASCII (UTF-16, UTF-7, "
+                                 "EBCDIC…): it cannot be what 8-bit mail bytes are in")
+        return [name.strip() for name in v]
 
     @property
     def unsubscribe_mailbox(self) -> str | None:

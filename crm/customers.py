@@ -20,7 +20,7 @@ from tortoise.models import Model
 from crm.clock import Clock, utcnow
 from crm.errors import CrmError, NotFound
 from crm.events import CustomersMerged, EventBus
-from crm.identity import normalize_address
+from crm.identity import normalize_address, normalize_typed_address
 from crm.models import (
     AuditLog,
     Conversation,
@@ -90,7 +90,7 @@ class Customers:
     async def link_identity(self, customer_id: int, channel: Channel, raw: str,
                             actor: str = "customer") -> Customer:
         """Give a customer another address; if it belongs to someone else, the two are merged."""
-        address = normalize_address(channel, raw, self.default_region)
+        address = normalize_typed_address(channel, raw, self.default_region)
         async with self.bus.unit_of_work():
             customer = await self.get(customer_id)
             identity = await Identity.filter(channel=channel, address=address).first()

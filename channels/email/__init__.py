@@ -35,7 +35,7 @@ def build(core: Core, web_app: web.Application, *,
     ours = frozenset(a.lower() for a in (settings.from_address, settings.imap_username,
                                          settings.smtp_username) if a and "@" in a)
     store = AttachmentStore(settings.attachments_dir, settings.max_attachment_bytes)
-    ingester = MailIngester(core, store, ours)
+    ingester = MailIngester(core, store, ours, settings.fallback_charsets)
     leadership = Leadership(core.settings.database.url, lock_id_for(
         f"email:{settings.imap_username}@{settings.imap_host}/{settings.imap_folder}"))
     reader = ImapReader(settings, ingester.handle, tuning=tuning, clock=core.clock,

@@ -8,10 +8,12 @@ usable sender) is logged and skipped: it stays in the mailbox, nothing is lost.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import structlog
 
 from channels.email.attachments import AttachmentStore
+from channels.email.headers import DEFAULT_FALLBACKS
 from channels.email.loops import Bounce
 from channels.email.parsing import ParsedMail, parse_mail, to_inbound
 from crm.errors import InvalidAddress
@@ -24,14 +26,16 @@ log = structlog.get_logger(__name__)
 
 
 class MailIngester:
-    def __init__(self, core: Core, store: AttachmentStore, our_addresses: frozenset[str]) -> None:
+    def __init__(self, core: Core, store: AttachmentStore, our_addresses: frozenset[str],
+                 fallback_charsets: Sequence[str] = DEFAULT_FALLBACKS) -> None:
         self.core = core
         self.store = store
         self.our_addresses = our_addresses
+        self.fallback_charsets = tuple(fallback_charsets)  # [email] fallback_charsets
 
     async def handle(self, raw: bytes, uid: int | None = None) -> None:
         try:
-            mail = parse_mail(raw, self.our_addresses)
+            mail = parse_mail(raw, self.our_addresses, self.fallback_charsets)
         except Exception:  # a bug of ours on odd mail: keep reading the mailbox
             log.exception("email.unparseable", uid=uid, size=len(raw))
             return

@@ -5,8 +5,10 @@ message UUID, the dedupe key) and `time`=%t. With post-url instead, the text is 
 (in the Content-Type's charset) and the URL carries what its escapes fill in (at least id=%I);
 what the URL leaves out comes from Kannel's headers: X-Kannel-From (sent only with
 `send-sender = true`), X-Kannel-To and X-Kannel-Time. Twilio posts a form (MessageSid, From,
-To, Body, NumMedia, MediaUrl0…). Numbers become E.164 here; a message without a provider id
-gets a stable hash of sender, time and text as its id, so a gateway's retry stores it once.
+To, Body, NumMedia, MediaUrl0…). Numbers become E.164 here, any number of possible length
+(crm/identity.py normalize_sms_sender); short codes and alphanumeric senders are kept as they
+came, so no message is refused for its sender. A message without a provider id gets a stable
+hash of sender, time and text as its id, so a gateway's retry stores it once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from crm.identity import normalize_phone
+from crm.identity import normalize_sms_sender
 from crm.types import Attachment, Channel, InboundMessage
 
 
@@ -71,7 +73,7 @@ def kannel_message(query: Mapping[str, str], default_region: str) -> InboundMess
     if not raw_sender:
         raise ValueError("no sender: the get-url needs from=%p (a post-url: from=%p, or "
                          "send-sender = true for X-Kannel-From)")
-    sender = normalize_phone(raw_sender, default_region)
+    sender = normalize_sms_sender(raw_sender, default_region)
     text = query.get("text") or ""
     when = query.get("time") or ""
     kannel_id = (query.get("id") or "").strip()
@@ -87,7 +89,7 @@ def twilio_message(form: Mapping[str, str], default_region: str) -> InboundMessa
     raw_sender = (form.get("From") or "").strip()
     if not raw_sender:
         raise ValueError("no From in the Twilio webhook")
-    sender = normalize_phone(raw_sender, default_region)
+    sender = normalize_sms_sender(raw_sender, default_region)
     text = form.get("Body") or ""
     sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
     external_id = sid or stable_id("twilio", sender, "", text)

@@ -128,6 +128,23 @@ async def test_email_and_sms_messages_are_mirrored_too(
     assert len(tg.forums[GROUP]) == 2
 
 
+async def test_an_sms_sender_that_is_no_phone_number_comes_with_a_warning(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    async with service() as app:
+        assert app.core is not None
+        await app.core.timeline.ingest(InboundMessage(
+            Channel.SMS, "sms-bank", "ACME-Bank", text="Payment received"))
+        await app.core.timeline.ingest(InboundMessage(
+            Channel.SMS, "sms-new", "+15557654321", text="new number, same me"))
+        await tg.wait_for(lambda: "Payment received" in topic_text(tg)
+                          and "same me" in topic_text(tg))
+        bank = next(s for s in tg.sent_to(GROUP) if "Payment received" in s.text)
+        assert "⚠️" in bank.text and "“ACME-Bank” is not a phone number" in bank.text
+        assert "reply by SMS may not be possible" in bank.text
+        number = next(s for s in tg.sent_to(GROUP) if "same me" in s.text)
+        assert "⚠️" not in number.text
+
+
 async def test_private_chat_mode_the_manager_answers_by_replying(
         tg: TelegramDouble, service: ServiceFactory) -> None:
     _, bob = await add_manager(9006, "Bob", online=True)

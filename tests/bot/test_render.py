@@ -10,3 +10,17 @@ def test_a_name_cannot_redirect_a_managers_reply() -> None:
         header = private_header(name, 42)
         assert "\n" not in header
         assert customer_ref(header + "\nWhere is my order?") == 42
+
+
+def test_a_warning_line_is_shown_escaped_under_the_head() -> None:
+    from bot.render import Entry, blocks
+    from crm.types import Channel, Direction
+
+    entry = Entry(Direction.IN, Channel.SMS, "Payment <received>", "ACME-Bank",
+                  warning='The sender "<b>ACME</b>" is not a phone number')
+    [block] = blocks(entry)
+    head, warning, text = block.split("\n")
+    assert head == "<b>ACME-Bank</b> · 📱 sms"
+    assert warning == '⚠️ <i>The sender "&lt;b&gt;ACME&lt;/b&gt;" is not a phone number</i>'
+    assert text == "Payment &lt;received&gt;"
+    assert "⚠️" not in blocks(Entry(Direction.IN, Channel.SMS, "hi", "Ann"))[0]

@@ -70,3 +70,20 @@ def test_a_wrong_secret_is_not_echoed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(write(tmp_path, "[telegram]\ntoken = 12345\n"), environ={})
     assert "12345" not in str(err.value)
+
+
+def test_email_fallback_charsets() -> None:
+    settings = load_settings(ROOT / "config.example.toml", environ={})
+    assert settings.email.fallback_charsets == ["cp1251", "koi8-r", "cp1252"]
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ('["cp1251", "latin-9000"]', "'latin-9000' is not a charset name Python knows"),
+    ('["utf-16"]', "'utf-16' does not read ASCII as ASCII"),
+    ('"cp1251"', "Input should be a valid list"),
+])
+def test_bad_fallback_charsets_name_the_key(tmp_path: Path, value: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, f"[email]\nfallback_charsets = {value}\n"), environ={})
+    assert "config.toml:2: [email] fallback_charsets: " in str(err.value)
+    assert reason in str(err.value)

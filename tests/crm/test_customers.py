@@ -7,7 +7,7 @@ import json
 import pytest
 
 from crm.customers import ERASED
-from crm.errors import CrmError
+from crm.errors import CrmError, InvalidAddress
 from crm.models import AuditLog, Conversation, Customer, Identity, Message, Outbox
 from crm.services import Core
 from crm.types import Channel, InboundMessage, OutboxState
@@ -49,6 +49,19 @@ async def test_shared_phone_links_telegram_to_the_sms_customer(core: Core) -> No
     assert await Customer.filter(merged_into_id=None).count() == 1
     assert {i.channel for i in await Identity.filter(customer_id=merged.id)} == {
         Channel.SMS, Channel.TELEGRAM}
+
+
+async def test_a_shared_number_must_be_a_phone_number(core: Core) -> None:
+    tg = await say(core, Channel.TELEGRAM, "778", "hello")
+    bank = await say(core, Channel.SMS, "ACME-Bank", "Payment received")
+    for raw in ("ACME-Bank", "72345"):  # a sender id or short code is learnt, never linked
+        with pytest.raises(InvalidAddress, match="not a phone number"):
+            await core.customers.link_identity(tg, Channel.SMS, raw)
+    assert (await core.customers.by_address(Channel.SMS, " ACME-Bank")).id == bank
+    # A number newer than libphonenumber's tables is the customer's real number all the same.
+    new_range = await say(core, Channel.SMS, "+15557654321", "by sms")
+    merged = await core.customers.link_identity(tg, Channel.SMS, "+1 (555) 765-4321")
+    assert merged.id == min(tg, new_range)
 
 
 async def test_export_holds_everything_as_json(core: Core) -> None:

@@ -57,9 +57,22 @@ async def test_addresses_are_normalised_to_one_customer(core: Core) -> None:
 
 
 async def test_invalid_sender_is_refused_and_nothing_stored(core: Core) -> None:
-    with pytest.raises(InvalidAddress, match="not a phone number"):
-        await core.timeline.ingest(inbound(1, sender="call me", channel=Channel.SMS))
+    with pytest.raises(InvalidAddress, match="not an email address"):
+        await core.timeline.ingest(inbound(1, sender="call me"))
+    with pytest.raises(InvalidAddress, match="no sender"):
+        await core.timeline.ingest(inbound(2, sender="  ", channel=Channel.SMS))
     assert await Message.all().count() == 0
+
+
+async def test_every_inbound_sms_is_kept_under_its_sender(core: Core) -> None:
+    # A number libphonenumber calls invalid (a newer range), a short code, a sender id, garbage.
+    for n, sender in enumerate(["+1 555 765 4321", "72345", " ACME-Bank ", "call me"]):
+        await core.timeline.ingest(inbound(n, sender=sender, channel=Channel.SMS))
+    again = await core.timeline.ingest(inbound(9, sender="ACME-Bank", channel=Channel.SMS))
+    assert await Identity.filter(channel=Channel.SMS).order_by("id").values_list(
+        "address", flat=True) == ["+15557654321", "72345", "ACME-Bank", "call me"]
+    assert again.customer_id == (await Identity.get(address="ACME-Bank")).customer_id
+    assert await Message.all().count() == 5
 
 
 async def test_closed_conversation_reopens_and_events_fire_after_commit(core: Core) -> None:

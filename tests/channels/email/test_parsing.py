@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from channels.email.headers import decode_bytes
 from channels.email.parsing import calendar_summary, parse_mail, to_inbound
 from crm.types import Channel
 from tests.channels.email.conftest import sample
@@ -133,3 +134,78 @@ def test_garbage_never_raises() -> None:
 def test_calendar_summary_unfolds_lines() -> None:
     ics = "BEGIN:VEVENT\r\nSUMMARY:Long\r\n  title\r\nDTSTART;TZID=X:20250101T090000\r\nEND"
     assert calendar_summary(ics) == "[calendar invite] Long title, 20250101T090000"
+
+
+# Mail that failed when real-world input was tried (samples/*.eml, raw bytes as they came).
+
+def test_raw_latin1_headers_follow_the_charset_the_mail_declares() -> None:
+    m = parse("latin1_8bit_headers.eml")  # 8-bit ISO-8859-1 in From and Subject, no encoding
+    assert m.subject == "Die Hasen und die Frösche"
+    assert m.sender_name == "Jürgen Kästner" and m.sender == "juergen@example.de"
+    assert m.text == "Guten Tag,\nwann kommen die Frösche? Grüße"
+
+
+def test_declared_charsets_then_utf8_then_the_configured_fallbacks() -> None:
+    raw = sample("latin1_8bit_headers.eml")
+    # Without a declaration, UTF-8 is tried first and then the fallbacks in their order.
+    undeclared = raw.replace(b"Content-Type: text/plain; charset=iso-8859-1\r\n", b"")
+    assert parse_mail(undeclared).subject == "Die Hasen und die Frцsche"  # cp1251 first
+    assert parse_mail(undeclared, fallback_charsets=["cp1252"]).subject == \
+        "Die Hasen und die Frösche"
+    # A declaration wins over the fallbacks.
+    assert parse_mail(raw, fallback_charsets=["koi8-r"]).subject == "Die Hasen und die Frösche"
+
+
+def test_a_header_mixing_raw_bytes_and_encoded_words() -> None:
+    raw = sample("latin1_8bit_headers.eml").replace(
+        b"Subject: Die Hasen", b"Subject: =?utf-8?Q?=E2=80=9EFabel=E2=80=9C:?= Die Hasen")
+    assert parse_mail(raw).subject == "„Fabel“: Die Hasen und die Frösche"
+
+
+@pytest.mark.parametrize(("name", "subject", "text"), [
+    ("utf7.eml", "Die Hasen und die Frösche", "Wo bleiben die Frösche? Grüße"),
+    ("utf7_unescaped_plus.eml", "Rückruf bitte",
+     "Bitte rufen Sie mich zurück: Tel. +43 1 234 5678\nGrüße, Anna"),
+])
+def test_utf7_body_and_subject(name: str, subject: str, text: str) -> None:
+    m = parse(name)
+    assert (m.subject, m.text) == (subject, text)
+
+
+def test_utf7_keeps_what_it_cannot_decode() -> None:
+    assert decode_bytes(b"C++ und Fr+APY-sche", "utf-7") == "C++ und Frösche"
+    assert decode_bytes(b"Fr+APZ-sche", "UTF-7") == "Frösche"  # stray padding bits
+    # Many bad sequences are handled in the codec's one pass, not by decoding again after each.
+    assert decode_bytes(b"1+1=2 " * 50_000, "utf-7") == "1+1=2 " * 50_000
+
+
+@pytest.mark.parametrize(("name", "sender", "subject", "message_id"), [
+    ("mbox_from_line.eml", "carl@example.org", "Forwarded from my archive",
+     "mbox-1@example.org"),
+    ("mbox_escaped_from_line.eml", "dora@example.net", "Re-sent from my archive",
+     "mbox-2@example.net"),
+])
+def test_headers_after_an_mbox_from_line(name: str, sender: str, subject: str,
+                                         message_id: str) -> None:
+    m = parse(name)
+    assert (m.sender, m.subject, m.message_id, m.synthesized_id) == (sender, subject,
+                                                                     message_id, False)
+
+
+def test_from_without_angle_brackets() -> None:
+    m = parse("from_without_brackets.eml")  # From: Big Bug bb@bug.com
+    assert (m.sender, m.sender_name) == ("bb@bug.com", "Big Bug")
+    assert m.headers["from"] == "Big Bug <bb@bug.com>"
+
+
+@pytest.mark.parametrize(("name", "sender", "sender_name", "subject", "text"), [
+    ("utf8_address.eml", "josé@example.com", "José Núñez", "Pedido número 7",
+     "¿Dónde está mi pedido?"),
+    # Raw UTF-8 headers over a windows-1251 body: each read in its own charset.
+    ("utf8_address_idn.eml", "Иван@Пример.РФ", "Иван Петров", "Где заказ?",
+     "Здравствуйте, где мой заказ?"),
+])
+def test_rfc6532_utf8_addresses(name: str, sender: str, sender_name: str, subject: str,
+                                text: str) -> None:
+    m = parse(name)
+    assert (m.sender, m.sender_name, m.subject, m.text) == (sender, sender_name, subject, text)

@@ -471,3 +471,59 @@ async def test_uidvalidity_change_on_a_quiet_mailbox_imports_no_old_mail(
     stored = await Message.filter(direction__in=[Direction.IN, Direction.EVENT]).values_list(
         "external_id", flat=True)
     assert stored == ["new@ex.com"]
+
+
+async def test_real_world_mail_is_stored_under_its_sender(
+        settings_for: Any, dovecot: Dovecot, mailbox: str) -> None:
+    """Mail that real clients send (the issue "What failed when real-world input was tried"),
+    through Dovecot and the whole service: each lands with its sender, subject and text."""
+    names = ["latin1_8bit_headers.eml", "utf7.eml", "utf7_unescaped_plus.eml",
+             "mbox_from_line.eml", "mbox_escaped_from_line.eml", "from_without_brackets.eml",
+             "utf8_address.eml", "utf8_address_idn.eml"]
+    async with running(settings_for(fallback_charsets=["cp1252"])) as svc:
+        await svc.idle()
+        for name in names:
+            await dovecot.append(mailbox, sample(name))
+        # No charset declared anywhere: the configured fallbacks decide.
+        await dovecot.append(mailbox, sample("latin1_8bit_headers.eml").replace(
+            b"Content-Type: text/plain; charset=iso-8859-1\r\n", b"").replace(
+            b"juergen@", b"j.k@").replace(b"latin1-8bit-1@", b"latin1-8bit-2@"))
+        # The reader takes mail in UID order: once the last one is in, every one before it was
+        # either stored or skipped.
+        await dovecot.append(mailbox, mail("Last <last@example.com>", "last", "last"))
+        await stored_from(svc, "last@example.com")
+    stored = {}
+    for m in await Message.all().prefetch_related("identity", "conversation", "customer"):
+        stored[m.identity.address] = m
+
+    def subject(address: str) -> str:
+        return str(stored[address].meta["headers"]["subject"])  # type: ignore[index]
+
+    assert subject("juergen@example.de") == "Die Hasen und die Frösche"
+    assert stored["juergen@example.de"].customer.name == "Jürgen Kästner"
+    assert subject("j.k@example.de") == "Die Hasen und die Frösche"
+    assert subject("anna@example.at") == "Die Hasen und die Frösche"
+    assert stored["anna@example.at"].text == "Wo bleiben die Frösche? Grüße"
+    assert subject("anna.weiss@example.at") == "Rückruf bitte"
+    assert stored["carl@example.org"].external_id == "mbox-1@example.org"
+    assert subject("dora@example.net") == "Re-sent from my archive"
+    assert stored["dora@example.net"].external_id == "mbox-2@example.net"
+    assert subject("bb@bug.com") == "bug report"
+    assert stored["bb@bug.com"].customer.name == "Big Bug"
+    assert subject("josé@example.com") == "Pedido número 7"
+    assert stored["josé@example.com"].customer.name == "José Núñez"
+    ivan = stored["иван@xn--e1afmkfd.xn--p1ai"]
+    assert ivan.conversation.subject == "Где заказ?"
+    assert ivan.text == "Здравствуйте, где мой заказ?"
+    assert len(stored) == len(names) + 2
+
+
+async def stored_from(svc: Any, address: str) -> Message:
+    """The first mail stored from `address`, awaited through the events of the ingest."""
+    seen = 0
+    while True:
+        event = (await svc.inbox.wait(seen + 1))[seen]
+        seen += 1
+        message = await Message.get(id=event.message_id).prefetch_related("identity")
+        if message.identity.address == address:
+            return message

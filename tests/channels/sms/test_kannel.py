@@ -52,6 +52,23 @@ async def test_a_telegram_customer_who_shared_the_number_is_the_same_customer(
     assert message.customer_id == telegram.customer_id
 
 
+async def test_senders_libphonenumber_does_not_know_are_kept(
+        kannel_app: AppEvents, smsc: FakeSmsc, post_smsc: FakeSmsc) -> None:
+    """Answered 400 and lost at the gateway before: a number of a range newer than
+    libphonenumber's metadata, an alphanumeric sender id, a short code."""
+    _, events = kannel_app
+    await smsc.deliver("+15557654321", OUR_NUMBER, "New number, same order?")
+    new_range = await events.inbound_from("+15557654321", "New number, same order?")
+    await smsc.deliver("ACME-Bank", OUR_NUMBER, "Payment received")
+    bank = await events.inbound_from("ACME-Bank", "Payment received")
+    await post_smsc.deliver("72345", OUR_NUMBER, "Posted by a short code")
+    short = await events.inbound_from("72345", "Posted by a short code")
+    assert len({new_range.customer_id, bank.customer_id, short.customer_id}) == 3
+    assert new_range.conversation_id is not None and bank.conversation_id is not None
+    assert await Identity.filter(channel=Channel.SMS).order_by("id").values_list(
+        "address", flat=True) == ["+15557654321", "ACME-Bank", "72345"]
+
+
 async def test_cyrillic_inbound_arrives_as_utf8(kannel_app: AppEvents, smsc: FakeSmsc,
                                                phone: Phone) -> None:
     _, events = kannel_app
@@ -148,9 +165,11 @@ async def test_forged_or_tokenless_requests_are_refused_and_store_nothing(
             async with http.get(f"{base}/sms/kannel/inbound",
                                 params={**sms, "token": TOKEN}) as response:
                 assert response.status == 200
+        # Only a message without any sender is refused (a sender id is kept: test below).
         async with http.get(f"{base}/sms/kannel/inbound", params={
-                **sms, "token": TOKEN, "from": "MyBank"}) as response:
+                **sms, "token": TOKEN, "from": " ", "id": "forged-2"}) as response:
             assert response.status == 400
+            assert "no sender" in await response.text()
     assert await Message.filter(text="forged").count() == 1
 
 

@@ -43,9 +43,42 @@ def test_without_a_kannel_id_the_id_is_a_stable_hash_of_sender_time_and_text() -
     assert one.external_id.startswith("kannel-h-")
 
 
-@pytest.mark.parametrize("sender", ["", "MyBank", "12"])
-def test_kannel_inbound_without_a_usable_sender_is_refused(sender: str) -> None:
-    with pytest.raises((ValueError, InvalidAddress)):
+# Recorded get-url calls that were answered 400 and lost: a number libphonenumber's metadata
+# calls invalid (a range newer than its tables), a short code, an alphanumeric sender id.
+KANNEL_GET_NEW_RANGE = {"token": "t", "from": "+15557654321", "to": "+15550100",
+                        "text": "Is my parcel on its way?",
+                        "id": "0b1f7a52-6c39-4f0e-9d51-2a8f3c1e9b77", "time": "2026-11-30 08:12:40"}
+KANNEL_GET_SHORT_CODE = {"token": "t", "from": "72345", "to": "+15550100",
+                         "text": "Your code is 481516", "id": "5d2c0e1b-1a7f-4c1e-8f0a-77c2b9e4d0aa",
+                         "time": "2026-11-30 08:13:02"}
+KANNEL_GET_ALPHANUMERIC = {"token": "t", "from": "ACME-Bank", "to": "+15550100",
+                           "text": "Payment received, thank you",
+                           "id": "e7a4c9d3-5b8e-4d2a-b1f6-0c3e9a8d7f21",
+                           "time": "2026-11-30 08:14:55"}
+
+
+@pytest.mark.parametrize(("query", "sender"), [
+    (KANNEL_GET_NEW_RANGE, "+15557654321"),
+    ({**KANNEL_GET_NEW_RANGE, "from": "15557654321"}, "+15557654321"),
+    (KANNEL_GET_SHORT_CODE, "72345"),
+    (KANNEL_GET_ALPHANUMERIC, "ACME-Bank"),
+    ({**KANNEL_GET_ALPHANUMERIC, "from": "  ACME-Bank "}, "ACME-Bank"),
+])
+def test_kannel_inbound_keeps_every_sender(query: dict[str, str], sender: str) -> None:
+    msg = kannel_message(query, "US")
+    assert (msg.sender, msg.text) == (sender, query["text"])
+    assert msg.external_id == f"kannel-i-{query['id']}"
+
+
+def test_kannel_post_url_keeps_an_alphanumeric_sender() -> None:
+    headers = CIMultiDict({**KANNEL_POST_HEADERS, "X-Kannel-From": "ACME-Bank"})
+    msg = kannel_message(kannel_post_fields({"id": "1"}, headers, b"hi", "UTF-8"), "US")
+    assert msg.sender == "ACME-Bank"
+
+
+@pytest.mark.parametrize("sender", ["", "   "])
+def test_kannel_inbound_without_a_sender_is_refused(sender: str) -> None:
+    with pytest.raises((ValueError, InvalidAddress), match="no sender"):
         kannel_message({**KANNEL_GET, "from": sender}, "US")
 
 
@@ -106,6 +139,29 @@ def test_twilio_inbound_with_media() -> None:
     assert (msg.external_id, msg.sender, msg.text) == ("SM123", "+12025550123", "pic")
     assert msg.attachments[0].file_id == "https://api.twilio.com/media/ME1"
     assert msg.attachments[0].mime_type == "image/jpeg"
+
+
+# A Twilio inbound webhook as Twilio posts it, from an alphanumeric sender id (delivered as From
+# where the network allows them) and from a number newer than libphonenumber's tables.
+TWILIO_ALPHANUMERIC = {"ToCountry": "GB", "ToState": "", "SmsMessageSid": "SM9f2c1d",
+                       "NumMedia": "0", "ToCity": "", "FromZip": "", "SmsSid": "SM9f2c1d",
+                       "FromState": "", "SmsStatus": "received", "FromCity": "",
+                       "Body": "Your delivery is booked", "FromCountry": "GB",
+                       "To": "+447700900123", "ToZip": "", "NumSegments": "1",
+                       "MessageSid": "SM9f2c1d", "AccountSid": "AC0123", "From": "ACME",
+                       "ApiVersion": "2010-04-01"}
+
+
+@pytest.mark.parametrize(("sender", "stored"), [("ACME", "ACME"),
+                                                ("+15557654321", "+15557654321")])
+def test_twilio_inbound_keeps_every_sender(sender: str, stored: str) -> None:
+    msg = twilio_message({**TWILIO_ALPHANUMERIC, "From": sender}, "GB")
+    assert (msg.sender, msg.external_id) == (stored, "SM9f2c1d")
+
+
+def test_twilio_inbound_without_a_sender_is_refused() -> None:
+    with pytest.raises((ValueError, InvalidAddress), match="no From"):
+        twilio_message({**TWILIO_ALPHANUMERIC, "From": " "}, "GB")
 
 
 @pytest.mark.parametrize(("query", "status", "permanent"), [

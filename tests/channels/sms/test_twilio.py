@@ -167,3 +167,14 @@ async def test_the_double_wants_a_sender_as_twilio_does(twilio: TwilioDouble,
                 assert response.status == 400
                 assert (await response.json())["code"] == code
     assert twilio.sent == []
+
+
+async def test_inbound_from_a_sender_id_or_a_new_number_range_is_kept(
+        twilio_app: AppEvents, twilio: TwilioDouble) -> None:
+    app, events = twilio_app
+    for sender in ("ACME", "+15557654321"):
+        params = twilio.inbound_params(sender, OUR_NUMBER, f"hello from {sender}")
+        status, _ = await twilio.post(url(app, "/sms/twilio/inbound"), params)
+        assert status == 200
+        message = await events.inbound_from(sender, f"hello from {sender}")
+        assert message.external_id == params["MessageSid"]
