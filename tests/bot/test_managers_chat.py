@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from crm.models import Conversation, CustomerTopic, Identity, Message
-from crm.types import Channel, ConversationStatus, DeliveryStatus, Direction, InboundMessage
+from crm.types import (
+    Channel,
+    ConsentKind,
+    ConsentSource,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    InboundMessage,
+)
 from tests.support.telegram_double import GROUP, TelegramDouble, user
 from tests.support.telegram_fixtures import ServiceFactory, add_manager
 
@@ -123,9 +131,15 @@ async def test_email_and_sms_messages_are_mirrored_too(
         assert "✉️ email" in text and "Invoice &lt;b&gt;?" in text
         assert "📱 sms" in text
         thread = next(s.thread_id for s in tg.sent_to(GROUP) if "Invoice" in s.text)
+        dora = (await Identity.get(address="dora@example.com")).customer_id
+        await app.core.consent.change(dora, ConsentKind.MARKETING, False, channel=Channel.EMAIL,
+                                      source=ConsentSource.KEYWORD, actor="customer")
         tg.manager_says(GROUP, bob, "/info", thread)
         await tg.wait_for(lambda: "dora@example.com" in topic_text(tg, thread))
     assert len(tg.forums[GROUP]) == 2
+    # /info says what the customer agreed to, channel by channel.
+    assert "marketing: email no (keyword, " in topic_text(tg, thread)
+    assert "notifications: email yes (default)" in topic_text(tg, thread)
 
 
 async def test_an_sms_sender_that_is_no_phone_number_comes_with_a_warning(
@@ -163,3 +177,44 @@ async def test_private_chat_mode_the_manager_answers_by_replying(
     assert await Message.filter(direction=Direction.NOTE, text="private note").exists()
     assert not any("private note" in s.text for s in tg.sent_to(1006))
     assert await Identity.filter(address="1006").exists()
+
+
+async def test_the_message_comes_before_its_own_assignment_notice(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    await add_manager(9101, "Olga", "olga", online=True)
+    eve = user(1101, "Eve")
+    async with service():
+        tg.customer_says(eve, "my kettle leaks")
+        await tg.wait_for(lambda: "assigned to Olga" in topic_text(tg))
+    text = topic_text(tg)
+    assert text.index("my kettle leaks") < text.index("assigned to Olga")
+
+
+async def test_the_bot_s_menu_stays_out_of_the_topic_a_request_for_a_person_does_not(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    fay = user(1102, "Fay")
+    async with service():
+        tg.customer_says(fay, "/help")
+        tg.press(fay, "talk")  # "Talk to a manager" under the help answer
+        await tg.wait_for(lambda: "Talk to a manager" in topic_text(tg))
+        # Opting out is shown in the topic the customer already has.
+        tg.customer_says(fay, "/stop")
+        await tg.wait_for(lambda: "Marketing: stopped on telegram (command)" in topic_text(tg))
+        answers = await tg.wait_sent(1102, 3)
+    text = topic_text(tg)
+    assert "/help" not in text and "Write your question" not in text  # the bot's business
+    assert [a.text for a in answers][1] == "A manager will answer you here soon. Please write " \
+        "your question."
+    [conversation] = await Conversation.all()
+    assert conversation.status is ConversationStatus.OPEN
+
+
+async def test_an_opt_out_makes_no_topic_of_its_own(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    gus = user(1103, "Gus")
+    async with service():
+        tg.customer_says(gus, "/stop")
+        await tg.wait_sent(1103)
+        tg.customer_says(gus, "/help")
+        await tg.wait_sent(1103, 2)
+    assert tg.sent_to(GROUP) == [] and await CustomerTopic.all().count() == 0

@@ -11,7 +11,7 @@ import pytest
 
 from crm.models import Customer, Identity
 from crm.services import Core
-from crm.types import Channel, InboundMessage
+from crm.types import Channel, ConsentKind, ConsentSource, InboundMessage
 
 CRM = str(Path(sys.executable).parent / "crm")
 
@@ -76,8 +76,12 @@ async def test_customers_list_show_export_merge_forget(config: Path, core: Core,
     assert "Ann" in listing and "email:ann@example.com" in listing
     assert "sms:+12025550143" in crm(config, "customers", "list", "-s", "2025550143").stdout
 
+    await core.consent.change(b.customer_id, ConsentKind.MARKETING, False, channel=Channel.SMS,
+                              source=ConsentSource.KEYWORD, actor="customer")
+    assert "[no marketing: sms]" in crm(config, "customers", "list", "-s", "2025550143").stdout
     show = crm(config, "customers", "show", str(a.customer_id)).stdout
     assert "Customer #" in show and "ann@example.com" in show
+    assert "  marketing: email yes (default), other channels yes (default)" in show
     assert "<- email    customer: Where is <b>my</b> order?" in show
     assert "-> email    manager [queued]: On its way!" in show
 

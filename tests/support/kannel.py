@@ -83,6 +83,10 @@ get-url = "http://127.0.0.1:{crm_port}/sms/kannel/inbound?token={token}&from=%p&
 """
 
 
+# The [sms] inbound_token the tests' Kannel puts in its callback URLs.
+INBOUND_TOKEN = "sms-inbound-token-0123456789"
+
+
 @dataclass
 class KannelServer:
     root: str

@@ -24,6 +24,9 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from tests.support import procs
 
+# The login the tests' SMTP servers take.
+TEST_LOGIN = ("crm", "smtp-secret")
+
 
 @dataclass
 class Received:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,36 +20,22 @@ from channels.email.runtime import EmailRuntime
 from crm.app import App
 from crm.config import Settings
 from crm.events import MessageReceived
-from tests.channels.email.certs import TlsFiles, make_tls_files
+from tests.channels.email.certs import TlsFiles
 from tests.conftest import make_settings
-from tests.support.dovecot import Dovecot, start_dovecot
-from tests.support.smtp import SmtpServer, start_smtp
+from tests.support.dovecot import Dovecot
+from tests.support.smtp import TEST_LOGIN, SmtpServer, start_smtp
 
 SAMPLES = Path(__file__).parent / "samples"
 SUPPORT = "support@example.com"
-SMTP_LOGIN = ("crm", "smtp-secret")
+SMTP_LOGIN = TEST_LOGIN
 FAST = ReaderTuning(retry_base=0.05, retry_max=0.5, auth_retry_base=0.2, auth_retry_max=1.0,
                     command_timeout=5)
 
 
-@pytest.fixture(scope="session")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
-@pytest.fixture(scope="session")
-def dovecot(tls_files: TlsFiles) -> Iterator[Dovecot]:
-    server = start_dovecot(tls=(tls_files.cert, tls_files.key))
-    yield server
-    server.cleanup()
 
 
-@pytest_asyncio.fixture(scope="session")
-async def smtp() -> AsyncIterator[SmtpServer]:
-    server = start_smtp(credentials=SMTP_LOGIN)
-    server.bind_loop(asyncio.get_running_loop())
-    yield server
-    server.stop()
 
 
 @pytest_asyncio.fixture(scope="session")

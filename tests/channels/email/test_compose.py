@@ -6,18 +6,18 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 from channels.email.compose import compose, make_message_id, render_html, reply_subject
-from crm.types import Channel, OutboundMessage
+from crm.types import Channel, Choice, OutboundMessage
 
 NOW = datetime(2025, 1, 14, 10, tzinfo=UTC)
 
 
-def build(**kw: object) -> tuple[OutboundMessage, object]:
+def build(unsubscribe: str | None = None, **kw: object) -> tuple[OutboundMessage, object]:
     msg = OutboundMessage(channel=Channel.EMAIL, address="ann@example.com",
                           text="Hi <Ann> & co\nsee https://x.org/a?b=1&c=2.", outbox_id=7,
                           **kw)  # type: ignore[arg-type]
     mail = compose(msg, from_address="support@shop.example", from_name="Шоп Shop",
                    message_id=make_message_id(msg, "support@shop.example"), now=NOW,
-                   default_subject="Your request")
+                   default_subject="Your request", unsubscribe_mailbox=unsubscribe)
     # Read back as a mail client would.
     return msg, message_from_bytes(mail.as_bytes(), policy=policy.default)
 
@@ -72,3 +72,27 @@ def test_campaign_gets_one_click_unsubscribe() -> None:
     _, mail = build(options={"unsubscribe_url": "https://shop.example/u/abc"})
     assert mail["List-Unsubscribe"] == "<https://shop.example/u/abc>"  # type: ignore[index]
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"  # type: ignore[index]
+    _, mail = build(unsubscribe="support+unsubscribe@shop.example",
+                    options={"unsubscribe_url": "https://shop.example/u/abc"})
+    assert mail["List-Unsubscribe"].strip() == (  # type: ignore[index]
+        "<mailto:support+unsubscribe@shop.example?subject=unsubscribe>, "
+        "<https://shop.example/u/abc>")
+    # Bulk mail without a link still says how to stop it: by mail.
+    _, mail = build(unsubscribe="support+unsubscribe@shop.example",
+                    options={"list_unsubscribe": True})
+    assert mail["List-Unsubscribe"].strip() == (  # type: ignore[index]
+        "<mailto:support+unsubscribe@shop.example?subject=unsubscribe>")
+    assert mail["List-Unsubscribe-Post"] is None  # type: ignore[index]
+
+
+def test_choices_are_numbered_lines_in_text_and_html() -> None:
+    _, mail = build(choices=(Choice("talk", "Talk to a <manager>"),
+                             Choice("contact", "Share my phone", request="phone"),
+                             Choice("language", "Язык")), language="ru")
+    plain = mail.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+    assert plain.endswith("\n\n1. Talk to a <manager>\n2. Язык\n\nОтветьте цифрой.\n")
+    html = mail.get_body(("html",)).get_content()  # type: ignore[attr-defined]
+    assert "1. Talk to a &lt;manager&gt;<br>" in html
+    # A survey's 1–5 needs no lines: its question asks for the number.
+    _, mail = build(choices=tuple(Choice(f"rate:{n}", str(n)) for n in range(1, 6)))
+    assert "1." not in mail.get_body(("plain",)).get_content()  # type: ignore[attr-defined]

@@ -1,10 +1,11 @@
-"""Fixtures of the SMS tests: a real Kannel with the test as SMSC, a Twilio double, the service."""
+"""Fixtures of the SMS tests: the service on Kannel (tests/channels/conftest.py starts it, with
+the test as SMSC) or on a Twilio double."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -16,10 +17,10 @@ from crm.models import Identity, Message
 from crm.types import DeliveryStatus
 from tests.conftest import make_settings
 from tests.support import procs
-from tests.support.kannel import PASSWORD, USERNAME, FakeSmsc, KannelServer, start_kannel
+from tests.support.kannel import INBOUND_TOKEN, PASSWORD, USERNAME, FakeSmsc, KannelServer
 from tests.support.twilio_double import TwilioDouble
 
-TOKEN = "sms-inbound-token-0123456789"
+TOKEN = INBOUND_TOKEN
 OUR_NUMBER = "+15550100"
 _numbers = itertools.count(100)
 
@@ -30,34 +31,12 @@ def phone() -> Callable[[], str]:
     return lambda: f"+1202555{next(_numbers):04d}"
 
 
-@pytest.fixture(scope="session")
-def crm_port() -> int:
-    """The service's HTTP port: Kannel's get-url points at it, so it is fixed for the session."""
-    return procs.free_port()
 
 
-@pytest.fixture(scope="session")
-def kannel(crm_port: int) -> Iterator[KannelServer]:
-    server = start_kannel(crm_port, TOKEN)
-    yield server
-    server.stop()
 
 
-@pytest_asyncio.fixture(scope="session")
-async def smsc(kannel: KannelServer) -> AsyncIterator[FakeSmsc]:
-    network = FakeSmsc()
-    await network.connect(kannel.smsc_port)
-    yield network
-    await network.close()
 
 
-@pytest_asyncio.fixture(scope="session")
-async def post_smsc(kannel: KannelServer) -> AsyncIterator[FakeSmsc]:
-    """The line whose inbound SMS Kannel forwards by post-url (see tests/support/kannel.py)."""
-    network = FakeSmsc()
-    await network.connect(kannel.post_smsc_port)
-    yield network
-    await network.close()
 
 
 class Events:

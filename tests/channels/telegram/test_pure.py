@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from telegram import Bot, Update
+from telegram import Bot, InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
 from bot.render import Entry, blocks, customer_ref, private_header
 from channels.telegram.limits import Windows, is_group, per_recipient
 from channels.telegram.normalize import command_of, to_inbound
+from channels.telegram.sender import markup_of
 from channels.telegram.text import MAX_TEXT, escape, escaped_pieces, pack, split_text, utf16_len
-from crm.types import Channel, Direction
+from crm.types import Channel, Choice, Direction, OutboundMessage
 from tests.support.telegram_double import check_html
 
 BOT = Bot("123:abc")
@@ -122,3 +123,20 @@ def test_windows_keep_each_limit() -> None:
     assert windows.wait("-3", 1.6) > 0
     group = Windows(margin=1.0)
     assert sum(1 for n in range(25) if group.wait("-9", n * 0.1) == 0) == 20
+
+
+def test_choices_become_buttons_and_the_phone_request_a_contact_button() -> None:
+    def message(*choices: Choice, **options: object) -> OutboundMessage:
+        return OutboundMessage(Channel.TELEGRAM, "42", "hi", choices=choices, options=options)
+
+    menu = markup_of(message(Choice("talk", "Talk to a manager"), Choice("language", "Язык")))
+    assert isinstance(menu, InlineKeyboardMarkup)
+    assert [[b.callback_data for b in row] for row in menu.inline_keyboard] == [
+        ["talk"], ["language"]]
+    survey = markup_of(message(*(Choice(f"rate:{n}", str(n)) for n in range(1, 6))))
+    assert isinstance(survey, InlineKeyboardMarkup) and len(survey.inline_keyboard) == 1
+    phone = markup_of(message(Choice("contact", "Share my number", request="phone")))
+    assert isinstance(phone, ReplyKeyboardMarkup)
+    assert phone.keyboard[0][0].request_contact is True
+    assert isinstance(markup_of(message(close_keyboard=True)), ReplyKeyboardRemove)
+    assert markup_of(message()) is None
