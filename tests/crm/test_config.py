@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from crm.config import expand_env, load_settings
+from crm.config import Settings, expand_env, load_settings
 from crm.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +89,32 @@ def test_bad_fallback_charsets_name_the_key(tmp_path: Path, value: str, reason: 
         load_settings(write(tmp_path, f"[email]\nfallback_charsets = {value}\n"), environ={})
     assert "config.toml:2: [email] fallback_charsets: " in str(err.value)
     assert reason in str(err.value)
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            out += _keys(kind, f"{prefix}{name}.")
+        else:
+            out.append(f"{prefix}{name}")
+    return out
+
+
+def test_every_setting_is_documented_in_the_example_config() -> None:
+    """A key the code reads but config.example.toml does not show is a key nobody finds."""
+    raw = tomllib.loads((ROOT / "config.example.toml").read_text())
+
+    def present(path: str) -> bool:
+        node: object = raw
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    text = (ROOT / "config.example.toml").read_text()
+    missing = [k for k in _keys(Settings) if not present(k)
+               and f"# {k.rsplit('.', 1)[-1]} =" not in text]
+    assert not missing, f"not in config.example.toml: {missing}"
