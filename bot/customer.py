@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from bot import menu
-from bot.intents import Context, Intent, Recognised, recognise
+from bot.intents import Context, Intent, Recognised, needs, recognise
 from crm.automation import automation
 from crm.errors import InvalidAddress, SendRejected
 from crm.i18n import pick_language, t
@@ -77,17 +77,15 @@ class Dialogue:
 
     async def receive(self, msg: InboundMessage) -> IngestResult:
         async with self.core.bus.unit_of_work():
-            known = await self._known(msg)
             found = None if msg.edit_of is not None else recognise(
-                msg, await self._context(known, msg))
+                msg, await self._context(msg))
             routed = found is None or found.more or found.intent is Intent.TALK
-            result = await self.core.timeline.ingest(self._as_stored(
-                msg, found, routed, known.language if known else None))
+            result = await self.core.timeline.ingest(self._as_stored(msg, found, routed))
             if result.duplicate:
                 return result
             customer = await self.core.customers.get(result.customer_id)
             turn = Turn(msg, result, customer, self._answer_language(customer, msg, found))
-            if not msg.automated and result.identity_id is not None:
+            if not msg.automated and result.undeliverable and result.identity_id is not None:
                 await mark_reachable(result.identity_id,
                                      opted_in=found is not None and found.intent is Intent.START)
             answered = False
@@ -107,33 +105,38 @@ class Dialogue:
                          customer_id=customer.id, routed=routed)
         return result
 
-    async def _known(self, msg: InboundMessage) -> Customer | None:
-        try:
-            return await self.core.customers.by_address(msg.channel, msg.sender)
-        except InvalidAddress:
-            return None  # ingest decides what to keep of an odd sender
-
-    async def _context(self, customer: Customer | None, msg: InboundMessage) -> Context:
-        opted_out = customer is not None and not await self.core.consent.allows(
+    async def _context(self, msg: InboundMessage) -> Context:
+        """What recognition needs besides the message; looked up only when it matters."""
+        unsubscribe = self.core.settings.email.unsubscribe_mailbox \
+            if msg.channel is Channel.EMAIL else None
+        yes, number = needs(msg)
+        customer = None
+        if yes or number:
+            try:
+                customer = await self.core.customers.by_address(msg.channel, msg.sender)
+            except InvalidAddress:
+                customer = None  # ingest decides what to keep of an odd sender
+        if customer is None:
+            return Context(self.enabled, unsubscribe_address=unsubscribe)
+        opted_out = yes and not await self.core.consent.allows(
             customer.id, ConsentKind.MARKETING, msg.channel)
-        return Context(self.enabled, opted_out, await _open_choices(customer, msg.channel),
-                       self.core.settings.email.unsubscribe_mailbox
-                       if msg.channel is Channel.EMAIL else None)
+        choices = await _open_choices(customer, msg.channel) if number else ()
+        return Context(self.enabled, opted_out, choices, unsubscribe)
 
-    def _as_stored(self, msg: InboundMessage, found: Recognised | None, routed: bool,
-                   language: str | None) -> InboundMessage:
+    def _as_stored(self, msg: InboundMessage, found: Recognised | None,
+                   routed: bool) -> InboundMessage:
         """What the timeline keeps: an intent is recorded as a command (not routed); a button
         press is kept as the label a person would read."""
         if found is None:
             return msg
         text = msg.text
         if msg.action is not None:
-            text = menu.label(found, language or self.core.settings.bot.default_language) \
-                or msg.text
+            language = pick_language(msg.language, self.core.settings.bot.default_language)
+            text = menu.label(found, language) or msg.text
         return replace(msg, text=text, command=None if routed else found.intent.value)
 
     def _answer_language(self, customer: Customer, msg: InboundMessage,
-                  found: Recognised | None) -> str:
+                         found: Recognised | None) -> str:
         default = self.core.settings.bot.default_language
         if found is not None and found.language == "ru":
             return "ru"  # СТОП is answered in Russian whatever we knew before

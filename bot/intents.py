@@ -204,6 +204,16 @@ def _email(msg: InboundMessage, ctx: Context) -> Recognised | None:
     return None
 
 
+def needs(msg: InboundMessage) -> tuple[bool, bool]:
+    """Whether recognising `msg` depends on (the customer's opt-out, their open choices): most
+    messages need neither, and then the dialogue looks nothing up before storing them."""
+    if msg.automated or msg.action is not None or msg.command is not None:
+        return False, False
+    first = msg.text.strip().partition("\n")[0]
+    return normalize(msg.text) in _YES if len(msg.text) <= MAX_KEYWORD_LENGTH else False, \
+        _NUMBER.match(first) is not None
+
+
 def recognise(msg: InboundMessage, ctx: Context) -> Recognised | None:
     """The intent of a customer's message on its channel, or None: a message for a person."""
     if msg.automated:

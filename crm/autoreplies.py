@@ -56,17 +56,18 @@ class AutoReplies:
         """One acknowledgement while no person has answered the conversation."""
         if channel.value not in self.core.settings.bot.acknowledge:
             return False
-        conv = await Conversation.get(id=conversation_id)
-        if conv.acknowledged:
+        # One statement decides it, as the common case (acknowledged already) wants.
+        if not await Conversation.filter(id=conversation_id, acknowledged=False).update(
+                acknowledged=True):
             return False
-        await Conversation.filter(id=conv.id).update(acknowledged=True)
-        answered = await Message.filter(conversation_id=conv.id, direction=Direction.OUT,
-                                        author_kind="manager").exists()
+        answered = await Message.filter(conversation_id=conversation_id,
+                                        direction=Direction.OUT, author_kind="manager").exists()
         # Something else (the after-hours reply, an intent's answer) answered this message.
-        replied_now = await Message.filter(conversation_id=conv.id, direction=Direction.OUT,
-                                           id__gt=message_id).exists()
+        replied_now = await Message.filter(conversation_id=conversation_id,
+                                           direction=Direction.OUT, id__gt=message_id).exists()
         if answered or replied_now:
             return False
+        conv = await Conversation.get(id=conversation_id)
         return await self._send(conv.customer_id, t("ack", language), channel,
                                 key=f"ack:{key}", kind="ack")
 

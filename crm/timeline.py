@@ -37,6 +37,7 @@ class IngestResult:
     duplicate: bool = False
     new_customer: bool = False
     identity_id: int | None = None  # the sender's identity (None for a known duplicate)
+    undeliverable: bool = False  # the sender's address was marked undeliverable before this
 
 
 @dataclass
@@ -175,7 +176,8 @@ class Timeline:
         if _stale(identity.last_seen_at, work.now):
             work.seen_identities.add(identity.id)
         result = IngestResult(message.id, customer.id, conversation.id if conversation else None,
-                              new_customer=new_customer, identity_id=identity.id)
+                              new_customer=new_customer, identity_id=identity.id,
+                              undeliverable=identity.undeliverable_reason is not None)
         work.known[key] = result
         work.events.append(MessageReceived(
             message_id=message.id, customer_id=customer.id,
@@ -300,7 +302,8 @@ async def _find_identity(conn: BaseDBAsyncClient, channel: Channel, address: str
     """
     rows = await sql.fetch(
         conn,
-        "SELECT i.id, i.customer_id, i.last_seen_at, c.name, c.last_seen_at AS c_seen, "
+        "SELECT i.id, i.customer_id, i.last_seen_at, i.undeliverable_reason, c.name, "
+        "c.last_seen_at AS c_seen, "
         "v.id AS conv_id, v.status AS conv_status "
         "FROM identity i JOIN customer c ON c.id = i.customer_id "
         "LEFT JOIN conversation v ON v.id = (SELECT MAX(id) FROM conversation "
@@ -314,7 +317,8 @@ async def _find_identity(conn: BaseDBAsyncClient, channel: Channel, address: str
             id=row["conv_id"], customer_id=row["customer_id"],
             status=ConversationStatus(row["conv_status"]))
     identity = Identity(id=row["id"], customer_id=row["customer_id"], channel=channel,
-                        address=address, last_seen_at=sql.as_datetime(row["last_seen_at"]))
+                        address=address, last_seen_at=sql.as_datetime(row["last_seen_at"]),
+                        undeliverable_reason=row["undeliverable_reason"])
     identity.customer = Customer(id=row["customer_id"], name=row["name"],
                                  last_seen_at=sql.as_datetime(row["c_seen"]))
     identity._saved_in_db = True

@@ -41,3 +41,13 @@ def test_channels_do_not_import_the_bot_or_scheduler() -> None:
         if bad:
             crossings.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
     assert not crossings, "\n".join(crossings)
+
+
+def test_the_bot_sees_no_provider_type() -> None:
+    """Adapters hand crm types on at their edge: bot/ imports no channel library."""
+    crossings = []
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        bad = imports(path) & set(CHANNEL_LIBS)
+        if bad:
+            crossings.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert not crossings, "\n".join(crossings)
