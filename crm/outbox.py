@@ -200,7 +200,11 @@ class OutboxService:
                               error: str | None = None, *, permanent: bool = False) -> bool:
         """A later delivery report (SMS DLR, mail bounce, Telegram read): update the message."""
         async with self.bus.unit_of_work():
-            message = await Message.filter(channel=channel, external_id=external_id).first()
+            # Locked: two reports racing (Kannel's "accepted" and "delivered" arrive together)
+            # must not both read "sent" and let the older one win (PostgreSQL; SQLite has one
+            # writer anyway).
+            message = await Message.filter(channel=channel, external_id=external_id
+                                           ).select_for_update().first()
             if message is None:
                 return False
             order = list(DeliveryStatus)
