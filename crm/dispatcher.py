@@ -1,10 +1,16 @@
 """The dispatcher: sends due outbox rows through each channel's sender, within its rate limits.
 
-One loop per registered channel claims the heads of the recipients' queues, sends each in a task
-(one in flight per recipient, so order per chat holds), and records the outcome at once in its own
-transaction. The window in which a crash can cause a resend is between the channel accepting a
-message and that commit: a few milliseconds; rows caught in it are re-queued when their lease
-expires (at once on SQLite, where only one process runs).
+A channel's rate is shared by its lanes (crm/lanes.py): live (a manager's reply, a bot answer),
+notify (mirrors and notices to managers) and bulk (campaigns, follow-ups), each with its own
+budget of rows in flight. Live and notify rows are claimed as soon as they are queued and then
+wait for a token at their lane's priority, ahead of every bulk waiter. Bulk takes its tokens
+first and claims only as many rows as it holds tokens for, so a bulk row never sits claimed in a
+limiter: it stays in the queue, claimable by another process, until it can go at once.
+
+Each send runs in a task (one in flight per recipient, so order per chat holds) and records the
+outcome at once in its own transaction. The window in which a crash can cause a resend is
+between the channel accepting a message and that commit: a few milliseconds; rows caught in it
+are re-queued when their lease expires (at once on SQLite, where only one process runs).
 """
 
 from __future__ import annotations
@@ -14,14 +20,18 @@ import contextlib
 import functools
 import random
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import structlog
 from aiolimiter import AsyncLimiter
 
 from crm import metrics
+from crm.clock import now_ms
 from crm.config import OutboxSettings
 from crm.events import EventBus, OutboxQueued
+from crm.lanes import Lane, LaneLimiter
 from crm.outbox import Claimed, OutboxService
 from crm.ports import Sender
 from crm.types import Channel, DeliveryResult, OutboxState, Outcome
@@ -62,80 +72,255 @@ class _RecipientLimiters:
         return limiter
 
 
+class _Lane:
+    """One lane of one channel: its budget of rows in flight, and whether it may have work."""
+
+    def __init__(self, lane: Lane, budget: int, wake: asyncio.Event) -> None:
+        self.lane = lane
+        self.budget = budget
+        self.in_flight: dict[int, asyncio.Task[None]] = {}
+        # Rows this process sees through to the end (send and record, or give back), even
+        # during shutdown; the other rows in flight are still waiting and can be returned.
+        self.committed: set[int] = set()
+        # Rows of this lane may be claimable now: one was queued, one of ours finished (the
+        # next row to its recipient), or one fell due. A claim that comes back short clears it.
+        self.wanted = True
+        self.wake = wake
+
+    @property
+    def free(self) -> int:
+        return self.budget - len(self.in_flight)
+
+    def want(self) -> None:
+        self.wanted = True
+        self.wake.set()
+
+
 class _ChannelLoop:
     def __init__(self, dispatcher: Dispatcher, sender: Sender) -> None:
         self.d = dispatcher
         self.sender = sender
         self.channel = sender.channel
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event()  # the claim loop of live and notify rows, and the poll
+        budget = dispatcher.settings.max_in_flight
+        self.lanes = {Lane.LIVE: _Lane(Lane.LIVE, budget, self.wake),
+                      Lane.NOTIFY: _Lane(Lane.NOTIFY, budget, self.wake),
+                      Lane.BULK: _Lane(Lane.BULK, budget, asyncio.Event())}
+        self.recipients = _RecipientLimiters(sender)
+        self.limiter = self._new_limiter()
+        self.addresses: Counter[str] = Counter()  # recipients with a row in flight here
+        self.blocked: dict[str, set[Lane]] = {}  # lanes with a row queued behind one of those
+        self.tasks: list[asyncio.Task[None]] = []
+        self.bulk_parked = False  # the bulk task waits for a token (safe to cancel there)
+        # Bulk goes only when the urgent lanes have claimed what was queued for them (their rows
+        # then wait in the limiter, ahead of bulk) and none holding a token is still starting:
+        # so a live row queued before a bulk row is claimed is also sent before it.
+        self.urgent_queued = 0  # live and notify rows queued (events seen)
+        self.urgent_claimed = 0  # of those, how many a finished claim round has seen
+        self.starting = 0
+        self.bulk_gate = asyncio.Event()
+
+    def _new_limiter(self) -> LaneLimiter:
         # At most a tenth of a second's worth at once: strict gateways count per second, and a
         # full second's burst on top of the steady rate would exceed it.
-        rate = max(0.01, sender.limits.per_second)
-        self.limiter = AsyncLimiter(max(1.0, rate / 10), max(1.0, rate / 10) / rate)
-        self.recipients = _RecipientLimiters(sender)
-        self.in_flight: dict[int, asyncio.Task[None]] = {}
-        self.sending: set[int] = set()  # rows whose send call has begun
-        self.paused_until = 0.0
-        self.task: asyncio.Task[None] | None = None
+        rate = max(0.01, self.sender.limits.per_second)
+        return LaneLimiter(rate, max(1.0, rate / 10), clock=self.d.monotonic)
+
+    def start(self) -> None:
+        self.limiter = self._new_limiter()
+        for lane in self.lanes.values():
+            lane.wanted = True
+        self.urgent_claimed = self.urgent_queued - 1  # wait for the first round
+        self._gate()
+        self.tasks = [asyncio.create_task(self.run(), name=f"dispatch-{self.channel}"),
+                      asyncio.create_task(self.run_bulk(), name=f"dispatch-{self.channel}-bulk")]
+
+    def halt(self) -> None:
+        for lane in self.lanes.values():
+            lane.wake.set()
+        self.bulk_gate.set()
+        if self.bulk_parked:
+            self.tasks[1].cancel()
+
+    def _gate(self) -> None:
+        settled = self.urgent_claimed == self.urgent_queued
+        if self.d.stopping or (settled and not self.starting):
+            self.bulk_gate.set()
+        else:
+            self.bulk_gate.clear()
+
+    def queued(self, event: OutboxQueued) -> None:
+        lane = self.lanes[Lane.of(event.priority)]
+        if event.address and self.addresses[event.address]:
+            # It waits behind a row in flight to the same recipient: look again when that ends.
+            self.blocked.setdefault(event.address, set()).add(lane.lane)
+        if lane.lane is not Lane.BULK:
+            self.urgent_queued += 1
+            self._gate()
+        lane.want()
 
     async def run(self) -> None:
-        settings = self.d.settings
+        """Claims live and notify rows as they come; polls for rows falling due in any lane."""
+        urgent = (self.lanes[Lane.LIVE], self.lanes[Lane.NOTIFY])
         while not self.d.stopping:
-            free = settings.max_in_flight - len(self.in_flight)
-            # Claim in batches: one claim per finished send would cost a query per row.
-            batch_ready = not self.in_flight or free >= max(1, settings.max_in_flight // 4)
-            claimed: list[Claimed] = []
             # Cleared before claiming, so a row queued during the claim wakes the next round.
             self.wake.clear()
-            if batch_ready and time.monotonic() >= self.paused_until:
-                try:
-                    claimed = await self.d.outbox.claim(self.channel, free,
-                                                        settings.lease_seconds)
-                except Exception:
-                    log.exception("outbox.claim_failed", channel=self.channel.value)
-            for row in claimed:
-                if row.id in self.in_flight:
-                    # Its lease ran out while it waited here and it was claimed again: the task
-                    # we have will send it (start_send renews the lease); never a second one.
+            seen = self.urgent_queued
+            more = False
+            for lane in urgent:
+                free = lane.free
+                # Claim in batches: one claim per finished send would cost a query per row.
+                if not lane.wanted or free <= 0 or (
+                        lane.in_flight and free < max(1, lane.budget // 4)):
                     continue
-                task = asyncio.create_task(self._deliver(row), name=f"send-{row.id}")
-                self.in_flight[row.id] = task
-                task.add_done_callback(functools.partial(self._done, row.id))
-            if claimed and len(claimed) == free:
-                continue  # there may be more right away
-            timeout = settings.poll_interval
-            if not claimed and not self.in_flight:
-                due = None
-                with contextlib.suppress(Exception):
-                    due = await self.d.outbox.next_due_ms(self.channel)
-                if due is not None:
-                    timeout = min(timeout, max(0.0, due / 1000 - time.time()))
-            timeout = max(timeout, self.paused_until - time.monotonic())
+                lane.wanted = False
+                claimed = await self._claim(lane, free)
+                self._spawn(lane, claimed, self._deliver)
+                if claimed and len(claimed) == free:
+                    lane.wanted = more = True  # there may be more right away
+            if more:
+                continue
+            # The rows claimed above start (and join the limiter's queue) before bulk wakes.
+            self.urgent_claimed = seen
+            self._gate()
+            due = await self._next_due()
+            timeout = self.d.settings.poll_interval
+            if due:
+                timeout = min(timeout, max(0.0, min(due.values()) / 1000 - time.time()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=max(0.01, timeout))
+            now = time.time() * 1000
+            for name, at in due.items():
+                if at <= now:
+                    self.lanes[name].want()
 
-    def _done(self, row_id: int, _task: object = None) -> None:
-        self.in_flight.pop(row_id, None)
-        self.sending.discard(row_id)
-        self.wake.set()
+    async def _next_due(self) -> dict[Lane, int]:
+        """When the rows of the lanes that have run dry fall due (the busy ones need no poll)."""
+        idle = [lane.lane for lane in self.lanes.values() if not lane.wanted]
+        if not idle:
+            return {}
+        try:
+            return await self.d.outbox.next_due_ms(self.channel, idle)
+        except Exception:
+            log.exception("outbox.next_due_failed", channel=self.channel.value)
+            return {}
 
-    async def _deliver(self, row: Claimed) -> None:
+    async def run_bulk(self) -> None:
+        """Takes the tokens live and notify leave over, then claims as many bulk rows."""
+        lane = self.lanes[Lane.BULK]
+        while not self.d.stopping:
+            lane.wake.clear()
+            if not lane.wanted or lane.free <= 0:
+                await lane.wake.wait()
+                continue
+            await self.bulk_gate.wait()
+            if self.d.stopping:
+                break
+            self.bulk_parked = True
+            try:
+                await self.limiter.acquire(Lane.BULK)
+            finally:
+                self.bulk_parked = False
+            if self.d.stopping or not self.bulk_gate.is_set():
+                self.limiter.refund(1)  # stopping, or an urgent row came meanwhile: it is its
+                continue
+            tokens = 1 + self.limiter.try_acquire(Lane.BULK, lane.free - 1)
+            lane.wanted = False
+            claimed = await self._claim(lane, tokens)
+            self.limiter.refund(tokens - len(claimed))
+            self._spawn(lane, claimed, self._send_bulk)
+            if claimed and len(claimed) == tokens:
+                lane.wanted = True  # there may be more right away
+            else:
+                self.wake.set()  # run dry: the poll looks after when its rows fall due
+
+    async def _claim(self, lane: _Lane, limit: int) -> list[Claimed]:
+        try:
+            return await self.d.outbox.claim(self.channel, limit, self.d.settings.lease_seconds,
+                                             lane=lane.lane)
+        except Exception:
+            log.exception("outbox.claim_failed", channel=self.channel.value,
+                          lane=lane.lane.name.lower())
+            return []
+
+    def _spawn(self, lane: _Lane, rows: list[Claimed],
+               deliver: Callable[[_Lane, Claimed], Coroutine[Any, Any, None]]) -> None:
+        for row in rows:
+            if row.id in lane.in_flight:
+                # Its lease ran out while it waited here and it was claimed again: the task we
+                # have will send it (start_send renews the lease); never a second one.
+                continue
+            task = asyncio.create_task(deliver(lane, row), name=f"send-{row.id}")
+            lane.in_flight[row.id] = task
+            self.addresses[row.address] += 1
+            task.add_done_callback(functools.partial(self._done, lane, row))
+
+    def _done(self, lane: _Lane, row: Claimed, task: asyncio.Task[None]) -> None:
+        lane.in_flight.pop(row.id, None)
+        lane.committed.discard(row.id)
+        self.addresses[row.address] -= 1
+        if self.addresses[row.address] <= 0:
+            del self.addresses[row.address]
+            for other in self.blocked.pop(row.address, ()):
+                self.lanes[other].want()
+        lane.want()  # a slot is free, and the recipient's next row may be claimable now
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("outbox.delivery_crashed", channel=self.channel.value, outbox_id=row.id,
+                      error=repr(error))
+
+    async def _deliver(self, lane: _Lane, row: Claimed) -> None:
+        """A live or notify row: wait for its recipient, then a token at the lane's priority."""
         limiter = self.recipients.get(row.address)
         if limiter is not None:
             await limiter.acquire()
-        await self.limiter.acquire()
-        # The lease counted from the claim; waiting in the limiters may have used it up. Renew it
-        # now, and send only if the row is still ours (not re-queued, cancelled or forgotten).
-        if not await self.d.outbox.start_send(row.id, self.d.settings.lease_seconds):
-            log.warning("outbox.lease_lost", channel=self.channel.value, outbox_id=row.id)
-            return
-        self.sending.add(row.id)
+        await self.limiter.acquire(lane.lane)
+        self._starting(+1)
+        handed_on = False
+        try:
+            # The lease counted from the claim; waiting in the limiters may have used it up.
+            # Renew it now, and send only if the row is still ours (not re-queued, cancelled or
+            # forgotten).
+            if not await self.d.outbox.start_send(row.id, self.d.settings.lease_seconds):
+                self.limiter.refund(1)
+                log.warning("outbox.lease_lost", channel=self.channel.value, outbox_id=row.id)
+                return
+            lane.committed.add(row.id)
+            handed_on = True
+        finally:
+            if not handed_on:
+                self._starting(-1)
         # From here the send must finish and be recorded, even during shutdown.
-        await asyncio.shield(self._send_and_record(row))
+        await asyncio.shield(self._send_and_record(row, started=lambda: self._starting(-1)))
 
-    async def _send_and_record(self, row: Claimed) -> None:
+    def _starting(self, change: int) -> None:
+        self.starting += change
+        self._gate()
+
+    async def _send_bulk(self, lane: _Lane, row: Claimed) -> None:
+        """A bulk row: it holds its token already and was claimed just now, so it goes at once
+        (no lease to renew), or back to the queue if its recipient is not ready yet."""
+        lane.committed.add(row.id)
+        await asyncio.shield(self._send_bulk_now(row))
+
+    async def _send_bulk_now(self, row: Claimed) -> None:
+        limiter = self.recipients.get(row.address)
+        if limiter is not None and not limiter.has_capacity():
+            # Waiting here would hold the row claimed and its token idle (e.g. a follow-up right
+            # after a reply to the same chat): both go back, the row due when the chat is ready.
+            self.limiter.refund(1)
+            later = now_ms() + int(1000 * limiter.time_period / limiter.max_rate)
+            await self.d.outbox.release([row.id], due_ms=later)
+            return
+        if limiter is not None:
+            await limiter.acquire()  # it has capacity: this does not wait
+        await self._send_and_record(row)
+
+    async def _send_and_record(self, row: Claimed,
+                               started: Callable[[], None] | None = None) -> None:
         outbox_settings = self.d.settings
         try:
+            if started is not None:
+                started()
             result = await self.sender.send(row.to_message())
         except Exception as e:
             log.exception("outbox.sender_crashed", channel=self.channel.value, outbox_id=row.id)
@@ -146,9 +331,8 @@ class _ChannelLoop:
             retry_in = backoff_seconds(row.attempts, outbox_settings.backoff_base,
                                        outbox_settings.backoff_max, result.retry_after)
             if result.retry_after:
-                # A flood wait from the channel slows every send of the channel, not just this one.
-                self.paused_until = max(self.paused_until,
-                                        time.monotonic() + min(result.retry_after, 5.0))
+                # A flood wait from the channel pauses every lane of it, not just this row.
+                self.limiter.pause(min(result.retry_after, 5.0))
             if give_up:
                 result = DeliveryResult.permanent(
                     f"gave up after {row.attempts} attempts: {result.error}",
@@ -173,11 +357,13 @@ class _ChannelLoop:
 
 
 class Dispatcher:
-    """Owns one loop per channel that has a sender; wakes when rows are queued."""
+    """Owns the lanes of each channel that has a sender; wakes them when rows are queued."""
 
-    def __init__(self, outbox: OutboxService, bus: EventBus, settings: OutboxSettings) -> None:
+    def __init__(self, outbox: OutboxService, bus: EventBus, settings: OutboxSettings,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.outbox = outbox
         self.settings = settings
+        self.monotonic = monotonic  # the limiters' clock (a test may move it by hand)
         self.stopping = False
         self._loops: dict[Channel, _ChannelLoop] = {}
         bus.subscribe(OutboxQueued, self._on_queued)
@@ -191,17 +377,21 @@ class Dispatcher:
     def channels(self) -> list[Channel]:
         return list(self._loops)
 
+    def limiter(self, channel: Channel) -> LaneLimiter:
+        """The limiter the lanes of `channel` share (built anew at each start)."""
+        return self._loops[channel].limiter
+
     async def _on_queued(self, event: OutboxQueued) -> None:
         loop = self._loops.get(event.channel)
         if loop is not None:
-            loop.wake.set()
+            loop.queued(event)
 
     async def start(self, *, single_process: bool) -> None:
         # On SQLite only this process can own 'sending' rows: a leftover is from a crash.
         await self.outbox.requeue_expired(everything=single_process)
         self.stopping = False
         for loop in self._loops.values():
-            loop.task = asyncio.create_task(loop.run(), name=f"dispatch-{loop.channel}")
+            loop.start()
 
     async def requeue_expired(self) -> None:
         await self.outbox.requeue_expired()
@@ -210,18 +400,20 @@ class Dispatcher:
         """Stop claiming; let sends already under way finish; return the rest to the queue."""
         self.stopping = True
         for loop in self._loops.values():
-            loop.wake.set()
+            loop.halt()
         for loop in self._loops.values():
-            if loop.task is not None:
+            for task in loop.tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await loop.task
+                    await task
         waiting: list[int] = []
+        tasks: list[asyncio.Task[None]] = []
         for loop in self._loops.values():
-            for row_id, task in list(loop.in_flight.items()):
-                if row_id not in loop.sending:
-                    task.cancel()
-                    waiting.append(row_id)
-        tasks = [t for lp in self._loops.values() for t in lp.in_flight.values()]
+            for lane in loop.lanes.values():
+                for row_id, task in list(lane.in_flight.items()):
+                    if row_id not in lane.committed:
+                        task.cancel()
+                        waiting.append(row_id)
+                    tasks.append(task)
         if tasks:
             await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
         await self.outbox.release(waiting)

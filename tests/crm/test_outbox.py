@@ -11,6 +11,7 @@ import pytest_asyncio
 from crm.dispatcher import backoff_seconds
 from crm.errors import SendRejected
 from crm.events import DeliveryChanged
+from crm.lanes import Lane
 from crm.models import Identity, Message, Outbox
 from crm.outbox import Claimed, OutboxService
 from crm.ports import RateLimits
@@ -298,10 +299,10 @@ async def test_a_row_behind_one_in_backoff_does_not_make_the_dispatcher_spin(
     class CountingOutbox(OutboxService):
         claims = 0
 
-        async def claim(self, channel: Channel, limit: int,
-                        lease_seconds: float) -> list[Claimed]:
+        async def claim(self, channel: Channel, limit: int, lease_seconds: float,
+                        lane: Lane | None = None) -> list[Claimed]:
             self.claims += 1
-            return await super().claim(channel, limit, lease_seconds)
+            return await super().claim(channel, limit, lease_seconds, lane)
 
     counting = CountingOutbox(core.bus)
     core.dispatcher.outbox = counting
