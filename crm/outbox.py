@@ -48,14 +48,17 @@ class Claimed:
                                             outbox_id=self.id)
 
 
-# A row is claimable only at the head of its recipient's queue, which keeps the order of
-# messages to one chat and one message in flight per recipient: no row to the same address is
-# being sent, and no earlier row of the same or a more urgent lane (priority <=) is still queued.
-# So a live reply overtakes a campaign message queued earlier to the same chat, never the reverse.
+# A row is claimable only at the head of its recipient's queue, which keeps one message in
+# flight per recipient and the order of messages to one chat: no row to the same address is
+# being sent, and no queued row to it goes before this one, in (priority, id) order. So a reply
+# overtakes a campaign message queued earlier to the same chat (an earlier row blocks a later one
+# only if its priority is <= the later one's), and each address has a single head at a time, so
+# lanes claiming side by side (or processes, on PostgreSQL) never take two rows of one chat.
 _HEAD_OF_QUEUE = (
     "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel "
     "AND e.address = o.address AND e.state IN ('queued', 'sending') "
-    "AND (e.state = 'sending' OR (e.id < o.id AND e.priority <= o.priority)))"
+    "AND (e.state = 'sending' OR e.priority < o.priority "
+    "OR (e.priority = o.priority AND e.id < o.id)))"
 )
 
 

@@ -9,14 +9,7 @@ import pytest
 
 from crm.lanes import Lane, LaneLimiter, LaneQueue, TokenBucket
 from crm.types import Priority
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import StepClock as Clock
 
 
 def test_priorities_fall_into_lanes() -> None:
@@ -114,7 +107,7 @@ async def test_the_limiter_serves_live_before_notify_before_bulk() -> None:
     await asyncio.sleep(0)  # each task joins the queue
     assert [limiter.waiting(lane) for lane in Lane] == [1, 1, 1]
     for n in range(1, 4):
-        clock.now += 1
+        clock.advance(1)
         limiter.wake()
         while len(order) < n:
             await asyncio.sleep(0)
@@ -128,7 +121,7 @@ async def test_a_waiter_cancelled_after_its_grant_gives_the_token_back() -> None
     await limiter.acquire(Lane.LIVE)
     task = asyncio.create_task(limiter.acquire(Lane.LIVE))
     await asyncio.sleep(0)
-    clock.now += 1
+    clock.advance(1)
     limiter.wake()  # granted: the task will resume on the next step...
     task.cancel()  # ...but is cancelled before it does
     with pytest.raises(asyncio.CancelledError):
@@ -146,7 +139,7 @@ async def test_a_cancelled_waiter_does_not_hold_up_the_ones_behind_it() -> None:
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
-    clock.now += 1
+    clock.advance(1)
     limiter.wake()
     await second
     assert limiter.waiting(Lane.LIVE) == limiter.waiting(Lane.BULK) == 0
@@ -158,10 +151,10 @@ async def test_a_pause_holds_every_lane() -> None:
     limiter.pause(2.0)  # a flood wait from the channel
     task = asyncio.create_task(limiter.acquire(Lane.LIVE))
     await asyncio.sleep(0)
-    clock.now += 1.9
+    clock.advance(1.9)
     limiter.wake()
     await asyncio.sleep(0)
     assert not task.done()
-    clock.now += 0.2  # the pause is over, and a tenth of a second has refilled one token
+    clock.advance(0.2)  # the pause is over, and a tenth of a second has refilled one token
     limiter.wake()
     await task

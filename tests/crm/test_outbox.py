@@ -142,6 +142,29 @@ async def test_live_replies_go_before_bulk(core: Core) -> None:
     assert fake.sent[0].text == "live answer"
 
 
+async def test_a_reply_overtakes_an_earlier_campaign_message_to_the_same_chat(
+        core: Core) -> None:
+    """One head per recipient, in (priority, id) order: the reply first, then the campaign
+    messages in their order, and never two rows of one chat claimed at once."""
+    for text, priority in (("campaign 1", Priority.BULK), ("reply", Priority.LIVE),
+                           ("campaign 2", Priority.BULK)):
+        await core.outbox.enqueue(OutboundMessage(Channel.TEST, "7", text), priority=priority)
+    assert await core.outbox.claim(Channel.TEST, 10, 60, lane=Lane.BULK) == []
+    assert set(await core.outbox.next_due_ms(Channel.TEST)) == {Lane.LIVE}
+    [reply] = await core.outbox.claim(Channel.TEST, 10, 60, lane=Lane.LIVE)
+    assert reply.payload["text"] == "reply"
+    assert await core.outbox.claim(Channel.TEST, 10, 60) == []  # 7 has a row being sent
+    assert await core.outbox.next_due_ms(Channel.TEST) == {}
+    await core.outbox.record(reply, DeliveryResult.sent("x"), retry_in=None, give_up=False)
+    assert set(await core.outbox.next_due_ms(Channel.TEST)) == {Lane.BULK}
+    texts = []
+    while claimed := await core.outbox.claim(Channel.TEST, 10, 60):
+        texts += [c.payload["text"] for c in claimed]
+        for c in claimed:
+            await core.outbox.record(c, DeliveryResult.sent("x"), retry_in=None, give_up=False)
+    assert texts == ["campaign 1", "campaign 2"]
+
+
 async def test_idempotency_key_queues_once(core: Core) -> None:
     cid = await customer(core)
     first = await core.conversations.send(cid, "once", idempotency_key="tg:1:55")
