@@ -5,7 +5,8 @@ notify (mirrors and notices to managers) and bulk (campaigns, follow-ups), each 
 budget of rows in flight. Live and notify rows are claimed as soon as they are queued and then
 wait for a token at their lane's priority, ahead of every bulk waiter. Bulk takes its tokens
 first and claims only as many rows as it holds tokens for, so a bulk row never sits claimed in a
-limiter: it stays in the queue, claimable by another process, until it can go at once.
+limiter: it stays in the queue, claimable by another process, until it can go at once. The
+lanes of one channel at work are crm/channel_lanes.py.
 
 Each send runs in a task (one in flight per recipient, so order per chat holds) and records the
 outcome at once in its own transaction. The window in which a crash can cause a resend is
@@ -17,343 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import random
 import time
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 import structlog
-from aiolimiter import AsyncLimiter
 
-from crm import metrics
-from crm.clock import now_ms
+from crm.channel_lanes import ChannelLanes, backoff_seconds
 from crm.config import OutboxSettings
 from crm.events import EventBus, OutboxQueued
-from crm.lanes import Lane, LaneLimiter
-from crm.outbox import Claimed, OutboxService
+from crm.lanes import LaneLimiter
+from crm.outbox import OutboxService
 from crm.ports import Sender
-from crm.types import Channel, DeliveryResult, OutboxState, Outcome
+from crm.types import Channel
+
+__all__ = ["Dispatcher", "backoff_seconds"]
 
 log = structlog.get_logger(__name__)
-
-
-def backoff_seconds(attempts: int, base: float, cap: float,
-                    retry_after: float | None = None, rnd: random.Random | None = None) -> float:
-    """Exponential backoff with jitter; a retry-after from the channel is obeyed, never cut."""
-    jitter: float = (rnd or random).random()
-    if retry_after is not None:
-        return retry_after + jitter * 0.25
-    exp = min(cap, base * (2 ** max(0, attempts - 1)))
-    return float(exp * (0.5 + jitter / 2))
-
-
-class _RecipientLimiters:
-    """Per-recipient limiters, forgotten when idle so memory stays bounded."""
-
-    def __init__(self, sender: Sender, size: int = 10_000) -> None:
-        self._sender = sender
-        self._size = size
-        self._limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
-
-    def get(self, address: str) -> AsyncLimiter | None:
-        limiter = self._limiters.get(address)
-        if limiter is not None:
-            self._limiters.move_to_end(address)
-            return limiter
-        spec = self._sender.limits.per_recipient(address)
-        if spec is None:
-            return None
-        limiter = AsyncLimiter(spec[0], spec[1])
-        self._limiters[address] = limiter
-        if len(self._limiters) > self._size:
-            self._limiters.popitem(last=False)
-        return limiter
-
-
-class _Lane:
-    """One lane of one channel: its budget of rows in flight, and whether it may have work."""
-
-    def __init__(self, lane: Lane, budget: int, wake: asyncio.Event) -> None:
-        self.lane = lane
-        self.budget = budget
-        self.in_flight: dict[int, asyncio.Task[None]] = {}
-        # Rows this process sees through to the end (send and record, or give back), even
-        # during shutdown; the other rows in flight are still waiting and can be returned.
-        self.committed: set[int] = set()
-        # Rows of this lane may be claimable now: one was queued, one of ours finished (the
-        # next row to its recipient), or one fell due. A claim that comes back short clears it.
-        self.wanted = True
-        self.wake = wake
-
-    @property
-    def free(self) -> int:
-        return self.budget - len(self.in_flight)
-
-    def want(self) -> None:
-        self.wanted = True
-        self.wake.set()
-
-
-class _ChannelLoop:
-    def __init__(self, dispatcher: Dispatcher, sender: Sender) -> None:
-        self.d = dispatcher
-        self.sender = sender
-        self.channel = sender.channel
-        self.wake = asyncio.Event()  # the claim loop of live and notify rows, and the poll
-        budget = dispatcher.settings.max_in_flight
-        self.lanes = {Lane.LIVE: _Lane(Lane.LIVE, budget, self.wake),
-                      Lane.NOTIFY: _Lane(Lane.NOTIFY, budget, self.wake),
-                      Lane.BULK: _Lane(Lane.BULK, budget, asyncio.Event())}
-        self.recipients = _RecipientLimiters(sender)
-        self.limiter = self._new_limiter()
-        self.addresses: Counter[str] = Counter()  # recipients with a row in flight here
-        self.blocked: dict[str, set[Lane]] = {}  # lanes with a row queued behind one of those
-        self.tasks: list[asyncio.Task[None]] = []
-        self.bulk_parked = False  # the bulk task waits for a token (safe to cancel there)
-        # Bulk goes only when the urgent lanes have claimed what was queued for them (their rows
-        # then wait in the limiter, ahead of bulk) and none holding a token is still starting:
-        # so a live row queued before a bulk row is claimed is also sent before it.
-        self.urgent_queued = 0  # live and notify rows queued (events seen)
-        self.urgent_claimed = 0  # of those, how many a finished claim round has seen
-        self.starting = 0
-        self.bulk_gate = asyncio.Event()
-
-    def _new_limiter(self) -> LaneLimiter:
-        # At most a tenth of a second's worth at once: strict gateways count per second, and a
-        # full second's burst on top of the steady rate would exceed it.
-        rate = max(0.01, self.sender.limits.per_second)
-        return LaneLimiter(rate, max(1.0, rate / 10), clock=self.d.monotonic)
-
-    def start(self) -> None:
-        self.limiter = self._new_limiter()
-        for lane in self.lanes.values():
-            lane.wanted = True
-        self.urgent_claimed = self.urgent_queued - 1  # wait for the first round
-        self._gate()
-        self.tasks = [asyncio.create_task(self.run(), name=f"dispatch-{self.channel}"),
-                      asyncio.create_task(self.run_bulk(), name=f"dispatch-{self.channel}-bulk")]
-
-    def halt(self) -> None:
-        for lane in self.lanes.values():
-            lane.wake.set()
-        self.bulk_gate.set()
-        if self.bulk_parked:
-            self.tasks[1].cancel()
-
-    def _gate(self) -> None:
-        settled = self.urgent_claimed == self.urgent_queued
-        if self.d.stopping or (settled and not self.starting):
-            self.bulk_gate.set()
-        else:
-            self.bulk_gate.clear()
-
-    def queued(self, event: OutboxQueued) -> None:
-        lane = self.lanes[Lane.of(event.priority)]
-        if event.address and self.addresses[event.address]:
-            # It waits behind a row in flight to the same recipient: look again when that ends.
-            self.blocked.setdefault(event.address, set()).add(lane.lane)
-        if lane.lane is not Lane.BULK:
-            self.urgent_queued += 1
-            self._gate()
-        lane.want()
-
-    async def run(self) -> None:
-        """Claims live and notify rows as they come; polls for rows falling due in any lane."""
-        urgent = (self.lanes[Lane.LIVE], self.lanes[Lane.NOTIFY])
-        while not self.d.stopping:
-            # Cleared before claiming, so a row queued during the claim wakes the next round.
-            self.wake.clear()
-            seen = self.urgent_queued
-            more = False
-            for lane in urgent:
-                free = lane.free
-                # Claim in batches: one claim per finished send would cost a query per row.
-                if not lane.wanted or free <= 0 or (
-                        lane.in_flight and free < max(1, lane.budget // 4)):
-                    continue
-                lane.wanted = False
-                claimed = await self._claim(lane, free)
-                self._spawn(lane, claimed, self._deliver)
-                if claimed and len(claimed) == free:
-                    lane.wanted = more = True  # there may be more right away
-            if more:
-                continue
-            # The rows claimed above start (and join the limiter's queue) before bulk wakes.
-            self.urgent_claimed = seen
-            self._gate()
-            due = await self._next_due()
-            timeout = self.d.settings.poll_interval
-            if due:
-                timeout = min(timeout, max(0.0, min(due.values()) / 1000 - time.time()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=max(0.01, timeout))
-            now = time.time() * 1000
-            for name, at in due.items():
-                if at <= now:
-                    self.lanes[name].want()
-
-    async def _next_due(self) -> dict[Lane, int]:
-        """When the rows of the lanes that have run dry fall due (the busy ones need no poll)."""
-        idle = [lane.lane for lane in self.lanes.values() if not lane.wanted]
-        if not idle:
-            return {}
-        try:
-            return await self.d.outbox.next_due_ms(self.channel, idle)
-        except Exception:
-            log.exception("outbox.next_due_failed", channel=self.channel.value)
-            return {}
-
-    async def run_bulk(self) -> None:
-        """Takes the tokens live and notify leave over, then claims as many bulk rows."""
-        lane = self.lanes[Lane.BULK]
-        while not self.d.stopping:
-            lane.wake.clear()
-            if not lane.wanted or lane.free <= 0:
-                await lane.wake.wait()
-                continue
-            await self.bulk_gate.wait()
-            if self.d.stopping:
-                break
-            self.bulk_parked = True
-            try:
-                await self.limiter.acquire(Lane.BULK)
-            finally:
-                self.bulk_parked = False
-            if self.d.stopping or not self.bulk_gate.is_set():
-                self.limiter.refund(1)  # stopping, or an urgent row came meanwhile: it is its
-                continue
-            tokens = 1 + self.limiter.try_acquire(Lane.BULK, lane.free - 1)
-            lane.wanted = False
-            claimed = await self._claim(lane, tokens)
-            self.limiter.refund(tokens - len(claimed))
-            self._spawn(lane, claimed, self._send_bulk)
-            if claimed and len(claimed) == tokens:
-                lane.wanted = True  # there may be more right away
-            else:
-                self.wake.set()  # run dry: the poll looks after when its rows fall due
-
-    async def _claim(self, lane: _Lane, limit: int) -> list[Claimed]:
-        try:
-            return await self.d.outbox.claim(self.channel, limit, self.d.settings.lease_seconds,
-                                             lane=lane.lane)
-        except Exception:
-            log.exception("outbox.claim_failed", channel=self.channel.value,
-                          lane=lane.lane.name.lower())
-            return []
-
-    def _spawn(self, lane: _Lane, rows: list[Claimed],
-               deliver: Callable[[_Lane, Claimed], Coroutine[Any, Any, None]]) -> None:
-        for row in rows:
-            if row.id in lane.in_flight:
-                # Its lease ran out while it waited here and it was claimed again: the task we
-                # have will send it (start_send renews the lease); never a second one.
-                continue
-            task = asyncio.create_task(deliver(lane, row), name=f"send-{row.id}")
-            lane.in_flight[row.id] = task
-            self.addresses[row.address] += 1
-            task.add_done_callback(functools.partial(self._done, lane, row))
-
-    def _done(self, lane: _Lane, row: Claimed, task: asyncio.Task[None]) -> None:
-        lane.in_flight.pop(row.id, None)
-        lane.committed.discard(row.id)
-        self.addresses[row.address] -= 1
-        if self.addresses[row.address] <= 0:
-            del self.addresses[row.address]
-            for other in self.blocked.pop(row.address, ()):
-                self.lanes[other].want()
-        lane.want()  # a slot is free, and the recipient's next row may be claimable now
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("outbox.delivery_crashed", channel=self.channel.value, outbox_id=row.id,
-                      error=repr(error))
-
-    async def _deliver(self, lane: _Lane, row: Claimed) -> None:
-        """A live or notify row: wait for its recipient, then a token at the lane's priority."""
-        limiter = self.recipients.get(row.address)
-        if limiter is not None:
-            await limiter.acquire()
-        await self.limiter.acquire(lane.lane)
-        self._starting(+1)
-        handed_on = False
-        try:
-            # The lease counted from the claim; waiting in the limiters may have used it up.
-            # Renew it now, and send only if the row is still ours (not re-queued, cancelled or
-            # forgotten).
-            if not await self.d.outbox.start_send(row.id, self.d.settings.lease_seconds):
-                self.limiter.refund(1)
-                log.warning("outbox.lease_lost", channel=self.channel.value, outbox_id=row.id)
-                return
-            lane.committed.add(row.id)
-            handed_on = True
-        finally:
-            if not handed_on:
-                self._starting(-1)
-        # From here the send must finish and be recorded, even during shutdown.
-        await asyncio.shield(self._send_and_record(row, started=lambda: self._starting(-1)))
-
-    def _starting(self, change: int) -> None:
-        self.starting += change
-        self._gate()
-
-    async def _send_bulk(self, lane: _Lane, row: Claimed) -> None:
-        """A bulk row: it holds its token already and was claimed just now, so it goes at once
-        (no lease to renew), or back to the queue if its recipient is not ready yet."""
-        lane.committed.add(row.id)
-        await asyncio.shield(self._send_bulk_now(row))
-
-    async def _send_bulk_now(self, row: Claimed) -> None:
-        limiter = self.recipients.get(row.address)
-        if limiter is not None and not limiter.has_capacity():
-            # Waiting here would hold the row claimed and its token idle (e.g. a follow-up right
-            # after a reply to the same chat): both go back, the row due when the chat is ready.
-            self.limiter.refund(1)
-            later = now_ms() + int(1000 * limiter.time_period / limiter.max_rate)
-            await self.d.outbox.release([row.id], due_ms=later)
-            return
-        if limiter is not None:
-            await limiter.acquire()  # it has capacity: this does not wait
-        await self._send_and_record(row)
-
-    async def _send_and_record(self, row: Claimed,
-                               started: Callable[[], None] | None = None) -> None:
-        outbox_settings = self.d.settings
-        try:
-            if started is not None:
-                started()
-            result = await self.sender.send(row.to_message())
-        except Exception as e:
-            log.exception("outbox.sender_crashed", channel=self.channel.value, outbox_id=row.id)
-            result = DeliveryResult.retry(f"sender error: {type(e).__name__}: {e}")
-        give_up = result.outcome is Outcome.RETRY and row.attempts >= outbox_settings.max_attempts
-        retry_in = None
-        if result.outcome is Outcome.RETRY:
-            retry_in = backoff_seconds(row.attempts, outbox_settings.backoff_base,
-                                       outbox_settings.backoff_max, result.retry_after)
-            if result.retry_after:
-                # A flood wait from the channel pauses every lane of it, not just this row.
-                self.limiter.pause(min(result.retry_after, 5.0))
-            if give_up:
-                result = DeliveryResult.permanent(
-                    f"gave up after {row.attempts} attempts: {result.error}",
-                    address_fault=False)
-                give_up = True
-        for attempt in range(5):
-            try:
-                state = await self.d.outbox.record(row, result, retry_in=retry_in,
-                                                   give_up=give_up)
-                break
-            except Exception:
-                log.exception("outbox.record_failed", outbox_id=row.id, attempt=attempt)
-                await asyncio.sleep(0.2 * (attempt + 1))
-        else:
-            return  # the lease will expire and the row be retried: at-least-once
-        if state is not OutboxState.SENT:
-            metrics.SEND_ERRORS.labels(channel=self.channel.value, kind=result.outcome.value,
-                                       reason=metrics.short_reason(result.error)).inc()
-            log.info("outbox.send_failed", channel=self.channel.value, outbox_id=row.id,
-                     outcome=result.outcome.value, error=result.error, next_state=state.value,
-                     retry_in=retry_in)
 
 
 class Dispatcher:
@@ -364,51 +44,54 @@ class Dispatcher:
         self.outbox = outbox
         self.settings = settings
         self.monotonic = monotonic  # the limiters' clock (a test may move it by hand)
-        self.stopping = False
-        self._loops: dict[Channel, _ChannelLoop] = {}
+        self._senders: dict[Channel, Sender] = {}
+        self._running: dict[Channel, ChannelLanes] = {}
         bus.subscribe(OutboxQueued, self._on_queued)
 
     def register(self, sender: Sender) -> None:
-        if sender.channel in self._loops:
+        if sender.channel in self._senders:
             raise ValueError(f"a sender for {sender.channel} is already registered")
-        self._loops[sender.channel] = _ChannelLoop(self, sender)
+        self._senders[sender.channel] = sender
 
     @property
     def channels(self) -> list[Channel]:
-        return list(self._loops)
+        return list(self._senders)
 
     def limiter(self, channel: Channel) -> LaneLimiter:
-        """The limiter the lanes of `channel` share (built anew at each start)."""
-        return self._loops[channel].limiter
+        """The limiter the lanes of `channel` share while the dispatcher runs."""
+        return self._running[channel].limiter
 
     async def _on_queued(self, event: OutboxQueued) -> None:
-        loop = self._loops.get(event.channel)
-        if loop is not None:
-            loop.queued(event)
+        lanes = self._running.get(event.channel)
+        if lanes is not None:
+            lanes.queued(event)
 
     async def start(self, *, single_process: bool) -> None:
         # On SQLite only this process can own 'sending' rows: a leftover is from a crash.
         await self.outbox.requeue_expired(everything=single_process)
-        self.stopping = False
-        for loop in self._loops.values():
-            loop.start()
+        # Built at each start, from the settings and outbox of that moment.
+        self._running = {channel: ChannelLanes(sender, self.outbox, self.settings,
+                                               self.monotonic)
+                         for channel, sender in self._senders.items()}
+        for lanes in self._running.values():
+            lanes.start()
 
     async def requeue_expired(self) -> None:
         await self.outbox.requeue_expired()
 
     async def stop(self) -> None:
         """Stop claiming; let sends already under way finish; return the rest to the queue."""
-        self.stopping = True
-        for loop in self._loops.values():
-            loop.halt()
-        for loop in self._loops.values():
-            for task in loop.tasks:
+        running = list(self._running.values())
+        for lanes in running:
+            lanes.halt()
+        for lanes in running:
+            for task in lanes.tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         waiting: list[int] = []
         tasks: list[asyncio.Task[None]] = []
-        for loop in self._loops.values():
-            for lane in loop.lanes.values():
+        for lanes in running:
+            for lane in lanes.lanes.values():
                 for row_id, task in list(lane.in_flight.items()):
                     if row_id not in lane.committed:
                         task.cancel()
@@ -417,4 +100,5 @@ class Dispatcher:
         if tasks:
             await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
         await self.outbox.release(waiting)
+        self._running = {}
         log.info("dispatcher.stopped", returned_to_queue=len(waiting))
