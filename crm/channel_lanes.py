@@ -234,7 +234,7 @@ class ChannelLanes:
     async def _claim(self, lane: _Lane, limit: int) -> list[Claimed]:
         try:
             return await self.outbox.claim(self.channel, limit, self.settings.lease_seconds,
-                                             lane=lane.lane)
+                                           lane=lane.lane)
         except Exception:
             log.exception("outbox.claim_failed", channel=self.channel.value,
                           lane=lane.lane.name.lower())
@@ -338,7 +338,7 @@ class ChannelLanes:
         for attempt in range(5):
             try:
                 state = await self.outbox.record(row, result, retry_in=retry_in,
-                                                   give_up=give_up)
+                                                 give_up=give_up)
                 break
             except Exception:
                 log.exception("outbox.record_failed", outbox_id=row.id, attempt=attempt)

@@ -100,8 +100,24 @@ async def test_bulk_rows_waiting_for_a_token_are_not_claimed(core: Core) -> None
         taken = await core.outbox.claim(Channel.TEST, 10, 60, lane=Lane.BULK)  # "process 2"
         assert sorted(r.address for r in taken) == ["b1", "b2", "b3", "b4"]
     finally:
-        await core.dispatcher.stop()
+        await core.dispatcher.stop()  # the bulk lane was waiting for a token: it just stops
     assert len(fake.attempts) == 1
+    assert await Outbox.filter(state=OutboxState.SENDING).count() == 4  # process 2's
+
+
+async def test_stop_returns_live_rows_waiting_for_a_token(core: Core) -> None:
+    fake, _clock = one_a_second(core)
+    for n in range(3):
+        await queue(core, f"l{n}", f"live {n}", Priority.LIVE)
+    await core.dispatcher.start(single_process=True)
+    try:
+        await fake.wait_sent(1)
+        limiter = core.dispatcher.limiter(Channel.TEST)
+        await until(lambda: limiter.waiting(Lane.LIVE) == 2)  # claimed, waiting for tokens
+    finally:
+        await core.dispatcher.stop()
+    rows = await Outbox.filter(state=OutboxState.QUEUED).order_by("id")
+    assert [(r.address, r.attempts) for r in rows] == [("l1", 0), ("l2", 0)]
 
 
 async def test_notify_is_not_starved_by_bulk_and_yields_to_live(core: Core) -> None:
