@@ -261,6 +261,9 @@ class ChannelLanes:
             for other in self.blocked.pop(row.address, ()):
                 self.lanes[other].want()
         lane.want()  # a slot is free, and the recipient's next row may be claimable now
+        for worse in Lane:
+            if worse > lane.lane:  # its rows to this recipient waited behind this one
+                self.lanes[worse].want()
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("outbox.delivery_crashed", channel=self.channel.value, outbox_id=row.id,
                       error=repr(error))
