@@ -140,6 +140,7 @@ class OutboxSettings(_Section):
     backoff_base: float = Field(default=2.0, gt=0)
     backoff_max: float = Field(default=3600.0, gt=0)
     lease_seconds: float = Field(default=60.0, ge=5)
+    # Per channel and per lane (live, notify, bulk each have this many; crm/dispatcher.py).
     max_in_flight: int = Field(default=50, ge=1, le=1000)
     shutdown_grace: float = Field(default=5.0, ge=0, le=120)
 

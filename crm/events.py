@@ -19,7 +19,7 @@ import structlog
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from crm.types import Channel, ConsentKind, ConversationStatus, DeliveryStatus, Direction
+from crm.types import Channel, ConsentKind, ConversationStatus, DeliveryStatus, Direction, Priority
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +74,11 @@ class DeliveryChanged:
 
 @dataclass(frozen=True, slots=True)
 class OutboxQueued:
+    """A row was queued: the dispatcher wakes the lane of its priority."""
+
     channel: Channel
+    priority: int = Priority.LIVE
+    address: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import structlog
@@ -16,6 +17,7 @@ from tortoise.connection import get_connection
 from crm import metrics, sql
 from crm.clock import Clock, now_ms, to_ms, utcnow
 from crm.events import DeliveryChanged, EventBus, OutboxQueued
+from crm.lanes import Lane
 from crm.models import Identity, Message, Outbox
 from crm.types import (
     Channel,
@@ -27,6 +29,8 @@ from crm.types import (
 )
 
 log = structlog.get_logger(__name__)
+
+_ALL_PRIORITIES = (Lane.LIVE.priorities[0], Lane.BULK.priorities[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +48,17 @@ class Claimed:
                                             outbox_id=self.id)
 
 
-# A row is claimable only at the head of its recipient's queue: no earlier row to the same
-# address is still queued or being sent. This keeps the order of messages to one chat.
+# A row is claimable only at the head of its recipient's queue, which keeps one message in
+# flight per recipient and the order of messages to one chat: no row to the same address is
+# being sent, and no queued row to it goes before this one, in (priority, id) order. So a reply
+# overtakes a campaign message queued earlier to the same chat (an earlier row blocks a later one
+# only if its priority is <= the later one's), and each address has a single head at a time, so
+# lanes claiming side by side (or processes, on PostgreSQL) never take two rows of one chat.
 _HEAD_OF_QUEUE = (
     "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel "
-    "AND e.address = o.address AND e.id < o.id AND e.state IN ('queued', 'sending'))"
+    "AND e.address = o.address AND e.state IN ('queued', 'sending') "
+    "AND (e.state = 'sending' OR e.priority < o.priority "
+    "OR (e.priority = o.priority AND e.id < o.id)))"
 )
 
 
@@ -77,31 +87,33 @@ class OutboxService:
             idempotency_key=key, priority=priority, customer_id=customer_id,
             message_id=message_id, due_ms=to_ms(self.clock()) + int(delay_seconds * 1000),
         )
-        await self.bus.emit(OutboxQueued(message.channel))
+        await self.bus.emit(OutboxQueued(message.channel, priority, message.address))
         return row
 
     # The dispatcher's side ---------------------------------------------------------------
 
-    async def claim(self, channel: Channel, limit: int, lease_seconds: float) -> list[Claimed]:
-        """Take up to `limit` due rows of a channel, oldest first within the priority lanes.
+    async def claim(self, channel: Channel, limit: int, lease_seconds: float,
+                    lane: Lane | None = None) -> list[Claimed]:
+        """Take up to `limit` due rows of a channel (of one lane, or of all), most urgent and
+        then oldest first.
 
-        Only the head of each recipient's queue is claimable (no earlier row to the same address
-        is queued or being sent), which keeps the order of messages to one chat. On PostgreSQL
+        Only the head of each recipient's queue is claimable (see _HEAD_OF_QUEUE). On PostgreSQL
         `FOR UPDATE SKIP LOCKED` lets several processes claim disjoint rows; SQLite has one writer.
         """
         if limit <= 0:
             return []
         conn = get_connection("default")
         now = now_ms()
+        low, high = lane.priorities if lane is not None else _ALL_PRIORITIES
         lock = "FOR UPDATE OF o SKIP LOCKED" if sql.is_postgres(conn) else ""
         rows = await sql.fetch(
             conn,
             "UPDATE outbox SET state = 'sending', lease_ms = ?, attempts = attempts + 1 "
             "WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'queued' "
-            f"AND o.channel = ? AND o.due_ms <= ? AND {_HEAD_OF_QUEUE} "
-            f"ORDER BY o.priority, o.id LIMIT ? {lock}) "
+            "AND o.channel = ? AND o.priority BETWEEN ? AND ? AND o.due_ms <= ? "
+            f"AND {_HEAD_OF_QUEUE} ORDER BY o.priority, o.id LIMIT ? {lock}) "
             "RETURNING id, channel, address, payload, attempts, message_id, customer_id",
-            [now + int(lease_seconds * 1000), channel.value, now, limit])
+            [now + int(lease_seconds * 1000), channel.value, low, high, now, limit])
         return [_claimed(r) for r in sorted(rows, key=lambda r: r["id"])]
 
     async def start_send(self, outbox_id: int, lease_seconds: float) -> bool:
@@ -111,24 +123,39 @@ class OutboxService:
             "UPDATE outbox SET lease_ms = ? WHERE id = ? AND state = 'sending'",
             [now_ms() + int(lease_seconds * 1000), outbox_id]) == 1
 
-    async def next_due_ms(self, channel: Channel) -> int | None:
-        """When the next claimable row falls due: the earliest head of a recipient's queue (a
-        row behind another in backoff waits for it, so it must not wake us)."""
+    async def next_due_ms(self, channel: Channel,
+                          lanes: Iterable[Lane] = tuple(Lane)) -> dict[Lane, int]:
+        """When each lane's next claimable row falls due: the earliest head of a recipient's
+        queue under the claim's own rule (a row behind one in backoff, or behind one being
+        sent, waits for it, so it must not wake us). Lanes with nothing queued are left out."""
+        wanted = set(lanes)
+        if not wanted:
+            return {}
+        low = min(lane.priorities[0] for lane in wanted)
+        high = max(lane.priorities[1] for lane in wanted)
         rows = await sql.fetch(
             get_connection("default"),
-            "SELECT MIN(o.due_ms) AS due FROM outbox o WHERE o.state = 'queued' "
-            f"AND o.channel = ? AND {_HEAD_OF_QUEUE}", [channel.value])
-        due = rows[0]["due"] if rows else None
-        return int(due) if due is not None else None
+            "SELECT o.priority AS priority, MIN(o.due_ms) AS due FROM outbox o "
+            "WHERE o.state = 'queued' AND o.channel = ? AND o.priority BETWEEN ? AND ? "
+            f"AND {_HEAD_OF_QUEUE} GROUP BY o.priority", [channel.value, low, high])
+        due: dict[Lane, int] = {}
+        for row in rows:
+            lane = Lane.of(int(row["priority"]))
+            if lane in wanted and row["due"] is not None:
+                due[lane] = min(due.get(lane, int(row["due"])), int(row["due"]))
+        return due
 
-    async def release(self, ids: list[int]) -> None:
-        """Give claimed-but-unsent rows back to the queue (shutdown); the attempt did not count."""
+    async def release(self, ids: list[int], *, due_ms: int | None = None) -> None:
+        """Give claimed-but-unsent rows back to the queue (shutdown, or a recipient that is not
+        ready yet), due again at `due_ms` if given; the attempt did not count."""
         if ids:
+            due, params = ("", []) if due_ms is None else (", due_ms = ?", [due_ms])
             await sql.execute(
                 get_connection("default"),
-                "UPDATE outbox SET state = 'queued', lease_ms = NULL, "
+                f"UPDATE outbox SET state = 'queued', lease_ms = NULL{due}, "
                 "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
-                f"WHERE state = 'sending' AND id IN ({sql.placeholders(len(ids))})", ids)
+                f"WHERE state = 'sending' AND id IN ({sql.placeholders(len(ids))})",
+                [*params, *ids])
 
     async def requeue_expired(self, *, everything: bool = False) -> int:
         """Rows whose sender died mid-send go back to the queue (the documented resend window)."""

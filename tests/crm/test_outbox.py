@@ -11,6 +11,7 @@ import pytest_asyncio
 from crm.dispatcher import backoff_seconds
 from crm.errors import SendRejected
 from crm.events import DeliveryChanged
+from crm.lanes import Lane
 from crm.models import Identity, Message, Outbox
 from crm.outbox import Claimed, OutboxService
 from crm.ports import RateLimits
@@ -139,6 +140,29 @@ async def test_live_replies_go_before_bulk(core: Core) -> None:
     finally:
         await core.dispatcher.stop()
     assert fake.sent[0].text == "live answer"
+
+
+async def test_a_reply_overtakes_an_earlier_campaign_message_to_the_same_chat(
+        core: Core) -> None:
+    """One head per recipient, in (priority, id) order: the reply first, then the campaign
+    messages in their order, and never two rows of one chat claimed at once."""
+    for text, priority in (("campaign 1", Priority.BULK), ("reply", Priority.LIVE),
+                           ("campaign 2", Priority.BULK)):
+        await core.outbox.enqueue(OutboundMessage(Channel.TEST, "7", text), priority=priority)
+    assert await core.outbox.claim(Channel.TEST, 10, 60, lane=Lane.BULK) == []
+    assert set(await core.outbox.next_due_ms(Channel.TEST)) == {Lane.LIVE}
+    [reply] = await core.outbox.claim(Channel.TEST, 10, 60, lane=Lane.LIVE)
+    assert reply.payload["text"] == "reply"
+    assert await core.outbox.claim(Channel.TEST, 10, 60) == []  # 7 has a row being sent
+    assert await core.outbox.next_due_ms(Channel.TEST) == {}
+    await core.outbox.record(reply, DeliveryResult.sent("x"), retry_in=None, give_up=False)
+    assert set(await core.outbox.next_due_ms(Channel.TEST)) == {Lane.BULK}
+    texts = []
+    while claimed := await core.outbox.claim(Channel.TEST, 10, 60):
+        texts += [c.payload["text"] for c in claimed]
+        for c in claimed:
+            await core.outbox.record(c, DeliveryResult.sent("x"), retry_in=None, give_up=False)
+    assert texts == ["campaign 1", "campaign 2"]
 
 
 async def test_idempotency_key_queues_once(core: Core) -> None:
@@ -298,10 +322,10 @@ async def test_a_row_behind_one_in_backoff_does_not_make_the_dispatcher_spin(
     class CountingOutbox(OutboxService):
         claims = 0
 
-        async def claim(self, channel: Channel, limit: int,
-                        lease_seconds: float) -> list[Claimed]:
+        async def claim(self, channel: Channel, limit: int, lease_seconds: float,
+                        lane: Lane | None = None) -> list[Claimed]:
             self.claims += 1
-            return await super().claim(channel, limit, lease_seconds)
+            return await super().claim(channel, limit, lease_seconds, lane)
 
     counting = CountingOutbox(core.bus)
     core.dispatcher.outbox = counting

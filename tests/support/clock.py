@@ -24,3 +24,17 @@ class TravelClock:
     def set(self, moment: datetime) -> datetime:
         self.now = moment
         return self.now
+
+
+class StepClock:
+    """A monotonic clock (seconds) for limiters: it stands still until `advance(seconds)`."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now

@@ -24,6 +24,7 @@ class FakeSender:
     # Per-address outcomes that always apply (a blocked user).
     always: dict[str, DeliveryResult] = field(default_factory=dict)
     hold: asyncio.Event | None = None  # when set up, sends wait until it is set
+    holds: dict[str, asyncio.Event] = field(default_factory=dict)  # the same, per address
     on_send: Callable[[OutboundMessage], None] | None = None
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -33,6 +34,8 @@ class FakeSender:
             self.changed.notify_all()
         if self.hold is not None:
             await self.hold.wait()
+        if message.address in self.holds:
+            await self.holds[message.address].wait()
         if message.address in self.always:
             result = self.always[message.address]
         elif self.script:
