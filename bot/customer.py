@@ -16,15 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
 from bot import menu
-from bot.intents import Context, Intent, Recognised, needs, recognise
+from bot.intents import Context, Intent, Recognised, needs_history, recognise
 from crm.automation import automation
 from crm.errors import InvalidAddress, SendRejected
 from crm.i18n import pick_language, t
+from crm.identity import reply_warning
 from crm.models import Customer, Message
 from crm.outbox import mark_reachable
 from crm.services import Core
@@ -46,6 +48,11 @@ class Turn:
     @property
     def channel(self) -> Channel:
         return self.msg.channel
+
+    @property
+    def answerable(self) -> bool:
+        """Whether an answer can reach the sender: not an SMS sender name or short code."""
+        return reply_warning(self.channel, self.msg.sender) is None
 
 
 Handler = Callable[[Turn, Recognised], Awaitable[None]]
@@ -77,8 +84,7 @@ class Dialogue:
 
     async def receive(self, msg: InboundMessage) -> IngestResult:
         async with self.core.bus.unit_of_work():
-            found = None if msg.edit_of is not None else recognise(
-                msg, await self._context(msg))
+            found = None if msg.edit_of is not None else await self._recognise(msg)
             routed = found is None or found.more or found.intent is Intent.TALK
             result = await self.core.timeline.ingest(self._as_stored(msg, found, routed))
             if result.duplicate:
@@ -89,39 +95,45 @@ class Dialogue:
                 await mark_reachable(result.identity_id,
                                      opted_in=found is not None and found.intent is Intent.START)
             answered = False
-            if routed and not msg.automated and msg.edit_of is None \
-                    and result.conversation_id is not None:
+            talking = routed and not msg.automated and msg.edit_of is None \
+                and result.conversation_id is not None and turn.answerable
+            if talking and result.conversation_id is not None:
                 answered = await self.replies.after_hours(
-                    result.conversation_id, result.message_id, msg.channel, turn.language)
+                    result.conversation_id, result.message_id, msg.channel, turn.language,
+                    identity_id=result.identity_id)
             if found is not None and not (answered and found.intent is Intent.TALK):
                 await self.handlers[found.intent](turn, found)
-            if routed and found is None and not msg.automated and msg.edit_of is None \
-                    and result.conversation_id is not None:
+            if talking and found is None and result.conversation_id is not None:
                 await self.replies.acknowledge(result.conversation_id, result.message_id,
                                                msg.channel, turn.language,
-                                               key=f"{msg.channel.value}:{result.message_id}")
+                                               key=f"{msg.channel.value}:{result.message_id}",
+                                               identity_id=result.identity_id)
             if found is not None:
                 log.info("dialogue.intent", channel=msg.channel.value, intent=found.intent.value,
                          customer_id=customer.id, routed=routed)
         return result
 
-    async def _context(self, msg: InboundMessage) -> Context:
-        """What recognition needs besides the message; looked up only when it matters."""
+    async def _recognise(self, msg: InboundMessage) -> Recognised | None:
+        """The intent, with what the bot said last looked up only when it matters (a YES, a
+        bare number); a rating nobody asked for is an ordinary message."""
         unsubscribe = self.core.settings.email.unsubscribe_mailbox \
             if msg.channel is Channel.EMAIL else None
-        yes, number = needs(msg)
+        ctx = Context(self.enabled, unsubscribe_address=unsubscribe)
         customer = None
-        if yes or number:
+        if needs_history(msg):
             try:
                 customer = await self.core.customers.by_address(msg.channel, msg.sender)
             except InvalidAddress:
                 customer = None  # ingest decides what to keep of an odd sender
-        if customer is None:
-            return Context(self.enabled, unsubscribe_address=unsubscribe)
-        opted_out = yes and not await self.core.consent.allows(
-            customer.id, ConsentKind.MARKETING, msg.channel)
-        choices = await _open_choices(customer, msg.channel) if number else ()
-        return Context(self.enabled, opted_out, choices, unsubscribe)
+            if customer is not None:
+                kind, choices = await _last_said(customer, msg.channel, self.core.clock())
+                ctx = replace(ctx, after_stop=kind in ("stop", "stop_all"), choices=choices)
+        found = recognise(msg, ctx)
+        if found is not None and found.intent is Intent.RATE and msg.action is None and (
+                customer is None
+                or await automation(self.core).followups.open_survey(customer.id) is None):
+            return None  # "5" long after the survey: a message for the team, not lost
+        return found
 
     def _as_stored(self, msg: InboundMessage, found: Recognised | None,
                    routed: bool) -> InboundMessage:
@@ -147,13 +159,16 @@ class Dialogue:
     async def say(self, turn: Turn, kind: str, text: str, choices: Sequence[Choice] = (),
                   options: dict[str, Any] | None = None) -> None:
         """An answer on the channel that asked, in the timeline, keyed by what it answers."""
-        if turn.msg.headers.get("gateway_answered"):
-            return  # the SMS provider answered this keyword itself (Twilio Advanced Opt-Out)
+        if turn.msg.headers.get("gateway_answered") or not turn.answerable:
+            # The SMS provider answered this keyword itself (Twilio Advanced Opt-Out), or the
+            # sender is a name or short code nothing can be sent to.
+            return
         # Follows a merge this very turn made (a shared phone number joins two customers).
         customer = await self.core.customers.get(turn.customer.id)
         try:
             await self.core.conversations.send(
-                customer.id, text, channel=turn.channel, author_kind="bot",
+                customer.id, text, channel=turn.channel, identity_id=turn.result.identity_id,
+                author_kind="bot",
                 idempotency_key=f"dialogue:{turn.result.message_id}:{kind}",
                 choices=choices, language=turn.language, options=options,
                 meta={"kind": kind, "dialogue": True})
@@ -174,12 +189,15 @@ class Dialogue:
     async def _greet(self, turn: Turn, found: Recognised) -> None:
         if found.arg and not turn.customer.lead_source:
             await self.core.customers.update(turn.customer.id, lead_source=found.arg[:200])
-        if await self._opted_out(turn):  # /start after /stop: they want our messages again
+        # A bare /start after /stop asks for our messages again; a deep link's /start (an ad,
+        # a QR code) is no such request: the menu offers the way back instead.
+        if not found.arg and await self._opted_out(turn):
             await self._start(turn, found)
         first = turn.msg.headers.get("first_name")
         greeting = t("greeting", turn.language, name=f", {first}" if first else "",
                      company=self.core.settings.bot.company_name)
-        await self.say(turn, "greet", greeting, self._menu_choices(turn))
+        await self.say(turn, "greet", greeting,
+                       self._menu_choices(turn, await self._opted_out(turn)))
 
     async def _menu(self, turn: Turn, found: Recognised) -> None:
         await self.say(turn, "menu", t("menu_prompt", turn.language),
@@ -279,16 +297,22 @@ class Dialogue:
                        options={"close_keyboard": True})
 
 
-async def _open_choices(customer: Customer | None, channel: Channel) -> tuple[Choice, ...]:
-    """The choices of the bot's last message on this channel, if the customer has not written
-    since: a bare number answers them."""
-    if customer is None:
-        return ()
+CHOICES_STAY_OPEN = timedelta(hours=24)
+
+
+async def _last_said(customer: Customer, channel: Channel,
+                     now: datetime) -> tuple[str | None, tuple[Choice, ...]]:
+    """What the bot said last on this channel, if the customer has not written since: its kind
+    ("stop", "menu", …) and the choices a bare number can answer (those the channel showed,
+    within a day)."""
     last = await Message.filter(customer_id=customer.id, channel=channel,
                                 direction__in=[Direction.IN, Direction.OUT]).order_by(
         "-id").first()
-    if last is None or last.direction is not Direction.OUT or last.author_kind != "bot":
-        return ()
+    if last is None or last.direction is not Direction.OUT or last.author_kind != "bot" \
+            or now - last.created_at > CHOICES_STAY_OPEN:
+        return None, ()
+    kind = last.meta.get("kind")
     raw = last.meta.get("choices")
-    return tuple(Choice.from_json(c) for c in raw if isinstance(c, dict)) \
-        if isinstance(raw, list) else ()
+    choices = tuple(Choice.from_json(c) for c in raw if isinstance(c, dict)) \
+        if isinstance(raw, list) and last.meta.get("choices_shown", True) else ()
+    return (str(kind) if kind else None), choices

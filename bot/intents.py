@@ -6,11 +6,15 @@ Each channel has its own triggers for the same intents (README, "What customers 
   `/talk`, …) and buttons, whose data is the `action` of one of our Choices.
 - SMS: a message that is just a keyword (STOP, START, HELP, LANG RU, AGENT, …, and the Russian
   words), case, spaces and punctuation ignored; "please stop calling me" is a message for a
-  manager, not an opt-out. YES / ДА mean START only for a customer who opted out.
-- Email: a subject or first line that is just a keyword (unsubscribe, stop, help, lang ru, …);
-  mail to the List-Unsubscribe mailto address. A mail that says more than its keyword is a
-  message for the managers; an opt-out (or opt-in) in it is applied all the same.
-- Every channel: a bare number answering the numbered choices the bot sent last.
+  manager, not an opt-out. YES / ДА mean START only in answer to our stop confirmation.
+- Email: a first line, or a subject of its own (not "Re: …"), that is just a keyword. Stop and
+  start have their own short list by email (stop, unsubscribe, start, subscribe, and the Russian
+  words: "Cancel" as a subject is about an order); they act even in a mail that says more, which
+  then also reaches the managers. Help, language and agent count only in a mail that says
+  nothing else. Mail to the List-Unsubscribe mailto address is a stop.
+- SMS and email: a bare number answering the numbered choices the bot sent last (within a day,
+  and only if the channel showed the numbers); Telegram: a typed label of a button (the
+  survey's 1–5).
 - Web chat (to come): buttons, like Telegram's.
 
 An intent is recognised only if the dialogue has a handler for it (`enabled`): the orders issue
@@ -63,7 +67,7 @@ class Context:
     """What recognition needs to know besides the message."""
 
     enabled: frozenset[Intent]
-    opted_out: bool = False  # of marketing on this channel: YES means START
+    after_stop: bool = False  # the bot's last word on this channel confirmed a STOP: YES starts
     choices: tuple[Choice, ...] = ()  # the numbered choices the bot sent last, if unanswered
     unsubscribe_address: str | None = None  # email: the List-Unsubscribe mailto address
 
@@ -101,10 +105,17 @@ _KEYWORDS: dict[str, tuple[Intent, str]] = {
     word: (intent, lang) for intent, by_lang in _WORDS.items()
     for lang, words in by_lang.items() for word in words}
 _YES = {"YES": "en", "Y": "en", "ДА": "ru"}
-# In a mail that says more than its keyword these still act (and the mail reaches the managers
-# too); any other keyword counts only in a mail that says nothing else: "Help" as the subject
-# of a question is a question.
-_EMAIL_ALWAYS = CONSENT_INTENTS | {Intent.ORDER, Intent.ORDERS}
+# By email, stop and start have a short list of their own, and act even in a mail that says more
+# (which then reaches the managers too); any other keyword counts only in a mail that says
+# nothing else: "Help" or "Cancel" as the subject of a question is a question.
+_EMAIL_CONSENT: dict[str, tuple[Intent, str]] = {
+    "STOP": (Intent.STOP, "en"), "UNSUBSCRIBE": (Intent.STOP, "en"),
+    "СТОП": (Intent.STOP, "ru"), "ОТПИСАТЬСЯ": (Intent.STOP, "ru"),
+    "STOPALL": (Intent.STOP_ALL, "en"), "СТОПВСЕ": (Intent.STOP_ALL, "ru"),
+    "START": (Intent.START, "en"), "SUBSCRIBE": (Intent.START, "en"),
+    "СТАРТ": (Intent.START, "ru"), "ПОДПИСАТЬСЯ": (Intent.START, "ru"),
+}
+_EMAIL_ALWAYS = frozenset({Intent.ORDER, Intent.ORDERS})
 _LANGUAGE_WORDS = ("LANGUAGE", "LANG", "ЯЗЫК")
 _LANGUAGES = {"EN": "en", "ENG": "en", "ENGLISH": "en", "АНГЛИЙСКИЙ": "en", "RU": "ru",
               "RUS": "ru", "RUSSIAN": "ru", "РУС": "ru", "РУССКИЙ": "ru"}
@@ -116,6 +127,7 @@ _NUMBER = re.compile(r"^\s*#?\s*(\d{1,2})\s*[.)!]?\s*$")
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|wg|ответ|отв|пересл)\s*(\[\d+\])?\s*:\s*)+",
                              re.IGNORECASE)
 MAX_KEYWORD_LENGTH = 40
+_GATEWAY_KEYWORDS = {"STOP": Intent.STOP, "START": Intent.START, "HELP": Intent.HELP}
 
 
 def normalize(text: str) -> str:
@@ -123,7 +135,7 @@ def normalize(text: str) -> str:
     return re.sub(r"[\W_]+", "", text).upper().replace("Ё", "Е")
 
 
-def keyword(text: str, *, opted_out: bool = False) -> Recognised | None:
+def keyword(text: str, *, after_stop: bool = False) -> Recognised | None:
     """The keyword `text` is as a whole, or None for an ordinary message."""
     if len(text) > MAX_KEYWORD_LENGTH:
         return None
@@ -137,7 +149,7 @@ def keyword(text: str, *, opted_out: bool = False) -> Recognised | None:
     found = _KEYWORDS.get(word)
     if found is not None:
         return Recognised(found[0], language=found[1])
-    if opted_out and word in _YES:
+    if after_stop and word in _YES:  # "Reply YES to get them again", as carriers allow
         return Recognised(Intent.START, language=_YES[word])
     for prefix in _LANGUAGE_WORDS:
         if word.startswith(prefix):
@@ -172,16 +184,22 @@ def command(name: str, args: str) -> Recognised:
     return Recognised(intent, arg[:200], source=ConsentSource.COMMAND)
 
 
-def choice_number(text: str, choices: Sequence[Choice]) -> Recognised | None:
-    """A bare number picking one of the numbered `choices` (those a channel can show)."""
+def choice_number(text: str, choices: Sequence[Choice], *,
+                  by_label: bool = False) -> Recognised | None:
+    """A bare number picking one of the numbered `choices` (those a channel can show); with
+    `by_label` (buttons, which show no numbers) only a number that is a button's label."""
     match = _NUMBER.match(text)
     shown = [c for c in choices if c.request is None]
     if match is None or not shown:
         return None
     index = int(match.group(1))
-    if not 1 <= index <= len(shown):
+    if by_label:
+        picked = next((c for c in shown if c.label.strip() == str(index)), None)
+    else:
+        picked = shown[index - 1] if 1 <= index <= len(shown) else None
+    if picked is None:
         return None
-    found = button(shown[index - 1].action)
+    found = button(picked.action)
     return None if found is None else Recognised(found.intent, found.arg, found.language,
                                                  ConsentSource.BUTTON)
 
@@ -195,23 +213,33 @@ def _email(msg: InboundMessage, ctx: Context) -> Recognised | None:
     picked = choice_number(first, ctx.choices) if not rest.strip() else None
     if picked is not None:
         return picked
-    subject = _SUBJECT_PREFIX.sub("", str(msg.headers.get("subject") or ""))
-    for line, more in ((subject, bool(body)), (first, bool(rest.strip()))):
-        found = keyword(line, opted_out=ctx.opted_out)
-        if found is not None and (found.intent in _EMAIL_ALWAYS or not more):
-            return Recognised(found.intent, found.arg, found.language, ConsentSource.KEYWORD,
-                              more=more)
+    subject = str(msg.headers.get("subject") or "").strip()
+    # The first line first: a reply "subscribe" in a thread whose subject is "Re: unsubscribe"
+    # is a start. A subject counts only as one of its own, not a reply's "Re: …".
+    lines = [(first, bool(rest.strip()))]
+    if not _SUBJECT_PREFIX.match(subject):
+        lines.append((subject, bool(body)))
+    for line, more in lines:
+        word = normalize(line) if len(line) <= MAX_KEYWORD_LENGTH else ""
+        if word in _EMAIL_CONSENT:
+            intent, lang = _EMAIL_CONSENT[word]
+            return Recognised(intent, language=lang, more=more)
+        found = keyword(line)
+        if found is not None and found.intent not in CONSENT_INTENTS and (
+                found.intent in _EMAIL_ALWAYS or not more):
+            return Recognised(found.intent, found.arg, found.language, more=more)
     return None
 
 
-def needs(msg: InboundMessage) -> tuple[bool, bool]:
-    """Whether recognising `msg` depends on (the customer's opt-out, their open choices): most
-    messages need neither, and then the dialogue looks nothing up before storing them."""
+def needs_history(msg: InboundMessage) -> bool:
+    """Whether recognising `msg` depends on what the bot said last (a YES after a stop, a
+    number after numbered choices): most messages do not, and then the dialogue looks nothing
+    up before storing them."""
     if msg.automated or msg.action is not None or msg.command is not None:
-        return False, False
+        return False
     first = msg.text.strip().partition("\n")[0]
-    return normalize(msg.text) in _YES if len(msg.text) <= MAX_KEYWORD_LENGTH else False, \
-        _NUMBER.match(first) is not None
+    yes = len(msg.text) <= MAX_KEYWORD_LENGTH and normalize(msg.text) in _YES
+    return yes or _NUMBER.match(first) is not None
 
 
 def recognise(msg: InboundMessage, ctx: Context) -> Recognised | None:
@@ -219,17 +247,22 @@ def recognise(msg: InboundMessage, ctx: Context) -> Recognised | None:
     if msg.automated:
         return None  # auto-replies and bounces never ask anything of us
     found: Recognised | None
-    if msg.action is not None:
+    gateway = _GATEWAY_KEYWORDS.get(str(msg.headers.get("gateway_keyword") or "").upper())
+    if gateway is not None:
+        # The SMS provider acted on its own keyword list (Twilio's Advanced Opt-Out): the
+        # consent follows it, whatever the words were.
+        found = Recognised(gateway, source=ConsentSource.GATEWAY)
+    elif msg.action is not None:
         found = button(msg.action)
     elif msg.command is not None:
         found = command(msg.command, msg.text.partition(" ")[2])
     elif msg.channel is Channel.EMAIL:
         found = _email(msg, ctx)
     elif msg.channel is Channel.TELEGRAM:
-        found = choice_number(msg.text, ctx.choices)
+        found = choice_number(msg.text, ctx.choices, by_label=True)
     else:  # SMS, and the test channel that stands in for text channels
         found = choice_number(msg.text, ctx.choices) or keyword(msg.text,
-                                                                opted_out=ctx.opted_out)
+                                                                after_stop=ctx.after_stop)
     if found is not None and found.intent in ctx.enabled:
         return found
     if msg.action is not None or msg.command is not None:

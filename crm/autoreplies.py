@@ -36,7 +36,7 @@ class AutoReplies:
         self.hours = hours
 
     async def after_hours(self, conversation_id: int, message_id: int, channel: Channel,
-                          language: str) -> bool:
+                          language: str, identity_id: int | None = None) -> bool:
         """The after-hours reply, if the team is closed and it was not sent lately."""
         sla = self.core.settings.sla
         now = self.core.clock()
@@ -49,10 +49,11 @@ class AutoReplies:
         await Conversation.filter(id=conv.id).update(after_hours_replied_at=now)
         back = self.hours.next_open(now).astimezone(self.hours.zone).strftime("%a %d %b %H:%M")
         return await self._send(conv.customer_id, t("after_hours", language, back=back),
-                                channel, key=f"after-hours:{message_id}", kind="after_hours")
+                                channel, key=f"after-hours:{message_id}", kind="after_hours",
+                                identity_id=identity_id)
 
     async def acknowledge(self, conversation_id: int, message_id: int, channel: Channel,
-                          language: str, key: str) -> bool:
+                          language: str, key: str, identity_id: int | None = None) -> bool:
         """One acknowledgement while no person has answered the conversation."""
         if channel.value not in self.core.settings.bot.acknowledge:
             return False
@@ -69,14 +70,14 @@ class AutoReplies:
             return False
         conv = await Conversation.get(id=conversation_id)
         return await self._send(conv.customer_id, t("ack", language), channel,
-                                key=f"ack:{key}", kind="ack")
+                                key=f"ack:{key}", kind="ack", identity_id=identity_id)
 
     async def _send(self, customer_id: int, text: str, channel: Channel, *, key: str,
-                    kind: str) -> bool:
+                    kind: str, identity_id: int | None) -> bool:
         try:
             await self.core.conversations.send(customer_id, text, channel=channel,
-                                               author_kind="bot", idempotency_key=key,
-                                               meta={"kind": kind})
+                                               identity_id=identity_id, author_kind="bot",
+                                               idempotency_key=key, meta={"kind": kind})
         except SendRejected as e:  # blocked the bot and wrote again, a bounced address: kept
             log.info("autoreply.not_sent", kind=kind, customer_id=customer_id, reason=str(e))
             return False

@@ -12,7 +12,11 @@ The rules (also in the README, "Consent"):
 - Every change writes one audit row (`consent.changed`, with its source and actor) and emits
   `ConsentChanged`, in the caller's unit of work; asking for what already holds changes nothing.
 
-Campaigns and notifications ask `allows` (one customer) or filter with `denied_sql` (many).
+By SMS, STOP means every message (carriers' rules): `refusal` is asked before anything is
+queued for a customer, and after an SMS STOP it lets through only the answers to the customer's
+own keywords (HELP, START) and a manager's reply once the customer has written again.
+
+Campaigns and notifications ask `allows` (one customer); lists use `denied_channels`.
 """
 
 from __future__ import annotations
@@ -24,15 +28,21 @@ from typing import Any
 
 import structlog
 
+from crm import sql
 from crm.clock import Clock, utcnow
 from crm.config import ConsentSettings
 from crm.events import ConsentChanged, EventBus
-from crm.models import AuditLog, Consent, Identity
-from crm.types import Channel, ConsentKind, ConsentSource
+from crm.models import AuditLog, Consent, Identity, Message
+from crm.types import Channel, ConsentKind, ConsentSource, Direction
 
 log = structlog.get_logger(__name__)
 
 EVERY_CHANNEL = "*"
+_UPSERT = (
+    "INSERT INTO consent (customer_id, kind, channel, granted, source, actor, changed_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, kind, channel) DO UPDATE SET "
+    "granted = excluded.granted, source = excluded.source, actor = excluded.actor, "
+    "changed_at = excluded.changed_at")
 # The channels a customer can be written to; TEST is for tests and local tools.
 CUSTOMER_CHANNELS = tuple(c for c in Channel if c is not Channel.TEST)
 
@@ -94,7 +104,7 @@ class Consents:
         kinds = [kinds] if isinstance(kinds, ConsentKind) else list(kinds)
         where = channel.value if channel is not None else EVERY_CHANNEL
         changed: list[ConsentState] = []
-        async with self.bus.unit_of_work():
+        async with self.bus.unit_of_work() as tx:
             rows = await Consent.filter(customer_id=customer_id)
             now = self.clock()
             for kind in kinds:
@@ -103,13 +113,10 @@ class Consents:
                 if all(effective(rows, kind, c, self.default(kind)).granted == granted
                        for c in targets):
                     continue  # what the customer asks for already holds
-                updated = await Consent.filter(customer_id=customer_id, kind=kind,
-                                               channel=where).update(
-                    granted=granted, source=source.value, actor=actor[:200], changed_at=now)
-                if not updated:
-                    await Consent.create(customer_id=customer_id, kind=kind, channel=where,
-                                         granted=granted, source=source.value,
-                                         actor=actor[:200], changed_at=now)
+                # One statement: two first changes racing (two processes, a STOP and a START
+                # sent together) cannot both insert and fail the message that carried them.
+                await sql.execute(tx, _UPSERT, [customer_id, kind.value, where, granted,
+                                                source.value, actor[:200], now])
                 await AuditLog.create(actor=actor[:200], action="consent.changed",
                                       customer_id=customer_id,
                                       detail={"kind": kind.value, "channel": where,
@@ -120,6 +127,33 @@ class Consents:
                 log.info("consent.changed", customer_id=customer_id, kind=kind.value,
                          channel=where, granted=granted, source=source.value)
         return changed
+
+    async def refusal(self, customer_id: int, channel: Channel, author_kind: str, *,
+                      answers_customer: bool = False) -> str | None:
+        """Why nothing may be sent to the customer on `channel` now, or None.
+
+        Only SMS has such a rule: after STOP by SMS (notifications by SMS denied), the bot and
+        the system stay silent there, and a manager's SMS waits until the customer writes again;
+        the dialogue's answer to the customer's own keyword (HELP, START) goes.
+        """
+        if channel is not Channel.SMS or answers_customer:
+            return None
+        rows = await Consent.filter(customer_id=customer_id, kind=ConsentKind.NOTIFICATIONS,
+                                    channel__in=[channel.value, EVERY_CHANNEL])
+        state = effective(rows, ConsentKind.NOTIFICATIONS, channel.value,
+                          self.default(ConsentKind.NOTIFICATIONS))
+        if state.granted:
+            return None
+        when = f" on {state.changed_at:%Y-%m-%d %H:%M} UTC" if state.changed_at else ""
+        if author_kind == "manager" and state.changed_at is not None:
+            since = await Message.filter(
+                customer_id=customer_id, channel=channel, direction=Direction.IN,
+                created_at__gt=state.changed_at).order_by("-id").limit(20)
+            if any(not m.meta.get("command") for m in since):
+                return None  # they wrote again after the STOP: a reply to that may go
+            return (f"The customer replied STOP by SMS{when}: an SMS can go only after they "
+                    "write again or send START. Answer on another channel (/via email).")
+        return f"The customer replied STOP by SMS{when}: nothing automatic goes to them by SMS."
 
     async def allows(self, customer_id: int, kind: ConsentKind, channel: Channel) -> bool:
         rows = await Consent.filter(customer_id=customer_id, kind=kind,
@@ -144,15 +178,18 @@ class Consents:
 
     async def denied_channels(self, customer_ids: Sequence[int],
                               kind: ConsentKind = ConsentKind.MARKETING) -> dict[int, list[str]]:
-        """For lists: the channels (or "*") each customer does not take `kind` on."""
+        """For lists: the channels each customer does not take `kind` on ("*": every channel
+        they have no word of their own on)."""
         rows = await Consent.filter(customer_id__in=list(customer_ids), kind=kind)
         by_customer: dict[int, list[Consent]] = {}
         for row in rows:
             by_customer.setdefault(row.customer_id, []).append(row)
         out: dict[int, list[str]] = {}
         default = self.default(kind)
-        for cid, own in by_customer.items():
-            names = sorted({r.channel for r in own})
+        for cid in customer_ids:
+            own = by_customer.get(cid, [])
+            # "*" stands for the channels they said nothing about (the default, or a STOPALL).
+            names = sorted({r.channel for r in own} | {EVERY_CHANNEL})
             denied = [c for c in names if not effective(own, kind, c, default).granted]
             if denied:
                 out[cid] = denied

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import structlog
 
 from crm.clock import Clock, utcnow
+from crm.consent import Consents
 from crm.errors import NotFound, SendRejected
 from crm.events import ConversationChanged, EventBus, MessageQueued
 from crm.models import AuditLog, Conversation, Customer, Identity, Manager, Message, Outbox
@@ -26,10 +27,12 @@ log = structlog.get_logger(__name__)
 
 
 class Conversations:
-    def __init__(self, bus: EventBus, outbox: OutboxService, clock: Clock = utcnow) -> None:
+    def __init__(self, bus: EventBus, outbox: OutboxService, clock: Clock = utcnow,
+                 consent: Consents | None = None) -> None:
         self.bus = bus
         self.outbox = outbox
         self.clock = clock
+        self.consent = consent
 
     async def send(
         self,
@@ -48,13 +51,16 @@ class Conversations:
         meta: dict[str, object] | None = None,
         choices: Sequence[Choice] = (),
         language: str | None = None,
+        identity_id: int | None = None,
     ) -> Message:
         """Queue a message to a customer on `channel` (default: the one they last used).
 
         The timeline entry and the outbox row commit together. Raises SendRejected when the
-        customer has no deliverable address on that channel. `choices` are answers the customer
-        can pick (the channel renders them); the timeline keeps them, so a bare number that
-        answers them can be read back (bot/intents.py).
+        customer has no deliverable address on that channel, or the channel's consent rules
+        forbid it (crm/consent.py `refusal`). `choices` are answers the customer can pick (the
+        channel renders them); the timeline keeps them, so a bare number that answers them can
+        be read back (bot/intents.py). `identity_id`: this address of theirs (an answer goes
+        where the question came from), if it is still usable.
         """
         async with self.bus.unit_of_work():
             if idempotency_key:
@@ -64,7 +70,13 @@ class Conversations:
             customer = await Customer.get_or_none(id=customer_id)
             if customer is None or customer.erased_at is not None:
                 raise NotFound(f"customer #{customer_id} does not exist")
-            identity = await self._target(customer, channel)
+            identity = await self._target(customer, channel, identity_id)
+            if self.consent is not None:
+                refusal = await self.consent.refusal(
+                    customer.id, identity.channel, author_kind,
+                    answers_customer=bool((meta or {}).get("dialogue")))
+                if refusal is not None:
+                    raise SendRejected(refusal)
             conversation = await Conversation.filter(customer_id=customer.id).order_by(
                 "-id").first()
             last_in = await Message.filter(customer_id=customer.id, channel=identity.channel,
@@ -118,7 +130,13 @@ class Conversations:
                 author_id=author.id if author else None, outbox_id=row.id))
             return message
 
-    async def _target(self, customer: Customer, channel: Channel | None) -> Identity:
+    async def _target(self, customer: Customer, channel: Channel | None,
+                      identity_id: int | None = None) -> Identity:
+        if identity_id is not None:
+            chosen = await Identity.filter(id=identity_id, customer_id=customer.id,
+                                           undeliverable_reason=None).first()
+            if chosen is not None and (channel is None or chosen.channel is channel):
+                return chosen
         if channel is None:
             last = await Message.filter(customer_id=customer.id, direction=Direction.IN)\
                 .order_by("-id").first()

@@ -133,19 +133,21 @@ class Followups:
         await self._store_rating(conv, rating, now, reclose=event.reopened)
         return True
 
+    async def open_survey(self, customer_id: int) -> Conversation | None:
+        """The conversation whose survey the customer may still answer, if any."""
+        since = self.core.clock() - timedelta(hours=self.settings.survey_answer_hours)
+        return await Conversation.filter(customer_id=customer_id, survey_sent_at__gte=since,
+                                         rating__isnull=True).order_by("-id").first()
+
     async def rate(self, customer_id: int, rating: int) -> bool:
-        """A rating from a button (the Telegram bot's callback); False if none was asked."""
+        """A rating from a button or a numbered choice; False if none was asked."""
         if not 1 <= rating <= 5:
             return False
-        now = self.core.clock()
-        since = now - timedelta(hours=self.settings.survey_answer_hours)
         async with self.core.bus.unit_of_work():
-            conv = await Conversation.filter(
-                customer_id=customer_id, survey_sent_at__gte=since,
-                rating__isnull=True).order_by("-id").first()
+            conv = await self.open_survey(customer_id)
             if conv is None:
                 return False
-            await self._store_rating(conv, rating, now, reclose=False)
+            await self._store_rating(conv, rating, self.core.clock(), reclose=False)
         return True
 
     async def _store_rating(self, conv: Conversation, rating: int, now: datetime, *,
@@ -195,10 +197,14 @@ class Followups:
             return TaskState.SKIPPED
         customer = await Customer.get(id=conv.customer_id)
         text = self.settings.text or t("followup_nudge", self._lang(customer))
-        await self.core.conversations.send(
-            conv.customer_id, text, author_kind="bot", priority=Priority.BULK,
-            idempotency_key=f"task:{task.id}", meta={"kind": "auto_followup",
-                                                     "task_id": task.id})
+        try:
+            await self.core.conversations.send(
+                conv.customer_id, text, author_kind="bot", priority=Priority.BULK,
+                idempotency_key=f"task:{task.id}", meta={"kind": "auto_followup",
+                                                         "task_id": task.id})
+        except SendRejected as e:  # unreachable now, or silent after an SMS STOP
+            log.info("followups.not_sent", task_id=task.id, reason=str(e))
+            return TaskState.SKIPPED
         round_ = int(task.payload.get("round") or 1)  # type: ignore[call-overload]
         if round_ < self.settings.max_count:
             await self.tasks.schedule(
@@ -273,11 +279,15 @@ class Followups:
         if is_late(task, now, timedelta(hours=self.settings.survey_late_limit_hours)):
             return TaskState.SKIPPED
         customer = await Customer.get(id=conv.customer_id)
-        await self.core.conversations.send(
-            conv.customer_id, t("survey_question", self._lang(customer)), author_kind="bot",
-            priority=Priority.BULK, idempotency_key=f"task:{task.id}",
-            choices=[Choice(f"rate:{n}", str(n)) for n in range(1, 6)],
-            language=self._lang(customer), meta={"kind": "survey", "task_id": task.id})
+        try:
+            await self.core.conversations.send(
+                conv.customer_id, t("survey_question", self._lang(customer)),
+                author_kind="bot", priority=Priority.BULK, idempotency_key=f"task:{task.id}",
+                choices=[Choice(f"rate:{n}", str(n)) for n in range(1, 6)],
+                language=self._lang(customer), meta={"kind": "survey", "task_id": task.id})
+        except SendRejected as e:  # unreachable now, or silent after an SMS STOP
+            log.info("followups.survey_not_sent", task_id=task.id, reason=str(e))
+            return TaskState.SKIPPED
         conv.survey_sent_at = now
         await conv.save(update_fields=["survey_sent_at"])
         return TaskState.DONE

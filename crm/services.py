@@ -48,7 +48,7 @@ class Core:
             timeline=timeline,
             outbox=outbox,
             dispatcher=Dispatcher(outbox, bus, settings.outbox),
-            conversations=Conversations(bus, outbox, clock),
+            conversations=Conversations(bus, outbox, clock, consent),
             customers=Customers(bus, settings.sms.default_region, clock, related),
             managers=Managers(),
             consent=consent,

@@ -17,10 +17,14 @@ from crm.types import Choice
 
 
 def with_choices(text: str, choices: Sequence[Choice], language: str | None,
-                 max_segments: int) -> str:
+                 max_segments: int) -> tuple[str, bool]:
+    """The text to send, and whether the customer sees the numbers (so that a bare number
+    they send back may be read as one of them)."""
     shown = [c for c in choices if c.request is None]
-    if not shown or all(c.label == str(i) for i, c in enumerate(shown, 1)):
-        return text
+    if not shown:
+        return text, False
+    if all(c.label == str(i) for i, c in enumerate(shown, 1)):
+        return text, True
     lines = "\n".join(f"{i} - {c.label}" for i, c in enumerate(shown, 1))
     full = f"{text}\n{lines}\n{t('reply_with_number', language)}"
-    return full if segment(full).segments <= max_segments else text
+    return (full, True) if segment(full).segments <= max_segments else (text, False)

@@ -51,8 +51,10 @@ class KannelSender:
         self.problem: str | None = None  # last config/connection trouble, for health()
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
-        text = with_choices(message.text, message.choices, message.language,
-                            self.settings.max_segments)
+        text, shown = with_choices(message.text, message.choices, message.language,
+                                   self.settings.max_segments)
+        # Kept with the message: a bare number answers the choices only if they were shown.
+        extra = {"choices_shown": shown} if message.choices else {}
         try:
             seg = check_sendable(text, self.settings.max_segments, message.attachments)
         except SendRejected as e:
@@ -79,7 +81,7 @@ class KannelSender:
         if status in (200, 202):
             self.problem = None
             return DeliveryResult.sent(external_id, segments=seg.segments,
-                                       encoding=seg.encoding.value)
+                                       encoding=seg.encoding.value, **extra)
         if status == 403:
             self.problem = ("Kannel refused our credentials (403): check [sms.kannel] username "
                             "and password against Kannel's sendsms-user")

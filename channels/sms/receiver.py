@@ -42,12 +42,13 @@ class SmsReceiver:
     # Inbound -------------------------------------------------------------------------------
 
     async def receive(self, msg: InboundMessage, *,
-                      provider_confirmed: bool = False) -> IngestResult:
-        """Store one inbound SMS through the inbox. `provider_confirmed`: the gateway has
-        already answered a keyword itself (Twilio's Advanced Opt-Out), so the dialogue applies
-        it without answering again."""
-        if provider_confirmed:
-            msg = replace(msg, headers={**msg.headers, "gateway_answered": True})
+                      gateway_keyword: str | None = None) -> IngestResult:
+        """Store one inbound SMS through the inbox. `gateway_keyword`: the gateway acted on a
+        keyword itself (Twilio's Advanced Opt-Out says STOP, START or HELP, whatever words its
+        own list has): the dialogue applies that and does not answer again."""
+        if gateway_keyword:
+            msg = replace(msg, headers={**msg.headers, "gateway_answered": True,
+                                        "gateway_keyword": gateway_keyword.strip().upper()})
         result = await self.core.inbox.receive(msg)
         log.info("sms.received", message_id=result.message_id, customer_id=result.customer_id,
                  duplicate=result.duplicate)

@@ -68,8 +68,10 @@ class TwilioSender:
                 f"{self.twilio.account_sid}/Messages.json")
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
-        text = with_choices(message.text, message.choices, message.language,
-                            self.settings.max_segments)
+        text, shown = with_choices(message.text, message.choices, message.language,
+                                   self.settings.max_segments)
+        # Kept with the message: a bare number answers the choices only if they were shown.
+        extra = {"choices_shown": shown} if message.choices else {}
         try:
             seg = check_sendable(text, self.settings.max_segments, message.attachments)
         except SendRejected as e:
@@ -104,7 +106,7 @@ class TwilioSender:
             except (TypeError, ValueError):
                 segments = seg.segments
             return DeliveryResult.sent(str(body["sid"]), segments=segments,
-                                       encoding=seg.encoding.value)
+                                       encoding=seg.encoding.value, **extra)
         result = classify_error(status, body, retry_after)
         if status in (401, 403):
             self.problem = result.error

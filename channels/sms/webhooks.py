@@ -115,8 +115,8 @@ class SmsWebhooks:
             msg = inbound.twilio_message(form, self.sms.default_region)
         except (ValueError, InvalidAddress) as e:
             return _bad(str(e), request)
-        # With Advanced Opt-Out, Twilio answered STOP/START itself and says so.
-        await self.receiver.receive(msg, provider_confirmed=bool(form.get("OptOutType")))
+        # With Advanced Opt-Out, Twilio acted on STOP/START/HELP itself and says which.
+        await self.receiver.receive(msg, gateway_keyword=form.get("OptOutType") or None)
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     async def twilio_status(self, request: web.Request) -> web.Response:

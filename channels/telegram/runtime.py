@@ -176,7 +176,12 @@ class TelegramRuntime:
         A database outage is retried until it passes; an update that fails for another reason
         three times is logged in full and skipped, so one bad update cannot stop the bot.
         """
-        incoming = to_incoming(update, self.username, self.settings.managers_chat_id)
+        try:
+            incoming = to_incoming(update, self.username, self.settings.managers_chat_id)
+        except Exception:  # a shape of update we did not foresee: skip it, keep polling
+            log.exception("telegram.update_unreadable", update_id=update.update_id)
+            await self._skip(update)
+            return
         if incoming is not None and incoming.chat == "other":
             log.info("telegram.ignored_chat", update_id=update.update_id)
             incoming = None

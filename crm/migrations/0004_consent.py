@@ -1,3 +1,5 @@
+import sqlite3
+
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from crm.types import ConsentKind
@@ -13,12 +15,30 @@ class DropColumn(ops.RemoveField):
     messages and the consent rows this very migration writes would all be deleted.
     """
 
+    def __init__(self, model_name, name, *, restore):
+        super().__init__(model_name=model_name, name=name)
+        self.restore = restore  # the column's SQL type and default, for a downgrade
+
     async def database_forward(self, app_label, old_state, new_state, state_editor=None):
         if not state_editor:
             return
+        if getattr(state_editor, "DIALECT", "") == "sqlite" \
+                and sqlite3.sqlite_version_info < (3, 35):
+            raise RuntimeError(
+                f"this upgrade needs SQLite 3.35 or newer to drop a column in place; Python "
+                f"here uses SQLite {sqlite3.sqlite_version}. Upgrade the system's SQLite (or "
+                "Python), or move to PostgreSQL, then run `crm db upgrade` again")
         model = old_state.apps.get_model(f"{app_label}.{self.model_name}")
         await state_editor._run_sql(
             f'ALTER TABLE "{model._meta.db_table}" DROP COLUMN "{self.name}"')
+
+    async def database_backward(self, app_label, old_state, new_state, state_editor=None):
+        if not state_editor:
+            return
+        model = new_state.apps.get_model(f"{app_label}.{self.model_name}")
+        kind = self.restore[getattr(state_editor, "DIALECT", "sqlite")]
+        await state_editor._run_sql(
+            f'ALTER TABLE "{model._meta.db_table}" ADD COLUMN "{self.name}" {kind}')
 
 
 class Migration(migrations.Migration):
@@ -51,8 +71,21 @@ class Migration(migrations.Migration):
                         "customer_id FROM consent WHERE kind = 'marketing' AND channel = '*' "
                         "AND granted = FALSE)",
         ),
-        DropColumn(model_name='Customer', name='marketing_opt_out'),
-        DropColumn(model_name='Customer', name='opted_out_at'),
+        # An opt-out that came by SMS STOP also stops every SMS (carriers' rule), order
+        # updates included: the audit log of before tells which ones did.
+        ops.RunSQL(
+            "INSERT INTO consent (customer_id, kind, channel, granted, source, actor, changed_at) "
+            "SELECT c.id, 'notifications', 'sms', FALSE, 'migration', 'system', "
+            "COALESCE(c.opted_out_at, c.created_at) FROM customer c "
+            "WHERE c.marketing_opt_out = TRUE AND (SELECT a.actor FROM audit_log a "
+            "WHERE a.customer_id = c.id AND a.action IN ('opt_out', 'opt_in') "
+            "ORDER BY a.id DESC LIMIT 1) = 'customer:sms'",
+            reverse_sql=ops.RunSQL.noop,
+        ),
+        DropColumn(model_name='Customer', name='marketing_opt_out', restore={
+            "sqlite": "INT NOT NULL DEFAULT 0", "postgres": "BOOL NOT NULL DEFAULT FALSE"}),
+        DropColumn(model_name='Customer', name='opted_out_at', restore={
+            "sqlite": "TIMESTAMP", "postgres": "TIMESTAMPTZ"}),
         ops.AddField(
             model_name='Identity',
             name='undeliverable_kind',

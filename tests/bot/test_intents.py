@@ -57,12 +57,14 @@ def test_ordinary_messages_are_not_keywords(text: str) -> None:
     assert keyword(text) is None
 
 
-def test_yes_means_start_only_for_a_customer_who_opted_out() -> None:
-    assert keyword("yes") is None
-    found = keyword("YES", opted_out=True)
+def test_yes_means_start_only_in_answer_to_the_stop_confirmation() -> None:
+    assert keyword("yes") is None  # an answer to a manager's question
+    found = keyword("YES", after_stop=True)
     assert found is not None and found.intent is Intent.START
-    found = keyword("Да", opted_out=True)
+    found = keyword("Да", after_stop=True)
     assert found is not None and (found.intent, found.language) == (Intent.START, "ru")
+    assert recognise(msg(Channel.SMS, "Yes"), ctx(after_stop=True)) is not None
+    assert recognise(msg(Channel.EMAIL, "Yes"), ctx(after_stop=True)) is None  # never by mail
 
 
 def test_order_numbers_are_words_for_the_orders_issue() -> None:
@@ -115,7 +117,7 @@ def test_a_number_answers_the_last_numbered_choices_on_any_channel() -> None:
 
 
 def test_email_subject_or_first_line() -> None:
-    stop = recognise(msg(Channel.EMAIL, "", headers={"subject": "Re: Unsubscribe"}), ctx())
+    stop = recognise(msg(Channel.EMAIL, "", headers={"subject": "Unsubscribe"}), ctx())
     assert stop is not None and (stop.intent, stop.more) == (Intent.STOP, False)
     first = recognise(msg(Channel.EMAIL, "stop\n"), ctx())
     assert first is not None and first.intent is Intent.STOP
@@ -145,3 +147,32 @@ def test_mail_to_the_unsubscribe_address() -> None:
 
 def test_automated_mail_asks_nothing() -> None:
     assert recognise(msg(Channel.EMAIL, "STOP", automated=True), ctx()) is None
+
+
+@pytest.mark.parametrize(("subject", "body", "intent"), [
+    ("Cancel", "Please cancel my order 5512", None),  # SMS's CANCEL is no email keyword
+    ("Re: End", "When does the sale end?", None),
+    # Answering our confirmation (its subject "Re: unsubscribe") the way it says: a start.
+    ("Re: unsubscribe", "subscribe", Intent.START),
+    ("Re: Subscribe", "stop", Intent.STOP),  # the first line wins over the thread's subject
+    ("Re: Unsubscribe", "Thanks, and where is my refund?", None),  # a later reply in a thread
+    ("Fwd: stop", "", None),
+    ("Стоп", "", Intent.STOP),
+])
+def test_email_keywords_by_the_review(subject: str, body: str, intent: Intent | None) -> None:
+    found = recognise(msg(Channel.EMAIL, body, headers={"subject": subject}), ctx())
+    assert (found.intent if found else None) is intent
+
+
+def test_telegram_numbers_count_only_as_a_button_s_label() -> None:
+    menu = (Choice("talk", "Talk to a manager"), Choice("language", "Language"))
+    assert recognise(msg(Channel.TELEGRAM, "2"), ctx(choices=menu)) is None
+    survey = tuple(Choice(f"rate:{n}", str(n)) for n in range(1, 6))
+    found = recognise(msg(Channel.TELEGRAM, "4"), ctx(choices=survey))
+    assert found is not None and (found.intent, found.arg) == (Intent.RATE, "4")
+
+
+def test_the_gateway_s_own_keyword_decides() -> None:
+    """Twilio's Advanced Opt-Out may know words we do not: its OptOutType is what counts."""
+    found = recognise(msg(Channel.SMS, "ARRET", headers={"gateway_keyword": "STOP"}), ctx())
+    assert found == Recognised(Intent.STOP, source=ConsentSource.GATEWAY)

@@ -13,8 +13,14 @@ INSERT INTO customer (id, name, tags, attributes, marketing_opt_out, opted_out_a
 VALUES (1, 'Ann', '[]', '{}', TRUE, '2026-05-01 10:00:00+00:00', '2026-01-01 00:00:00+00:00');
 INSERT INTO customer (id, name, tags, attributes, marketing_opt_out, created_at)
 VALUES (2, 'Bob', '[]', '{}', FALSE, '2026-01-01 00:00:00+00:00');
+INSERT INTO customer (id, name, tags, attributes, marketing_opt_out, opted_out_at, created_at)
+VALUES (3, 'Cat', '[]', '{}', TRUE, '2026-06-01 10:00:00+00:00', '2026-01-01 00:00:00+00:00');
 INSERT INTO identity (id, customer_id, channel, address, created_at)
 VALUES (1, 1, 'sms', '+12025550143', '2026-01-01 00:00:00+00:00');
+INSERT INTO audit_log (id, actor, action, customer_id, detail, created_at)
+VALUES (1, 'customer', 'opt_out', 1, '{}', '2026-05-01 10:00:00+00:00');
+INSERT INTO audit_log (id, actor, action, customer_id, detail, created_at)
+VALUES (2, 'customer:sms', 'opt_out', 3, '{}', '2026-06-01 10:00:00+00:00');
 INSERT INTO message (id, customer_id, direction, channel, external_id, text, attachments, meta,
                      author_kind, delivery_status, automated, created_at)
 VALUES (1, 1, 'in', 'sms', 'k-1', 'hello', '[]', '{}', 'customer', 'received', FALSE,
@@ -23,28 +29,39 @@ VALUES (1, 1, 'in', 'sms', 'k-1', 'hello', '[]', '{}', 'customer', 'received', F
 
 
 def upgrade_with_rows(url: str, before: str, rows: str, tables: list[str],
-                      tmp: Path) -> dict[str, list[dict[str, Any]]]:
+                      tmp: Path) -> dict[str, dict[str, list[dict[str, Any]] | None]]:
     sql = tmp / "rows.sql"
     sql.write_text(rows.strip() + "\n")
     done = subprocess.run(
         [sys.executable, "-m", "tests.support.migrate_with_data", url, before, str(sql)],
         input=" ".join(tables), capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, list[dict[str, Any]]] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, dict[str, list[dict[str, Any]] | None]] = json.loads(
+        done.stdout.strip().splitlines()[-1])
     return result
 
 
 def test_consent_migration_keeps_customers_and_their_opt_out(new_db_url: Any,
                                                               tmp_path: Path) -> None:
-    out = upgrade_with_rows(new_db_url(), "0003_outbox_claim_index", ROWS_0003,
-                            ["customer", "identity", "message", "consent"], tmp_path)
+    steps = upgrade_with_rows(new_db_url(), "0003_outbox_claim_index", ROWS_0003,
+                              ["customer", "identity", "message", "consent"], tmp_path)
+    out: Any = steps["head"]
     # Dropping the old column must not rebuild (and so cascade-delete from) the customer table.
-    assert [c["name"] for c in out["customer"]] == ["Ann", "Bob"]
+    assert [c["name"] for c in out["customer"]] == ["Ann", "Bob", "Cat"]
     assert "marketing_opt_out" not in out["customer"][0]
     assert [i["address"] for i in out["identity"]] == ["+12025550143"]
     assert [m["text"] for m in out["message"]] == ["hello"]
-    # The old flag meant "no marketing anywhere": it is carried over as such, with its time.
-    [consent] = out["consent"]
-    assert consent["customer_id"] == 1 and consent["channel"] == "*"
-    assert consent["kind"] == "marketing" and not consent["granted"]
-    assert consent["source"] == "migration" and "2026-05-01" in str(consent["changed_at"])
+    # The old flag meant "no marketing anywhere": it is carried over as such, with its time;
+    # one that came by SMS STOP also stops order updates by SMS, as STOP does now.
+    consent = sorted((c["customer_id"], c["kind"], c["channel"], bool(c["granted"]))
+                     for c in out["consent"])
+    assert consent == [(1, "marketing", "*", False), (3, "marketing", "*", False),
+                       (3, "notifications", "sms", False)]
+    assert all(c["source"] == "migration" for c in out["consent"])
+    assert "2026-05-01" in str(out["consent"][0]["changed_at"])
+    # Back down: the flag returns, from the consent rows; and up again, the same as before.
+    down: Any = steps["down"]
+    assert down["consent"] is None
+    assert [bool(c["marketing_opt_out"]) for c in down["customer"]] == [True, False, True]
+    again: Any = steps["again"]
+    assert len(again["consent"]) == 3 and len(again["identity"]) == 1

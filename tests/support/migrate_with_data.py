@@ -2,7 +2,8 @@
 
 `python -m tests.support.migrate_with_data URL BEFORE SQL_FILE`: runs in a child process
 (Tortoise holds one database per process) and prints, as JSON, every row of the tables named on
-the command's standard input, one name a line, after the upgrade.
+the command's standard input after the upgrade ("head"), after a downgrade back to `before`
+("down"), and after upgrading once more ("again").
 """
 
 from __future__ import annotations
@@ -29,11 +30,22 @@ async def main(url: str, before: str, rows: str, tables: list[str]) -> None:
         for statement in rows.split(";\n"):
             if statement.strip():
                 await conn.execute_query(statement)
-        await MigrationExecutor(conn, apps).migrate()
-        out = {t: await conn.execute_query_dict(f"SELECT * FROM {t} ORDER BY id") for t in tables}
+        out = {}
+        for step, target in (("head", None), ("down", before), ("again", None)):
+            await MigrationExecutor(conn, apps).migrate(
+                targets=[MigrationTarget("models", target)] if target else None)
+            out[step] = {t: await _rows(conn, t) for t in tables}
         print(json.dumps(out, default=str))
     finally:
         await Tortoise.close_connections()
+
+
+async def _rows(conn: object, table: str) -> list[dict[str, object]] | None:
+    try:
+        return list(await conn.execute_query_dict(  # type: ignore[attr-defined]
+            f"SELECT * FROM {table} ORDER BY id"))
+    except Exception:
+        return None  # not there at this step (a table a downgrade removed)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,13 @@ async def test_stop_answered_by_twilio_itself_is_not_answered_twice(
     assert (await twilio.post(url(app, "/sms/twilio/inbound"), params))[0] == 200
     stop = await events.inbound_from(number, "STOP")
     assert not await takes_marketing(stop.customer_id, Channel.SMS)
+    # Twilio's own list may hold words we do not know: what it says it did is what counts.
+    other = phone()
+    params = {**twilio.inbound_params(other, OUR_NUMBER, "ARRET"), "OptOutType": "STOP"}
+    assert (await twilio.post(url(app, "/sms/twilio/inbound"), params))[0] == 200
+    arret = await events.inbound_from(other, "ARRET")
+    assert not await takes_marketing(arret.customer_id, Channel.SMS)
+    assert arret.conversation_id is None  # recorded, not passed to a manager
     # HELP has no such flag here: we answer it.
     await twilio.post(url(app, "/sms/twilio/inbound"),
                       twilio.inbound_params(number, OUR_NUMBER, "help"))
