@@ -43,11 +43,13 @@ class Conversations:
         html: str | None = None,
         subject: str | None = None,
         meta: dict[str, object] | None = None,
+        actor: str | None = None,
     ) -> Message:
         """Queue a message to a customer on `channel` (default: the one they last used).
 
         The timeline entry and the outbox row commit together. Raises SendRejected when the
-        customer has no deliverable address on that channel.
+        customer has no deliverable address on that channel. With an `actor` (the API, the
+        console) the send is also written to the audit log.
         """
         async with self.bus.unit_of_work():
             if idempotency_key:
@@ -102,6 +104,11 @@ class Conversations:
                         conversation.status = ConversationStatus.WAITING
                         update.append("status")
                 await conversation.save(update_fields=update)
+            if actor is not None:
+                await AuditLog.create(actor=actor, action="message.queued",
+                                      customer_id=customer.id,
+                                      detail={"message_id": message.id,
+                                              "channel": identity.channel.value})
             await self.bus.emit(MessageQueued(
                 message_id=message.id, customer_id=customer.id,
                 conversation_id=conversation.id if conversation else None,
@@ -129,8 +136,10 @@ class Conversations:
                 f"{first.undeliverable_reason}")
         return usable[0]
 
-    async def note(self, customer_id: int, text: str, author: Manager | None) -> Message:
-        """An internal note: in the timeline, never sent."""
+    async def note(self, customer_id: int, text: str, author: Manager | None,
+                   actor: str | None = None) -> Message:
+        """An internal note: in the timeline, never sent. Written by a manager, or by an
+        `actor` such as an API key (audited)."""
         async with self.bus.unit_of_work():
             conversation = await Conversation.filter(customer_id=customer_id).order_by(
                 "-id").first()
@@ -139,8 +148,13 @@ class Conversations:
                 customer_id=customer_id,
                 conversation_id=conversation.id if conversation else None,
                 direction=Direction.NOTE, channel=last.channel if last else Channel.TELEGRAM,
-                text=text, author_id=author.id if author else None, author_kind="manager",
+                text=text, author_id=author.id if author else None,
+                author_kind="manager" if author is not None or actor is None else "api",
+                meta={"actor": actor} if actor else {},
                 delivery_status=DeliveryStatus.SENT, created_at=self.clock())
+            if actor is not None:
+                await AuditLog.create(actor=actor, action="note.added", customer_id=customer_id,
+                                      detail={"message_id": message.id})
             await self.bus.emit(MessageQueued(
                 message_id=message.id, customer_id=customer_id,
                 conversation_id=conversation.id if conversation else None,
@@ -173,11 +187,13 @@ class Conversations:
             await conversation.save(update_fields=["assignee_id"])
             text = f"assigned to {manager.name}" if manager else "unassigned"
             await self._event(conversation, text, actor, action="assign",
-                              detail={"manager_id": manager.id if manager else None})
+                              detail={"manager_id": manager.id if manager else None},
+                              change="assigned")
             return conversation
 
     async def _event(self, conversation: Conversation, text: str, actor: str,
-                     action: str | None = None, detail: dict[str, object] | None = None) -> None:
+                     action: str | None = None, detail: dict[str, object] | None = None,
+                     change: str = "status") -> None:
         await Message.create(
             customer_id=conversation.customer_id, conversation_id=conversation.id,
             direction=Direction.EVENT, channel=conversation.channel, text=text,
@@ -190,7 +206,8 @@ class Conversations:
             customer_id=conversation.customer_id,
             status=conversation.status,
             assignee_id=conversation.assignee_id,
-            actor=actor))
+            actor=actor,
+            change=change))
 
 
 def _as_list(value: object) -> list[object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crm.apikeys import ApiKeys
 from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.consent import Consents
@@ -13,6 +14,7 @@ from crm.dispatcher import Dispatcher
 from crm.events import EventBus
 from crm.managers import Managers
 from crm.outbox import OutboxService
+from crm.queries import Queries
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
 
@@ -28,6 +30,8 @@ class Core:
     customers: Customers
     managers: Managers
     consent: Consents
+    queries: Queries
+    apikeys: ApiKeys
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -48,5 +52,7 @@ class Core:
             customers=Customers(bus, settings.sms.default_region, clock, related),
             managers=Managers(),
             consent=consent,
+            queries=Queries(consent),
+            apikeys=ApiKeys(clock),
             clock=clock,
         )
