@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,8 +15,10 @@ from aiohttp import web
 from crm.apikeys import Scope
 from crm.app import App
 from crm.config import Settings
+from crm.events import DeliveryChanged
+from crm.models import Message
 from crm.services import Core
-from crm.types import Channel, InboundMessage
+from crm.types import Channel, DeliveryStatus, InboundMessage
 from tests.conftest import make_settings
 from tests.support.fake_channel import FakeRuntime, FakeSender
 
@@ -68,6 +71,21 @@ class Api:
 
     async def post(self, path: str, json: Any = None, **kw: Any) -> Answer:
         return await self.call("POST", path, json=json, **kw)
+
+    async def delivery(self, message_id: int, timeout: float = 15) -> DeliveryChanged:
+        """Wait for the outcome of a message's send (recorded and committed)."""
+        done: asyncio.Future[DeliveryChanged] = asyncio.get_running_loop().create_future()
+
+        async def seen(event: DeliveryChanged) -> None:
+            if event.message_id == message_id and not done.done():
+                done.set_result(event)
+
+        self.core.bus.subscribe(DeliveryChanged, seen)
+        message = await Message.get(id=message_id)
+        if message.delivery_status is not DeliveryStatus.QUEUED:
+            return DeliveryChanged(message_id, None, message.customer_id, message.channel,
+                                   message.delivery_status, message.delivery_error)
+        return await asyncio.wait_for(done, timeout)
 
     async def key_with(self, *scopes: Scope, name: str | None = None) -> str:
         _row, key = await self.core.apikeys.create(
