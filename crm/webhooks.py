@@ -87,7 +87,7 @@ class Webhooks:
                                 options={"event_id": event_id, "event": event.value}),
                 idempotency_key=f"webhook:{event_id}:{_short(hook.url)}",
                 priority=Priority.NOTIFY, customer_id=customer_id)
-        log.debug("webhook.queued", event=event.value, event_id=event_id, receivers=len(targets))
+        log.debug("webhook.queued", kind=event.value, event_id=event_id, receivers=len(targets))
         return event_id
 
     async def _received(self, event: MessageReceived) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json as json_module
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from crm.apikeys import Scope
 from crm.app import App
-from crm.config import Settings
+from crm.config import Settings, WebhookSettings
 from crm.events import DeliveryChanged
 from crm.models import Message
 from crm.services import Core
@@ -60,10 +61,11 @@ class Api:
         url = path if path.startswith("http") else f"{self.base}{path}"
         async with self.http.request(method, url, json=json, data=data, headers=sent,
                                      params=params) as r:
-            text = await r.text()
+            raw = await r.read()
+            text = raw.decode("utf-8", errors="replace")
             body = None
             if r.content_type in ("application/json", "application/problem+json"):
-                body = await r.json(content_type=None)
+                body = json_module.loads(raw)
             return Answer(r.status, body, r.headers, text, r.content_type)
 
     async def get(self, path: str, **kw: Any) -> Answer:
@@ -133,8 +135,10 @@ async def api_with(db: str) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
     """`await api_with(api={...}, webhooks=[...])`: the service with settings of the test's own."""
     stack: list[Any] = []
 
-    async def start(**sections: Any) -> Api:
-        cm = running(make_settings(db, **sections))
+    async def start(webhooks: list[dict[str, Any]] | None = None, **sections: Any) -> Api:
+        settings = make_settings(db, **sections).model_copy(update={
+            "webhooks": [WebhookSettings.model_validate(w) for w in webhooks or []]})
+        cm = running(settings)
         stack.append(cm)
         return await cm.__aenter__()
 
