@@ -94,6 +94,11 @@ class Conversations:
                 idempotency_key=idempotency_key or f"message:{message.id}",
                 priority=priority, customer_id=customer.id, message_id=message.id,
             )
+            if row.message_id != message.id and row.message_id is not None:
+                # A send with the same key committed while this one ran (PostgreSQL, read
+                # committed): that one is the message; this copy goes.
+                await message.delete()
+                return await Message.get(id=row.message_id)
             if conversation is not None and author_kind in ("manager", "bot"):
                 conversation.last_outbound_at = now
                 update = ["last_outbound_at"]

@@ -57,6 +57,8 @@ async def test_one_idempotency_key_makes_one_outbox_row(api: Api) -> None:
                                      for _ in range(4)))
     assert {a.status for a in answers} == {202} and len({a.body["id"] for a in answers}) == 1
     assert await Outbox.filter(channel=Channel.SMS).count() == 2
+    assert await Message.filter(direction=Direction.OUT).count() == 2
+    assert sum("Idempotent-Replayed" in a.headers for a in answers) == 3
     # Keys are per API key: another client's identical key is its own message.
     other_key = await api.key_with(Scope.MESSAGES_SEND, name="other")
     theirs = await api.post(f"/api/v1/customers/{cid}/messages", {"text": "Shipped!"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 
 from tortoise.exceptions import IntegrityError
 
@@ -46,13 +47,21 @@ async def _send(call: Call[SendIn, None], customer_id: int, scoped: str | None,
             earlier = await _earlier(scoped, fingerprint)
             if earlier is not None:
                 return earlier, True
+        request_id = uuid.uuid4().hex
         try:
             message = await call.core.conversations.send(
                 customer_id, call.body.text, channel=channel(call.body.channel),
                 subject=call.body.subject, author_kind="api", idempotency_key=scoped,
-                meta={"api": {"key": call.principal.name, "fingerprint": fingerprint}},
+                meta={"api": {"key": call.principal.name, "fingerprint": fingerprint,
+                              "request": request_id}},
                 actor=call.principal.actor)
-            return message, False
+            api = message.meta.get("api")
+            if isinstance(api, dict) and api.get("request") == request_id:
+                return message, False
+            # Another request with this key committed first: answer as it did, if it asked
+            # for the same.
+            earlier = await _earlier(scoped or "", fingerprint)
+            return earlier or message, True
         except IntegrityError:
             # A request with the same key running alongside won the race: answer as it did.
             if scoped is None or attempt == 2:
