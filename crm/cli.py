@@ -321,7 +321,9 @@ def apikeys_create(config_path: str, name: str, scopes: tuple[str, ...]) -> None
     """
     from crm.apikeys import ApiKeys
 
-    row, key = _with_db(_settings(config_path), lambda: ApiKeys().create(name, scopes))
+    settings = _settings(config_path)
+    logs.setup(settings.logging.level, settings.logging.format)  # to stderr: stdout is the key
+    row, key = _with_db(settings, lambda: ApiKeys().create(name, scopes))
     click.echo(key)
     click.echo(f"created API key {row.name!r} ({row.prefix}…) with {', '.join(row.scopes)}; "
                "store it now: it is shown only this once", err=True)
