@@ -7,21 +7,23 @@ import hashlib
 import hmac
 import json
 import time
+import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from crm.config import parse_settings
+from crm.config import expand_env, parse_settings
 from crm.errors import ConfigError
 from crm.models import Identity, Outbox
 from crm.types import Channel, OutboxState, Role, WebhookEvent
 from tests.web.conftest import Api
 from web.api.schemas.events import EVENT_MODELS
-from web.webhooks import verify
+from web.webhooks import signature_header, verify
 
 SECRET = "whsec_test_0123456789abcdef"
 
@@ -207,3 +209,26 @@ def test_webhook_config_is_checked() -> None:
     twice = {"url": "https://x", "secret": SECRET, "events": ["*"]}
     with pytest.raises(ConfigError, match="each url once"):
         parse_settings({"webhooks": [twice, twice]})
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_readme_verification_and_the_example_config_work() -> None:
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("To verify, in Python:", 1)[1].split("```python", 1)[1].split("```")[0]
+    scope: dict[str, Any] = {}
+    exec(code, scope)  # the receiver's few lines, as documented
+    body = b'{"id":"evt_1","type":"message.received"}'
+    header = signature_header(SECRET, int(time.time()), body)
+    assert scope["verified"](SECRET, header, body)
+    assert not scope["verified"](SECRET, header, body + b" ")
+    assert not scope["verified"]("another-secret-0123456", header, body)
+    assert not scope["verified"](SECRET, signature_header(SECRET, int(time.time()) - 3600,
+                                                          body), body)
+
+    example = (ROOT / "config.example.toml").read_text().split("# [[webhooks]]", 1)[1]
+    table = "[[webhooks]]\n" + "\n".join(line.removeprefix("# ") for line in
+                                          example.splitlines() if not line.startswith("# #"))
+    settings = parse_settings(expand_env(tomllib.loads(table), {"WEBHOOK_SECRET": SECRET}))
+    assert settings.webhooks[0].wants(WebhookEvent.CUSTOMER_OPTED_OUT)
