@@ -136,6 +136,11 @@ class Consents:
         if address_channels is None:
             address_channels = [str(c) for c in await Identity.filter(
                 customer_id=customer_id).values_list("channel", flat=True)]
+        return self.states_of(rows, address_channels)
+
+    def states_of(self, rows: Sequence[Consent],
+                  address_channels: Iterable[str]) -> list[ConsentState]:
+        """`states` over rows the caller read itself (the query service reads them in SQL)."""
         channels = {str(c) for c in address_channels}
         channels |= {r.channel for r in rows if r.channel != EVERY_CHANNEL}
         ordered = [c.value for c in CUSTOMER_CHANNELS if c.value in channels]

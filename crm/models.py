@@ -39,6 +39,7 @@ class Customer(Model):
 
     class Meta:
         table = "customer"
+        indexes = (("last_seen_at", "id"),)  # the API's list: most recently seen first
 
     def __str__(self) -> str:
         return self.name or f"customer #{self.id}"
@@ -63,6 +64,7 @@ class Identity(Model):
     class Meta:
         table = "identity"
         unique_together = (("channel", "address"),)
+        indexes = (("customer_id",),)  # a customer's addresses (cards, sends, merges)
 
 
 class Manager(Model):

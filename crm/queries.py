@@ -16,13 +16,12 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 
-from crm import pagination, sql
+from crm import cards, pagination, sql
 from crm.consent import Consents
 from crm.errors import NotFound
 from crm.models import Manager
 from crm.types import Channel, ConversationStatus
 from crm.views import (
-    ConversationSummary,
     ConversationView,
     CustomerCard,
     CustomerView,
@@ -43,6 +42,14 @@ _IDENTITY = ("id, customer_id, channel, address, display_name, undeliverable_rea
 _CONVERSATION = ("v.id, v.customer_id, v.status, v.assignee_id, v.channel, v.subject, "
                  "v.opened_at, v.closed_at, v.first_response_due, v.last_inbound_at, "
                  "v.last_outbound_at, c.name AS customer_name")
+# A customer and their identities (i_*), one row per identity (or one with i_id NULL).
+_CARD = (
+    "SELECT c.id, c.name, c.language, c.timezone, c.tags, c.attributes, c.lead_source, "
+    "c.created_at, c.last_seen_at, c.erased_at, c.merged_into_id, i.id AS i_id, "
+    "i.channel AS i_channel, i.address AS i_address, i.display_name AS i_display_name, "
+    "i.undeliverable_reason AS i_undeliverable_reason, i.created_at AS i_created_at, "
+    "i.last_seen_at AS i_last_seen_at FROM customer c LEFT JOIN identity i "
+    "ON i.customer_id = c.id WHERE c.id = ? ORDER BY i.id")
 _MESSAGE = ("id, customer_id, conversation_id, channel, direction, text, attachments, "
             "author_kind, author_id, delivery_status, delivery_error, created_at, sent_at")
 
@@ -128,37 +135,31 @@ class Queries:
         raise NotFound(f"customer #{customer_id} does not exist")
 
     async def customer(self, customer_id: int) -> CustomerView:
+        """A customer with their identities, in one statement (a merged one: the survivor)."""
         conn = get_connection("default")
-        rows = await sql.fetch(conn, f"SELECT {_CUSTOMER}, merged_into_id FROM customer "
-                               "WHERE id = ?", [customer_id])
+        rows = await sql.fetch(conn, _CARD, [customer_id])
         if rows and rows[0]["merged_into_id"] is not None:
-            rows = await sql.fetch(conn, f"SELECT {_CUSTOMER} FROM customer WHERE id = ?",
-                                   [await self.resolve(customer_id)])
+            rows = await sql.fetch(conn, _CARD, [await self.resolve(customer_id)])
         if not rows:
             raise NotFound(f"customer #{customer_id} does not exist")
-        cid = int(rows[0]["id"])
-        return customer_of(rows[0], (await self._identities(conn, [cid])).get(cid, []))
+        identities = [identity_of({k[2:]: v for k, v in r.items() if k.startswith("i_")}
+                                  | {"customer_id": r["id"]})
+                      for r in rows if r["i_id"] is not None]
+        return customer_of(rows[0], identities)
 
     async def card(self, customer_id: int) -> CustomerCard:
-        customer = await self.customer(customer_id)
-        consent = await self.consent.states(customer.id,
-                                            [i.channel.value for i in customer.identities])
-        return CustomerCard(customer, consent, await self._summary(customer.id))
-
-    async def _summary(self, customer_id: int) -> ConversationSummary:
+        """Identities, consent and a summary of conversations: one statement (crm/cards.py)."""
         conn = get_connection("default")
-        counts = {s.value: 0 for s in ConversationStatus}
-        for row in await sql.fetch(conn, "SELECT status, COUNT(*) AS n FROM conversation "
-                                   "WHERE customer_id = ? GROUP BY status", [customer_id]):
-            counts[str(row["status"])] = int(row["n"])
-        latest = await sql.fetch(
-            conn, f"SELECT {_CONVERSATION}, m.name AS assignee_name FROM conversation v "
-            "JOIN customer c ON c.id = v.customer_id LEFT JOIN manager m ON m.id = v.assignee_id "
-            "WHERE v.customer_id = ? ORDER BY v.id DESC LIMIT 1", [customer_id])
-        if not latest:
-            return ConversationSummary(counts, None, None)
-        return ConversationSummary(counts, conversation_of(latest[0]),
-                                   latest[0]["assignee_name"])
+        statement = cards.statement(sql.is_postgres(conn))
+        rows = await sql.fetch(conn, statement, [customer_id])
+        if rows and rows[0]["merged_into_id"] is not None:
+            rows = await sql.fetch(conn, statement, [await self.resolve(customer_id)])
+        if not rows:
+            raise NotFound(f"customer #{customer_id} does not exist")
+        customer = cards.customer(rows[0])
+        states = self.consent.states_of(cards.consent_rows(rows[0]),
+                                        [i.channel.value for i in customer.identities])
+        return CustomerCard(customer, states, cards.summary(rows[0]))
 
     async def _identities(self, conn: BaseDBAsyncClient,
                           customer_ids: Sequence[int]) -> dict[int, list[IdentityView]]:

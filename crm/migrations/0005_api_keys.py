@@ -4,6 +4,7 @@ import functools
 from crm.types import Channel
 from json import dumps, loads
 from tortoise import fields
+from tortoise.indexes import Index
 
 
 class DescribeField(ops.AlterField):
@@ -62,5 +63,15 @@ class Migration(migrations.Migration):
             model_name='Outbox',
             name='channel',
             field=fields.CharEnumField(description='TELEGRAM: telegram\nEMAIL: email\nSMS: sms\nTEST: test\nWEBHOOK: webhook', enum_type=Channel, max_length=16),
+        ),
+        # Plain CREATE INDEX on both databases (no table rebuild): the API reads a customer's
+        # addresses by customer and lists customers by when they were last seen.
+        ops.AddIndex(
+            model_name='Customer',
+            index=Index(fields=['last_seen_at', 'id']),
+        ),
+        ops.AddIndex(
+            model_name='Identity',
+            index=Index(fields=['customer_id']),
         ),
     ]

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from crm.config import expand_env, parse_settings
 from crm.errors import ConfigError
+from crm.events import DeliveryChanged
 from crm.models import Identity, Outbox
 from crm.types import Channel, OutboxState, Role, WebhookEvent
 from tests.web.conftest import Api
@@ -82,6 +83,26 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
+class Recorded:
+    """Awaits outbox outcomes being recorded (the receiver sees a POST before its commit)."""
+
+    def __init__(self, api: Api) -> None:
+        self.changed = asyncio.Condition()
+        api.core.bus.subscribe(DeliveryChanged, self._seen)
+
+    async def _seen(self, _event: DeliveryChanged) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def until(self, state: OutboxState, count: int, timeout: float = 20) -> list[Outbox]:
+        async with self.changed:
+            while True:
+                rows = await Outbox.filter(channel=Channel.WEBHOOK, state=state).order_by("id")
+                if len(rows) >= count:
+                    return rows
+                await asyncio.wait_for(self.changed.wait(), timeout)
+
+
 def receiver_verifies(got: dict[str, Any]) -> bool:
     """What a receiver does, as the README says: HMAC-SHA256 of "t.body" with the secret."""
     header = got["headers"]["Chatcrm-Signature"]
@@ -136,13 +157,14 @@ async def test_a_failing_receiver_gets_the_same_event_again_after_backoff(
     receiver.script = [500, 502]
     api: Api = await api_with(webhooks=[{"url": receiver.url, "secret": SECRET,
                                          "events": ["message.received"]}])
+    recorded = Recorded(api)
     await api.customer(text="hello")
     got = await receiver.wait(3)
     assert [g["status"] for g in got] == [500, 502, 200]
     assert len({g["event"]["id"] for g in got}) == 1  # the receiver can dedupe
     assert len({g["body"] for g in got}) == 1
     assert all(receiver_verifies(g) for g in got)
-    row = await Outbox.get(channel=Channel.WEBHOOK)
+    [row] = await recorded.until(OutboxState.SENT, 1)
     assert row.attempts == 3 and row.address == receiver.url
 
 
@@ -151,6 +173,7 @@ async def test_a_receiver_that_was_down_gets_every_event_once_back(api_with: Any
     receiver.down_until = asyncio.Event()
     api: Api = await api_with(webhooks=[{"url": receiver.url, "secret": SECRET,
                                          "events": ["message.received"]}])
+    recorded = Recorded(api)
     for n in range(3):
         await api.customer(f"+1202555{n:04d}", text=f"message {n}")
     await receiver.wait(2)  # it was tried, and refused, at least twice
@@ -158,7 +181,7 @@ async def test_a_receiver_that_was_down_gets_every_event_once_back(api_with: Any
     accepted = await receiver.wait(3, accepted=True)
     texts = [g["event"]["data"]["message"]["text"] for g in accepted]
     assert texts == ["message 0", "message 1", "message 2"]  # in order, each once
-    assert await Outbox.filter(channel=Channel.WEBHOOK, state=OutboxState.SENT).count() == 3
+    assert len(await recorded.until(OutboxState.SENT, 3)) == 3
 
 
 async def test_410_stops_the_event_and_marks_no_address(api_with: Any,
@@ -166,12 +189,13 @@ async def test_410_stops_the_event_and_marks_no_address(api_with: Any,
     receiver.script = [410]
     api: Api = await api_with(webhooks=[{"url": receiver.url, "secret": SECRET,
                                          "events": ["message.received"]}])
+    recorded = Recorded(api)
     await api.customer(text="first")
     await receiver.wait(1)
     await api.customer(text="second")
     [accepted] = await receiver.wait(1, accepted=True)
     assert accepted["event"]["data"]["message"]["text"] == "second"
-    failed = await Outbox.get(channel=Channel.WEBHOOK, state=OutboxState.FAILED)
+    [failed] = await recorded.until(OutboxState.FAILED, 1)
     assert "410" in (failed.last_error or "") and failed.attempts == 1
     assert not await Identity.filter(undeliverable_reason__isnull=False).exists()
 
