@@ -125,6 +125,13 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
+# Lists build thousands of these a second: a dict lookup is cheaper than calling the enum.
+_STATUS = {s.value: s for s in ConversationStatus}
+_CHANNEL = {c.value: c for c in Channel}
+_DIRECTION = {d.value: d for d in Direction}
+_DELIVERY = {d.value: d for d in DeliveryStatus}
+
+
 def customer_of(row: dict[str, Any], identities: list[IdentityView] | None = None
                 ) -> CustomerView:
     return CustomerView(
@@ -145,23 +152,23 @@ def identity_of(row: dict[str, Any]) -> IdentityView:
 
 
 def conversation_of(row: dict[str, Any]) -> ConversationView:
+    at = sql.as_datetime
     return ConversationView(
         id=int(row["id"]), customer_id=int(row["customer_id"]),
-        customer_name=row.get("customer_name"), status=ConversationStatus(row["status"]),
-        assignee_id=row["assignee_id"], channel=Channel(row["channel"]), subject=row["subject"],
-        opened_at=sql.as_datetime(row["opened_at"]), closed_at=sql.as_datetime(row["closed_at"]),
-        first_response_due=sql.as_datetime(row["first_response_due"]),
-        last_inbound_at=sql.as_datetime(row["last_inbound_at"]),
-        last_outbound_at=sql.as_datetime(row["last_outbound_at"]))
+        customer_name=row.get("customer_name"), status=_STATUS[row["status"]],
+        assignee_id=row["assignee_id"], channel=_CHANNEL[row["channel"]], subject=row["subject"],
+        opened_at=at(row["opened_at"]), closed_at=at(row["closed_at"]),
+        first_response_due=at(row["first_response_due"]),
+        last_inbound_at=at(row["last_inbound_at"]), last_outbound_at=at(row["last_outbound_at"]))
 
 
 def message_of(row: dict[str, Any]) -> MessageView:
     return MessageView(
         id=int(row["id"]), customer_id=int(row["customer_id"]),
-        conversation_id=row["conversation_id"], channel=Channel(row["channel"]),
-        direction=Direction(row["direction"]), text=row["text"],
+        conversation_id=row["conversation_id"], channel=_CHANNEL[row["channel"]],
+        direction=_DIRECTION[row["direction"]], text=row["text"],
         attachments=list(json_value(row["attachments"]) or []), author_kind=row["author_kind"],
-        author_id=row["author_id"], status=DeliveryStatus(row["delivery_status"]),
+        author_id=row["author_id"], status=_DELIVERY[row["delivery_status"]],
         error=row["delivery_error"], created_at=sql.as_datetime(row["created_at"]),
         sent_at=sql.as_datetime(row["sent_at"]))
 
