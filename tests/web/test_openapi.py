@@ -83,3 +83,17 @@ async def test_unknown_routes_and_methods_are_problems_too(api: Api) -> None:
     is_problem(answer, 405, "method-not-allowed")
     assert "GET" in answer.headers["Allow"] and "POST" in answer.headers["Allow"]
     is_problem(await api.call("DELETE", "/api/v1/openapi.json"), 405, "method-not-allowed")
+
+
+async def test_lists_answer_exactly_their_documented_models(api: Api) -> None:
+    """Lists are serialised from the query service's values directly: same JSON as the model."""
+    from web.api.schemas.conversations import ConversationList
+    from web.api.schemas.customers import CustomerList
+
+    for n in range(3):
+        await api.customer(f"+1202555{n:04d}", name=f"P{n}")
+    for path, model in (("/api/v1/customers", CustomerList),
+                        ("/api/v1/conversations", ConversationList)):
+        body = (await api.get(path, params={"limit": "2"})).body
+        assert len(body["items"]) == 2 and body["next_cursor"]
+        assert model.model_validate(body).model_dump(mode="json") == body, path

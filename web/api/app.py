@@ -72,8 +72,8 @@ def _view(ep: Endpoint, core: Core, gate: Gate, max_body: int) -> View:
         body = parse_body(ep.body, request, raw)
         result = await ep.handler(Call(request, core, principal, path, query, body, raw))
         reply = result if isinstance(result, Reply) else Reply(result)
-        return web.Response(body=reply.model.model_dump_json(by_alias=True).encode(),
-                            status=reply.status, content_type="application/json",
+        return web.Response(body=reply.json(), status=reply.status,
+                            content_type="application/json",
                             headers={**_HEADERS, **reply.headers})
 
     view.__name__ = ep.operation_id

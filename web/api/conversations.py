@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from crm.apikeys import Scope
 from crm.models import Manager
 from crm.queries import ConversationFilter
 from crm.types import ConversationStatus
-from crm.views import ConversationView
+from crm.views import ConversationView, Page
 from web.api.customers import page_size
 from web.api.problems import ApiProblem, field_error
 from web.api.routes import Call, Reply, Routes
@@ -26,13 +28,14 @@ from web.api.schemas.conversations import (
 )
 
 routes = Routes("conversations")
+_PAGE = TypeAdapter(Page[ConversationView])
 READ, WRITE = (Scope.CONVERSATIONS_READ,), (Scope.CONVERSATIONS_WRITE,)
 _LIVE = (ConversationStatus.OPEN, ConversationStatus.WAITING)
 
 
 @routes.route("GET", "/conversations", summary="List conversations", scopes=READ,
               response=ConversationList, query=ConversationQuery, errors=(400, 404, 422))
-async def list_conversations(call: Call[None, ConversationQuery]) -> ConversationList:
+async def list_conversations(call: Call[None, ConversationQuery]) -> Reply:
     """Newest first. `waiting_on_us`: open, and the customer's last message is unanswered."""
     q = call.query
     page = await call.core.queries.conversations(
@@ -40,7 +43,7 @@ async def list_conversations(call: Call[None, ConversationQuery]) -> Conversatio
                            waiting_on_us=q.waiting_on_us, channel=channel(q.channel),
                            customer_id=q.customer_id),
         page_size(call, q.limit), q.cursor)
-    return ConversationList.model_validate(page)
+    return Reply(body=_PAGE.dump_json(page))  # = ConversationList, without copying 50 rows
 
 
 @routes.route("GET", "/conversations/{id}", summary="Get a conversation with its messages",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from crm.apikeys import Scope
 from crm.consent import EVERY_CHANNEL, ConsentState
 from crm.queries import CustomerFilter
 from crm.types import Channel, ConsentSource
-from crm.views import CustomerCard
+from crm.views import CustomerCard, CustomerView, Page
 from web.api.routes import Call, Reply, Routes
 from web.api.schemas.common import channel
 from web.api.schemas.customers import (
@@ -30,6 +32,7 @@ from web.api.schemas.customers import (
 
 routes = Routes("customers")
 READ, WRITE = (Scope.CUSTOMERS_READ,), (Scope.CUSTOMERS_WRITE,)
+_PAGE = TypeAdapter(Page[CustomerView])
 
 
 def page_size(call: Call[Any, Any], asked: int | None) -> int:
@@ -55,7 +58,7 @@ async def _card(call: Call[Any, Any], customer_id: int) -> CustomerCardOut:
 
 @routes.route("GET", "/customers", summary="List customers", scopes=READ,
               response=CustomerList, query=CustomerQuery, errors=(400, 422))
-async def list_customers(call: Call[None, CustomerQuery]) -> CustomerList:
+async def list_customers(call: Call[None, CustomerQuery]) -> Reply:
     """Most recently seen first; customers who never wrote come last, newest first."""
     q = call.query
     page = await call.core.queries.customers(
@@ -63,7 +66,7 @@ async def list_customers(call: Call[None, CustomerQuery]) -> CustomerList:
                        created_after=q.created_after, created_before=q.created_before,
                        seen_after=q.seen_after, seen_before=q.seen_before),
         page_size(call, q.limit), q.cursor)
-    return CustomerList.model_validate(page)
+    return Reply(body=_PAGE.dump_json(page))  # = CustomerList (tests/web checks it)
 
 
 @routes.route("GET", "/customers/{id}", summary="Get a customer", scopes=READ,

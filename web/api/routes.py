@@ -41,9 +41,19 @@ class Call(Generic[B, Q]):
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    model: BaseModel
+    """A response: a model, or `body` already serialised (lists serialise the query service's
+    values directly, in the same JSON as their documented model: tests/web checks it)."""
+
+    model: BaseModel | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+    def json(self) -> bytes:
+        if self.body is not None:
+            return self.body
+        assert self.model is not None
+        return self.model.model_dump_json(by_alias=True).encode()
 
 
 Handler = Callable[[Call[Any, Any]], Awaitable[BaseModel | Reply]]
