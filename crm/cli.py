@@ -371,6 +371,9 @@ def config_check(config_path: str) -> None:
     for name, on in (("telegram", s.telegram.enabled), ("email", s.email.enabled),
                      ("sms", s.sms.enabled)):
         click.echo(f"  {name:8} {'on' if on else 'off (no credentials)'}")
+    click.echo(f"  {'api':8} " + (f"on at {s.http.public_url}/api/v1 (docs: /api/docs)"
+                                  if s.api.enabled else "off"))
+    click.echo(f"  {'webhooks':8} " + (", ".join(w.url for w in s.webhooks) or "none"))
 
 
 def _when(moment: datetime | None) -> str:
