@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import structlog
 
 from bot import render, scheduling
-from bot.mirror import Mirror, customer_name, from_chat
+from bot.mirror import Mirror, from_chat
 from channels.telegram import TelegramRuntime
 from channels.telegram.text import escape
 from crm.consent import describe
 from crm.errors import CrmError
-from crm.models import Conversation, Cursor, Customer, Identity, Manager
+from crm.models import Cursor, Customer, Identity, Manager
 from crm.services import Core
 from crm.types import Channel, ConversationStatus, StaffMessage
 
@@ -200,22 +200,22 @@ class Desk:
         await self._tag(manager, where, args, add=False)
 
     async def _info(self, manager: Manager, where: Where, _args: str) -> None:
-        customer = await self.core.customers.get(where.customer_id or 0)
-        conv = await Conversation.filter(customer_id=customer.id).order_by("-id").first()
-        assignee = await Manager.get_or_none(id=conv.assignee_id) \
-            if conv and conv.assignee_id else None
-        lines = [f"<b>{escape(await customer_name(customer.id))}</b> #{customer.id}"]
-        for ident in await Identity.filter(customer_id=customer.id).order_by("id"):
+        card = await self.core.queries.card(where.customer_id or 0)
+        customer, conv = card.customer, card.conversations.latest
+        name = customer.name or (customer.identities[0].address if customer.identities
+                                 else f"customer #{customer.id}")
+        lines = [f"<b>{escape(name)}</b> #{customer.id}"]
+        for ident in customer.identities:
             bad = f" ⛔ {ident.undeliverable_reason}" if ident.undeliverable_reason else ""
             lines.append(f"{render.mark(ident.channel)}: {escape(ident.address + bad)}")
         lines += [
             f"tags: {escape(', '.join(customer.tags) or '—')}",
-            f"assignee: {escape(assignee.name if assignee else '—')}",
+            f"assignee: {escape(card.conversations.assignee_name or '—')}",
             f"conversation: {conv.status.value if conv else '—'}",
             f"lead source: {escape(customer.lead_source or '—')}",
             f"language: {escape(customer.language or '—')}",
-            *(escape(line) for line in describe(await self.core.consent.states(customer.id))),
-            f"orders: {escape(await _recent_orders(customer))}",
+            *(escape(line) for line in describe(card.consent)),
+            f"orders: {escape(await _recent_orders(Customer(id=customer.id)))}",
         ]
         await self.say(where, "\n".join(lines), html=True)
 

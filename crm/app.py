@@ -1,4 +1,5 @@
-"""The composition root: settings → database → core services → channels → HTTP → scheduler.
+"""The composition root: settings → database → core services → channels → HTTP (with the API
+of web/ mounted) → scheduler.
 
 The one module that knows every part. `App` owns their lifecycle with one AsyncExitStack, so a
 stop (SIGINT/SIGTERM, or leaving `async with`) closes them in reverse order.
@@ -122,6 +123,8 @@ class App:
             if runtime.sender is not None:
                 core.dispatcher.register(runtime.sender)
 
+        self._web(core, web_app)
+
         self.http = HttpServer(web_app, settings.http.host, settings.http.port)
         await self.http.start()
         self._stack.push_async_callback(self.http.stop)
@@ -141,6 +144,25 @@ class App:
         self._stack.push_async_callback(self._stop_scheduler)
         log.info("crm.started", http=f"http://{settings.http.host}:{self.http.port}",
                  channels=[c.channel.value for c in self.channels], off=sorted(self._off))
+
+    def _web(self, core: Core, web_app: web.Application) -> None:
+        """The HTTP API at /api, and webhooks out: their own outbox channel, only if any."""
+        settings = self.settings
+        if settings.api.enabled:
+            from web.api.app import PREFIX, build_api
+
+            web_app.add_subapp(PREFIX, build_api(core))
+        if settings.webhooks:
+            from crm.webhooks import Webhooks
+            from web.webhooks import WebhookSender
+
+            Webhooks(core.bus, core.outbox, core.queries, settings.webhooks,
+                     self.clock).install()
+            sender = WebhookSender(settings.webhooks,
+                                   timeout=settings.api.webhook_timeout_seconds,
+                                   max_attempts=settings.api.webhook_max_attempts)
+            core.dispatcher.register(sender)
+            self._stack.push_async_callback(sender.close)  # after the dispatcher has stopped
 
     async def _stop_scheduler(self) -> None:
         if self.scheduler is not None and self.scheduler.running:

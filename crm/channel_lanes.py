@@ -325,7 +325,9 @@ class ChannelLanes:
         except Exception as e:
             log.exception("outbox.sender_crashed", channel=self.channel.value, outbox_id=row.id)
             result = DeliveryResult.retry(f"sender error: {type(e).__name__}: {e}")
-        give_up = result.outcome is Outcome.RETRY and row.attempts >= outbox_settings.max_attempts
+        # A sender may declare its own patience (webhooks: a receiver down for hours).
+        max_attempts = getattr(self.sender, "max_attempts", None) or outbox_settings.max_attempts
+        give_up = result.outcome is Outcome.RETRY and row.attempts >= max_attempts
         retry_in = None
         if result.outcome is Outcome.RETRY:
             retry_in = backoff_seconds(row.attempts, outbox_settings.backoff_base,

@@ -184,25 +184,22 @@ def _customers(settings: Settings) -> Any:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 def customers_list(config_path: str, search: str, limit: int) -> None:
     """List customers, most recently seen first."""
-    from crm.models import Identity
+    from crm.queries import CustomerFilter
 
     settings = _settings(config_path)
 
-    async def work() -> tuple[list[tuple[Any, list[Any]]], dict[int, list[str]]]:
+    async def work() -> tuple[list[Any], dict[int, list[str]]]:
         core = _core(settings)
-        found = await core.customers.find(search, limit)
-        ids = [c.id for c in found]
-        idents = await Identity.filter(customer_id__in=ids)
-        return ([(c, [i for i in idents if i.customer_id == c.id]) for c in found],
-                await core.consent.denied_channels(ids))
+        page = await core.queries.customers(CustomerFilter(q=search or None), limit)
+        return page.items, await core.consent.denied_channels([c.id for c in page.items])
 
     rows, opted_out = _with_db(settings, work)
     if not rows:
         click.echo("no customers found")
         return
-    for c, idents in rows:
+    for c in rows:
         seen = _when(c.last_seen_at)
-        addresses = ", ".join(f"{i.channel.value}:{i.address}" for i in idents) or "-"
+        addresses = ", ".join(f"{i.channel.value}:{i.address}" for i in c.identities) or "-"
         where = ["every channel" if ch == "*" else ch for ch in opted_out.get(c.id, [])]
         flag = f" [no marketing: {', '.join(where)}]" if where else ""
         click.echo(f"#{c.id:<6} {(c.name or '(no name)')[:30]:30}  {seen:16}  {addresses}{flag}")
@@ -214,23 +211,19 @@ def customers_list(config_path: str, search: str, limit: int) -> None:
 @click.option("-n", "--limit", type=int, default=None, help="only the last N entries")
 def customers_show(config_path: str, customer_id: int, limit: int | None) -> None:
     """Print a customer's details and timeline."""
-    from crm.models import Conversation, Identity
-
     settings = _settings(config_path)
 
-    async def work() -> tuple[Any, list[Any], list[Any], Any, list[Any]]:
-        core = _core(settings)
-        c = await core.customers.get(customer_id)
-        return (c, await Identity.filter(customer_id=c.id),
-                await core.customers.timeline(c.id, limit),
-                await Conversation.filter(customer_id=c.id).order_by("-id").first(),
-                await core.consent.states(c.id))
+    async def work() -> tuple[Any, list[Any]]:
+        queries = _core(settings).queries
+        card = await queries.card(customer_id)
+        return card, await queries.timeline(card.customer.id, limit)
 
-    c, idents, messages, conv, consent = _with_db(settings, work)
+    card, messages = _with_db(settings, work)
+    c, conv = card.customer, card.conversations.latest
     click.echo(f"Customer #{c.id}: {c.name or '(no name)'}")
     if c.erased_at:
         click.echo(f"  personal data erased {_when(c.erased_at)}")
-    for i in idents:
+    for i in c.identities:
         bad = f"  (undeliverable: {i.undeliverable_reason})" if i.undeliverable_reason else ""
         click.echo(f"  {i.channel.value:8} {i.address}{bad}")
     details = [f"language {c.language}" if c.language else "",
@@ -240,7 +233,7 @@ def customers_show(config_path: str, customer_id: int, limit: int | None) -> Non
         click.echo("  " + "; ".join(d for d in details if d))
     from crm.consent import describe
 
-    for line in describe(consent):
+    for line in describe(card.consent):
         click.echo(f"  {line}")
     if conv is not None:
         click.echo(f"  conversation #{conv.id}: {conv.status.value}")
@@ -249,7 +242,7 @@ def customers_show(config_path: str, customer_id: int, limit: int | None) -> Non
               Direction.EVENT: "**"}
     for m in messages:
         who = {"customer": "customer", "system": "system"}.get(m.author_kind, m.author_kind)
-        status = f" [{m.delivery_status.value}]" if m.direction is Direction.OUT else ""
+        status = f" [{m.status.value}]" if m.direction is Direction.OUT else ""
         text = m.text.replace("\n", "\n" + " " * 22)
         click.echo(f"{_when(m.created_at)} {arrows[m.direction]} {m.channel.value:8} "
                    f"{who}{status}: {text}")
@@ -302,6 +295,68 @@ def customers_forget(config_path: str, customer_id: int, yes: bool) -> None:
                ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+@main.group()
+def apikeys() -> None:
+    """Keys for the HTTP API (/api/v1): each with a name and scopes; only a hash is stored."""
+
+
+def _scope_choices() -> list[str]:
+    from crm.apikeys import Scope
+
+    return [s.value for s in Scope]
+
+
+@apikeys.command("create")
+@_config_option
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(_scope_choices()),
+              help="what the key may do; repeat for several (--scope customers:read "
+                   "--scope messages:send)")
+def apikeys_create(config_path: str, name: str, scopes: tuple[str, ...]) -> None:
+    """Create a key and print it, once: it cannot be shown again.
+
+    The key alone goes to standard output (KEY=$(crm apikeys create shop --scope …)), the
+    rest to standard error. Use it as `Authorization: Bearer KEY`.
+    """
+    from crm.apikeys import ApiKeys
+
+    settings = _settings(config_path)
+    logs.setup(settings.logging.level, settings.logging.format)  # to stderr: stdout is the key
+    row, key = _with_db(settings, lambda: ApiKeys().create(name, scopes))
+    click.echo(key)
+    click.echo(f"created API key {row.name!r} ({row.prefix}…) with {', '.join(row.scopes)}; "
+               "store it now: it is shown only this once", err=True)
+
+
+@apikeys.command("list")
+@_config_option
+def apikeys_list(config_path: str) -> None:
+    """Show the keys: name, scopes, created and last used (never the key)."""
+    from crm.apikeys import ApiKeys
+
+    rows = _with_db(_settings(config_path), ApiKeys().list)
+    if not rows:
+        click.echo("no API keys yet: create one with `crm apikeys create NAME --scope …`")
+        return
+    click.echo(f"{'name':20}  {'key':14}  {'created':16}  {'last used':16}  scopes")
+    for k in rows:
+        state = f"  (revoked {_when(k.revoked_at)})" if k.revoked_at else ""
+        click.echo(f"{k.name:20}  {k.prefix + '…':14}  {_when(k.created_at):16}  "
+                   f"{_when(k.last_used_at):16}  {', '.join(k.scopes)}{state}")
+
+
+@apikeys.command("revoke")
+@_config_option
+@click.argument("name")
+def apikeys_revoke(config_path: str, name: str) -> None:
+    """Revoke a key: calls with it get 401 from now on."""
+    from crm.apikeys import ApiKeys
+
+    row = _with_db(_settings(config_path), lambda: ApiKeys().revoke(name))
+    click.echo(f"revoked API key {row.name!r} ({row.prefix}…)")
+
+
 @main.group(name="config")
 def config_group() -> None:
     """The config file."""
@@ -316,6 +371,9 @@ def config_check(config_path: str) -> None:
     for name, on in (("telegram", s.telegram.enabled), ("email", s.email.enabled),
                      ("sms", s.sms.enabled)):
         click.echo(f"  {name:8} {'on' if on else 'off (no credentials)'}")
+    click.echo(f"  {'api':8} " + (f"on at {s.http.public_url}/api/v1 (docs: /api/docs)"
+                                  if s.api.enabled else "off"))
+    click.echo(f"  {'webhooks':8} " + (", ".join(w.url for w in s.webhooks) or "none"))
 
 
 def _when(moment: datetime | None) -> str:

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from crm.errors import ConfigError
+from crm.types import WebhookEvent
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # [email] fallback_charsets: what undeclared 8-bit bytes of a mail are read as, after the
@@ -312,6 +313,57 @@ class ConsentSettings(_Section):
     notifications_default: Literal["granted", "denied"] = "granted"
 
 
+class ApiSettings(_Section):
+    """The HTTP API under /api/v1 (web/api); keys come from `crm apikeys create`."""
+
+    enabled: bool = True
+    # Per API key and process: a steady rate and the burst allowed on top of it.
+    rate_per_minute: float = Field(default=600.0, gt=0)
+    burst: int = Field(default=60, ge=1)
+    # Larger request bodies get 413.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=25 * 1024 * 1024)
+    default_page_size: int = Field(default=50, ge=1, le=500)
+    max_page_size: int = Field(default=200, ge=1, le=1000)
+    # The interactive documentation at /api/docs (the OpenAPI document is always served).
+    docs: bool = True
+    # Webhooks: attempts before an event is given up (with the outbox's backoff, capped at
+    # [outbox] backoff_max: the default keeps retrying for about a day), and the timeout of one.
+    webhook_max_attempts: int = Field(default=40, ge=1, le=1000)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
+class WebhookSettings(_Section):
+    """One receiver of events (`[[webhooks]]`), signed with its own secret."""
+
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    secret: str = ""
+    # Event names (see crm/types.py WebhookEvent), or "*" for every event, also future ones.
+    events: list[str] = Field(min_length=1)
+    # POSTs per second to this receiver at most.
+    rate_per_second: float = Field(default=10.0, gt=0, le=1000)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        if len(v) < 16:
+            raise ValueError("at least 16 characters are required (e.g. `openssl rand -hex 32`);"
+                             " keep it in the environment: secret = \"${WEBHOOK_SECRET}\"")
+        return v
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: list[str]) -> list[str]:
+        known = {e.value for e in WebhookEvent}
+        unknown = [e for e in v if e != "*" and e not in known]
+        if unknown:
+            raise ValueError(f"unknown event(s) {', '.join(unknown)}: use "
+                             f"{', '.join(sorted(known))} or \"*\"")
+        return v
+
+    def wants(self, event: WebhookEvent) -> bool:
+        return "*" in self.events or event.value in self.events
+
+
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
@@ -326,6 +378,18 @@ class Settings(_Section):
     telegram: TelegramSettings = TelegramSettings()
     email: EmailSettings = EmailSettings()
     sms: SmsSettings = SmsSettings()
+    api: ApiSettings = ApiSettings()
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _one_url_each(cls, v: list[WebhookSettings]) -> list[WebhookSettings]:
+        urls = [w.url for w in v]
+        twice = sorted({u for u in urls if urls.count(u) > 1})
+        if twice:
+            raise ValueError(f"each url once: {', '.join(twice)} appears more than once (list "
+                             "all its events in one [[webhooks]] entry)")
+        return v
 
     @field_validator("sms")
     @classmethod

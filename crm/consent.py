@@ -43,8 +43,9 @@ _UPSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, kind, channel) DO UPDATE SET "
     "granted = excluded.granted, source = excluded.source, actor = excluded.actor, "
     "changed_at = excluded.changed_at")
-# The channels a customer can be written to; TEST is for tests and local tools.
-CUSTOMER_CHANNELS = tuple(c for c in Channel if c is not Channel.TEST)
+# The channels a customer can be written to; TEST is for tests and local tools, WEBHOOK for
+# receivers of events.
+CUSTOMER_CHANNELS = tuple(c for c in Channel if c not in (Channel.TEST, Channel.WEBHOOK))
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +161,21 @@ class Consents:
                                     channel__in=[channel.value, EVERY_CHANNEL])
         return effective(rows, kind, channel.value, self.default(kind)).granted
 
-    async def states(self, customer_id: int) -> list[ConsentState]:
+    async def states(self, customer_id: int,
+                     address_channels: Iterable[str] | None = None) -> list[ConsentState]:
         """Per kind: the state on each channel the customer has an address on, or has spoken
-        about, then the state for every other channel ("*")."""
+        about, then the state for every other channel ("*"). A caller that has the customer's
+        identities at hand passes their channels and spares a query."""
         rows = await Consent.filter(customer_id=customer_id)
-        channels = {i.value if isinstance(i, Channel) else str(i) for i in await Identity.filter(
-            customer_id=customer_id).values_list("channel", flat=True)}
+        if address_channels is None:
+            address_channels = [str(c) for c in await Identity.filter(
+                customer_id=customer_id).values_list("channel", flat=True)]
+        return self.states_of(rows, address_channels)
+
+    def states_of(self, rows: Sequence[Consent],
+                  address_channels: Iterable[str]) -> list[ConsentState]:
+        """`states` over rows the caller read itself (the query service reads them in SQL)."""
+        channels = {str(c) for c in address_channels}
         channels |= {r.channel for r in rows if r.channel != EVERY_CHANNEL}
         ordered = [c.value for c in CUSTOMER_CHANNELS if c.value in channels]
         ordered += sorted(channels - set(ordered))

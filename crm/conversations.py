@@ -52,6 +52,7 @@ class Conversations:
         choices: Sequence[Choice] = (),
         language: str | None = None,
         identity_id: int | None = None,
+        actor: str | None = None,
     ) -> Message:
         """Queue a message to a customer on `channel` (default: the one they last used).
 
@@ -60,7 +61,8 @@ class Conversations:
         forbid it (crm/consent.py `refusal`). `choices` are answers the customer can pick (the
         channel renders them); the timeline keeps them, so a bare number that answers them can
         be read back (bot/intents.py). `identity_id`: this address of theirs (an answer goes
-        where the question came from), if it is still usable.
+        where the question came from), if it is still usable. With an `actor` (the API, the
+        console) the send is also written to the audit log.
         """
         async with self.bus.unit_of_work():
             if idempotency_key:
@@ -113,6 +115,11 @@ class Conversations:
                 idempotency_key=idempotency_key or f"message:{message.id}",
                 priority=priority, customer_id=customer.id, message_id=message.id,
             )
+            if row.message_id != message.id and row.message_id is not None:
+                # A send with the same key committed while this one ran (PostgreSQL, read
+                # committed): that one is the message; this copy goes.
+                await message.delete()
+                return await Message.get(id=row.message_id)
             if conversation is not None and author_kind in ("manager", "bot"):
                 conversation.last_outbound_at = now
                 update = ["last_outbound_at"]
@@ -123,6 +130,11 @@ class Conversations:
                         conversation.status = ConversationStatus.WAITING
                         update.append("status")
                 await conversation.save(update_fields=update)
+            if actor is not None:
+                await AuditLog.create(actor=actor, action="message.queued",
+                                      customer_id=customer.id,
+                                      detail={"message_id": message.id,
+                                              "channel": identity.channel.value})
             await self.bus.emit(MessageQueued(
                 message_id=message.id, customer_id=customer.id,
                 conversation_id=conversation.id if conversation else None,
@@ -156,8 +168,10 @@ class Conversations:
                 f"{first.undeliverable_reason}")
         return usable[0]
 
-    async def note(self, customer_id: int, text: str, author: Manager | None) -> Message:
-        """An internal note: in the timeline, never sent."""
+    async def note(self, customer_id: int, text: str, author: Manager | None,
+                   actor: str | None = None) -> Message:
+        """An internal note: in the timeline, never sent. Written by a manager, or by an
+        `actor` such as an API key (audited)."""
         async with self.bus.unit_of_work():
             conversation = await Conversation.filter(customer_id=customer_id).order_by(
                 "-id").first()
@@ -166,8 +180,13 @@ class Conversations:
                 customer_id=customer_id,
                 conversation_id=conversation.id if conversation else None,
                 direction=Direction.NOTE, channel=last.channel if last else Channel.TELEGRAM,
-                text=text, author_id=author.id if author else None, author_kind="manager",
+                text=text, author_id=author.id if author else None,
+                author_kind="manager" if author is not None or actor is None else "api",
+                meta={"actor": actor} if actor else {},
                 delivery_status=DeliveryStatus.SENT, created_at=self.clock())
+            if actor is not None:
+                await AuditLog.create(actor=actor, action="note.added", customer_id=customer_id,
+                                      detail={"message_id": message.id})
             await self.bus.emit(MessageQueued(
                 message_id=message.id, customer_id=customer_id,
                 conversation_id=conversation.id if conversation else None,
@@ -200,11 +219,13 @@ class Conversations:
             await conversation.save(update_fields=["assignee_id"])
             text = f"assigned to {manager.name}" if manager else "unassigned"
             await self._event(conversation, text, actor, action="assign",
-                              detail={"manager_id": manager.id if manager else None})
+                              detail={"manager_id": manager.id if manager else None},
+                              change="assigned")
             return conversation
 
     async def _event(self, conversation: Conversation, text: str, actor: str,
-                     action: str | None = None, detail: dict[str, object] | None = None) -> None:
+                     action: str | None = None, detail: dict[str, object] | None = None,
+                     change: str = "status") -> None:
         await Message.create(
             customer_id=conversation.customer_id, conversation_id=conversation.id,
             direction=Direction.EVENT, channel=conversation.channel, text=text,
@@ -217,7 +238,8 @@ class Conversations:
             customer_id=conversation.customer_id,
             status=conversation.status,
             assignee_id=conversation.assignee_id,
-            actor=actor))
+            actor=actor,
+            change=change))
 
 
 def _as_list(value: object) -> list[object]:

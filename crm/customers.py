@@ -18,7 +18,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 
 from crm.clock import Clock, utcnow
-from crm.errors import CrmError, NotFound
+from crm.errors import AddressTaken, CrmError, NotFound
 from crm.events import CustomersMerged, EventBus
 from crm.identity import normalize_address, normalize_typed_address
 from crm.models import (
@@ -163,12 +163,72 @@ class Customers:
             log.info("customer.merged", source=source.id, target=target.id, moved=moved)
             return target
 
-    async def update(self, customer_id: int, **fields: Any) -> Customer:
-        customer = await self.get(customer_id)
-        for key, value in fields.items():
-            setattr(customer, key, value)
-        await customer.save(update_fields=list(fields))
-        return customer
+    async def create(self, *, identities: Sequence[tuple[Channel, str]] = (),
+                     actor: str, **fields: Any) -> Customer:
+        """A customer entered by hand or by another system, with their addresses; an address
+        that already leads to someone raises AddressTaken and nothing is stored."""
+        # Typed by a person or another system: an SMS address must be a phone number.
+        addresses = [(ch, normalize_typed_address(ch, raw, self.default_region))
+                     for ch, raw in identities]
+        async with self.bus.unit_of_work():
+            for channel, address in dict.fromkeys(addresses):
+                await self._free(channel, address)
+            customer = await Customer.create(**fields)
+            for channel, address in dict.fromkeys(addresses):
+                await Identity.create(customer_id=customer.id, channel=channel, address=address)
+            await AuditLog.create(actor=actor, action="customer.created",
+                                  customer_id=customer.id,
+                                  detail={"channels": sorted({c.value for c, _ in addresses})})
+            return customer
+
+    async def add_identity(self, customer_id: int, channel: Channel, raw: str,
+                           actor: str) -> Identity:
+        """Give a customer another address; one that leads to someone else raises AddressTaken
+        (merging is a decision of its own: `merge`)."""
+        address = normalize_typed_address(channel, raw, self.default_region)
+        async with self.bus.unit_of_work():
+            customer = await self.get(customer_id)
+            existing = await Identity.filter(channel=channel, address=address).first()
+            if existing is not None and existing.customer_id == customer.id:
+                return existing
+            await self._free(channel, address)
+            identity = await Identity.create(customer_id=customer.id, channel=channel,
+                                             address=address)
+            await AuditLog.create(actor=actor, action="identity.linked",
+                                  customer_id=customer.id, detail={"channel": channel.value})
+            return identity
+
+    async def remove_identity(self, customer_id: int, identity_id: int, actor: str) -> None:
+        async with self.bus.unit_of_work():
+            customer = await self.get(customer_id)
+            identity = await Identity.filter(id=identity_id, customer_id=customer.id).first()
+            if identity is None:
+                raise NotFound(f"customer #{customer.id} has no identity #{identity_id}")
+            await identity.delete()
+            await AuditLog.create(actor=actor, action="identity.removed",
+                                  customer_id=customer.id,
+                                  detail={"channel": identity.channel.value})
+
+    async def _free(self, channel: Channel, address: str) -> None:
+        owner = await Identity.filter(channel=channel, address=address).first()
+        if owner is not None:
+            survivor = await self.get(owner.customer_id)
+            raise AddressTaken(f"{channel.value} address {address} belongs to customer "
+                               f"#{survivor.id}; merge the two customers instead", survivor.id)
+
+    async def update(self, customer_id: int, *, actor: str | None = None,
+                     **fields: Any) -> Customer:
+        """Change a customer's own fields; with an actor, the change is audited (the field
+        names, not the values: the audit log outlives an erasure)."""
+        async with self.bus.unit_of_work():
+            customer = await self.get(customer_id)
+            for key, value in fields.items():
+                setattr(customer, key, value)
+            await customer.save(update_fields=list(fields))
+            if actor is not None:
+                await AuditLog.create(actor=actor, action="customer.updated",
+                                      customer_id=customer.id, detail={"fields": sorted(fields)})
+            return customer
 
     async def timeline(self, customer_id: int, limit: int | None = None) -> list[Message]:
         customer = await self.get(customer_id)

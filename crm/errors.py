@@ -23,3 +23,16 @@ class SchemaOutdated(CrmError):
 
 class SendRejected(CrmError):
     """A message that cannot be queued as it is (too long, no address on that channel, …)."""
+
+
+class Conflict(CrmError):
+    """What was asked clashes with what is stored (an address of another customer, a key reused
+    for a different request)."""
+
+
+class AddressTaken(Conflict):
+    """An address that already leads to another customer; merge the two instead."""
+
+    def __init__(self, message: str, customer_id: int) -> None:
+        super().__init__(message)
+        self.customer_id = customer_id

@@ -88,6 +88,7 @@ class ConversationChanged:
     status: ConversationStatus
     assignee_id: int | None
     actor: str
+    change: str = "status"  # "status" (opened, waiting, closed) or "assigned"
 
 
 @dataclass(frozen=True, slots=True)

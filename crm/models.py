@@ -39,6 +39,7 @@ class Customer(Model):
 
     class Meta:
         table = "customer"
+        indexes = (("last_seen_at", "id"),)  # the API's list: most recently seen first
 
     def __str__(self) -> str:
         return self.name or f"customer #{self.id}"
@@ -66,6 +67,7 @@ class Identity(Model):
     class Meta:
         table = "identity"
         unique_together = (("channel", "address"),)
+        indexes = (("customer_id",),)  # a customer's addresses (cards, sends, merges)
 
 
 class Manager(Model):
@@ -308,3 +310,24 @@ class Consent(Model):
         table = "consent"
         unique_together = (("customer_id", "kind", "channel"),)
         indexes = (("kind", "channel", "granted"),)
+
+
+class ApiKey(Model):
+    """A key for the HTTP API (crm/apikeys.py): only a hash of the secret is stored.
+
+    `prefix` is the start of the key, kept in the clear so people can tell keys apart in
+    `crm apikeys list` and in logs without the secret.
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    prefix = fields.CharField(max_length=16)
+    key_hash = fields.CharField(max_length=64, unique=True)
+    scopes: fields.Field[list[str]] = fields.JSONField(default=list)
+    created_by = fields.CharField(max_length=200, default="cli")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_key"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crm.apikeys import ApiKeys
 from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.consent import Consents
@@ -14,6 +15,7 @@ from crm.events import EventBus
 from crm.managers import Managers
 from crm.outbox import OutboxService
 from crm.ports import Inbox
+from crm.queries import Queries
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
 
@@ -31,6 +33,8 @@ class Core:
     consent: Consents
     # Where adapters hand what arrives; the composition root puts the customer dialogue here.
     inbox: Inbox
+    queries: Queries
+    apikeys: ApiKeys
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -53,5 +57,7 @@ class Core:
             managers=Managers(),
             consent=consent,
             inbox=timeline,
+            queries=Queries(consent),
+            apikeys=ApiKeys(clock),
             clock=clock,
         )

@@ -14,6 +14,8 @@ class Channel(StrEnum):
     SMS = "sms"
     # A channel for tests and local tools; never configured in production.
     TEST = "test"
+    # Events POSTed to the receivers in `[[webhooks]]` (web/webhooks.py); no customer's address.
+    WEBHOOK = "webhook"
 
 
 class Direction(StrEnum):
@@ -78,6 +80,19 @@ class ConsentSource(StrEnum):
     IMPORT = "import"
     CLI = "cli"
     MIGRATION = "migration"  # carried over from the single opt-out flag of before
+
+
+class WebhookEvent(StrEnum):
+    """What a `[[webhooks]]` receiver can subscribe to (crm/webhooks.py maps core events)."""
+
+    MESSAGE_RECEIVED = "message.received"
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_FAILED = "message.failed"
+    CONVERSATION_OPENED = "conversation.opened"
+    CONVERSATION_ASSIGNED = "conversation.assigned"
+    CONVERSATION_CLOSED = "conversation.closed"
+    CUSTOMER_OPTED_OUT = "customer.opted_out"
+    # Orders (order.status_changed) and campaigns (campaign.finished) add theirs here.
 
 
 class Priority:

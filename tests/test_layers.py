@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTER = ("channels", "bot", "scheduler")
+OUTER = ("channels", "bot", "scheduler", "web")
 CHANNEL_LIBS = ("telegram", "aiosmtplib", "aioimaplib", "apscheduler")
 COMPOSITION_ROOTS = {"crm/app.py", "crm/cli.py"}
 
@@ -51,3 +51,14 @@ def test_the_bot_sees_no_provider_type() -> None:
         if bad:
             crossings.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
     assert not crossings, "\n".join(crossings)
+
+
+def test_web_uses_the_core_not_the_bot_or_the_channels() -> None:
+    """web/ (the API, the console) and bot/ are peers: both call crm services and queries."""
+    crossings = []
+    for path in sorted((ROOT / "web").rglob("*.py")):
+        bad = imports(path) & {"bot", "channels", "scheduler", *CHANNEL_LIBS}
+        if bad:
+            crossings.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert not crossings, "\n".join(crossings)
+    assert "crm" in set().union(*(imports(p) for p in (ROOT / "web").rglob("*.py")))

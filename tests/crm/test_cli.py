@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from crm.models import Customer, Identity
+from crm.apikeys import ApiKeys, hash_key
+from crm.models import ApiKey, AuditLog, Customer, Identity
 from crm.services import Core
 from crm.types import Channel, ConsentKind, ConsentSource, InboundMessage
 
@@ -33,10 +34,11 @@ def crm(config: Path, *args: str, ok: bool = True) -> subprocess.CompletedProces
 
 def test_help_explains_every_command() -> None:
     done = subprocess.run([CRM, "--help"], capture_output=True, text=True, check=True)
-    for command in ("run", "db", "managers", "customers"):
+    for command in ("run", "db", "managers", "customers", "apikeys"):
         assert command in done.stdout
     for group, subs in (("customers", ("list", "show", "merge", "export", "forget")),
-                        ("managers", ("add", "list", "remove")), ("db", ("upgrade",))):
+                        ("managers", ("add", "list", "remove")), ("db", ("upgrade",)),
+                        ("apikeys", ("create", "list", "revoke"))):
         out = subprocess.run([CRM, group, "--help"], capture_output=True, text=True,
                              check=True).stdout
         assert all(sub in out for sub in subs), out
@@ -104,3 +106,34 @@ async def test_customers_list_show_export_merge_forget(config: Path, core: Core,
 
     missing = crm(config, "customers", "show", "424242", ok=False)
     assert missing.returncode == 1 and "customer #424242 does not exist" in missing.stderr
+
+
+async def test_apikeys_create_list_revoke(config: Path) -> None:
+    done = crm(config, "apikeys", "create", "shop", "--scope", "customers:read",
+               "--scope", "messages:send")
+    key = done.stdout.strip()
+    assert key.startswith("crm_") and len(key) > 40 and "\n" not in key
+    assert "shown only this once" in done.stderr and "customers:read" in done.stderr
+    row = await ApiKey.get(name="shop")
+    assert row.key_hash == hash_key(key) and row.scopes == ["customers:read", "messages:send"]
+    assert (await ApiKeys().authenticate(key)) is not None
+
+    listing = crm(config, "apikeys", "list").stdout
+    assert "shop" in listing and row.prefix in listing and key not in listing
+    assert "customers:read, messages:send" in listing
+
+    dup = crm(config, "apikeys", "create", "shop", "--scope", "customers:read", ok=False)
+    assert dup.returncode == 1 and "exists already" in dup.stderr
+    bad = crm(config, "apikeys", "create", "x", "--scope", "everything", ok=False)
+    assert bad.returncode == 2 and "'everything' is not one of" in bad.stderr
+    none = crm(config, "apikeys", "create", "x", ok=False)
+    assert none.returncode == 2 and "--scope" in none.stderr
+
+    assert "revoked API key 'shop'" in crm(config, "apikeys", "revoke", "shop").stdout
+    assert (await ApiKeys().authenticate(key)) is None
+    assert "(revoked" in crm(config, "apikeys", "list").stdout
+    again = crm(config, "apikeys", "revoke", "shop", ok=False)
+    assert again.returncode == 1 and "already revoked" in again.stderr
+    missing = crm(config, "apikeys", "revoke", "nope", ok=False)
+    assert missing.returncode == 1 and "no API key named 'nope'" in missing.stderr
+    assert await AuditLog.filter(action__startswith="apikey.").count() == 2

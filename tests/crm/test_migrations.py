@@ -65,3 +65,35 @@ def test_consent_migration_keeps_customers_and_their_opt_out(new_db_url: Any,
     assert [bool(c["marketing_opt_out"]) for c in down["customer"]] == [True, False, True]
     again: Any = steps["again"]
     assert len(again["consent"]) == 3 and len(again["identity"]) == 1
+
+
+ROWS_0004 = """
+INSERT INTO customer (id, name, tags, attributes, created_at)
+VALUES (1, 'Ann', '[]', '{}', '2026-01-01 00:00:00+00:00');
+INSERT INTO identity (id, customer_id, channel, address, created_at)
+VALUES (1, 1, 'sms', '+12025550143', '2026-01-01 00:00:00+00:00');
+INSERT INTO conversation (id, customer_id, status, channel, opened_at, acknowledged)
+VALUES (1, 1, 'open', 'sms', '2026-01-01 00:00:00+00:00', FALSE);
+INSERT INTO message (id, customer_id, conversation_id, direction, channel, external_id, text,
+                     attachments, meta, author_kind, delivery_status, automated, created_at)
+VALUES (1, 1, 1, 'in', 'sms', 'k-1', 'hello', '[]', '{}', 'customer', 'received', FALSE,
+        '2026-01-01 00:00:00+00:00');
+INSERT INTO outbox (id, channel, address, payload, idempotency_key, state, priority, attempts,
+                    due_ms, customer_id, created_at)
+VALUES (1, 'sms', '+12025550143', '{}', 'k', 'sent', 0, 1, 0, 1, '2026-01-01 00:00:00+00:00');
+"""
+
+
+def test_api_keys_migration_keeps_every_row_of_the_tables_it_describes(
+        new_db_url: Any, tmp_path: Path) -> None:
+    steps = upgrade_with_rows(new_db_url(), "0004_consent", ROWS_0004,
+                              ["customer", "identity", "conversation", "message", "outbox",
+                               "api_key"], tmp_path)
+    out: Any = steps["head"]
+    # The channel columns' new description must not rebuild (and so empty) any table.
+    assert [c["name"] for c in out["customer"]] == ["Ann"]
+    assert [i["address"] for i in out["identity"]] == ["+12025550143"]
+    assert [c["status"] for c in out["conversation"]] == ["open"]
+    assert [m["text"] for m in out["message"]] == ["hello"]
+    assert [o["idempotency_key"] for o in out["outbox"]] == ["k"]
+    assert out["api_key"] == []

@@ -1,0 +1,41 @@
+"""Opaque cursors for keyset pagination: where the last page stopped, not an offset.
+
+A page ends at a row; the next page starts after that row's sort key (e.g. `(last_seen_at, id)`),
+so rows inserted meanwhile never shift a page or repeat one. The cursor is that key as JSON in
+base64url, marked with the list it belongs to; clients pass it back unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from crm.errors import CrmError
+
+
+class InvalidCursor(CrmError):
+    """A cursor that this list did not hand out (tampered, truncated, or from another list)."""
+
+
+def encode(kind: str, *values: Any) -> str:
+    raw = json.dumps([kind, *values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(kind: str, cursor: str, *types: type) -> tuple[Any, ...]:
+    """The key values of a cursor of list `kind`, each of the given type (or None)."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidCursor("the cursor is not one this API handed out: pass next_cursor "
+                            "from the previous page unchanged") from None
+    if not isinstance(data, list) or len(data) != len(types) + 1 or data[0] != kind:
+        raise InvalidCursor("the cursor belongs to another list, or was changed")
+    values = data[1:]
+    for value, want in zip(values, types, strict=True):
+        if value is not None and (not isinstance(value, want) or isinstance(value, bool)):
+            raise InvalidCursor("the cursor was changed")
+    return tuple(values)

@@ -1,0 +1,162 @@
+"""Customers: list, read, create, update, identities, merge, consent, export, forget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from crm.apikeys import Scope
+from crm.consent import EVERY_CHANNEL, ConsentState
+from crm.queries import CustomerFilter
+from crm.types import Channel, ConsentSource
+from crm.views import CustomerCard, CustomerView, Page
+from web.api.routes import Call, Reply, Routes
+from web.api.schemas.common import channel
+from web.api.schemas.customers import (
+    ConsentIn,
+    ConsentList,
+    ConsentOut,
+    ConversationsSummary,
+    CustomerCardOut,
+    CustomerCreate,
+    CustomerList,
+    CustomerOut,
+    CustomerQuery,
+    CustomerUpdate,
+    ExportOut,
+    ForgetOut,
+    IdentityIn,
+    MergeIn,
+)
+
+routes = Routes("customers")
+READ, WRITE = (Scope.CUSTOMERS_READ,), (Scope.CUSTOMERS_WRITE,)
+_PAGE = TypeAdapter(Page[CustomerView])
+
+
+def page_size(call: Call[Any, Any], asked: int | None) -> int:
+    api = call.core.settings.api
+    return min(asked or api.default_page_size, api.max_page_size)
+
+
+def consent_out(states: list[ConsentState]) -> list[ConsentOut]:
+    return [ConsentOut(kind=s.kind, channel=None if s.channel == EVERY_CHANNEL else s.channel,
+                       granted=s.granted, source=s.source, changed_at=s.changed_at)
+            for s in states]
+
+
+def card_out(card: CustomerCard) -> CustomerCardOut:
+    base = CustomerOut.model_validate(card.customer)
+    return CustomerCardOut(**dict(base), consent=consent_out(card.consent),
+                           conversations=ConversationsSummary.model_validate(card.conversations))
+
+
+async def _card(call: Call[Any, Any], customer_id: int) -> CustomerCardOut:
+    return card_out(await call.core.queries.card(customer_id))
+
+
+@routes.route("GET", "/customers", summary="List customers", scopes=READ,
+              response=CustomerList, query=CustomerQuery, errors=(400, 422))
+async def list_customers(call: Call[None, CustomerQuery]) -> Reply:
+    """Most recently seen first; customers who never wrote come last, newest first."""
+    q = call.query
+    page = await call.core.queries.customers(
+        CustomerFilter(tag=q.tag, channel=channel(q.channel), q=q.q,
+                       created_after=q.created_after, created_before=q.created_before,
+                       seen_after=q.seen_after, seen_before=q.seen_before),
+        page_size(call, q.limit), q.cursor)
+    return Reply(body=_PAGE.dump_json(page))  # = CustomerList (tests/web checks it)
+
+
+@routes.route("GET", "/customers/{id}", summary="Get a customer", scopes=READ,
+              response=CustomerCardOut, errors=(404,))
+async def get_customer(call: Call[None, None]) -> CustomerCardOut:
+    """Identities, tags, attributes, consent per channel, and a summary of conversations. A
+    customer merged into another answers with the survivor."""
+    return await _card(call, call.path["id"])
+
+
+@routes.route("POST", "/customers", summary="Create a customer", scopes=WRITE,
+              response=CustomerCardOut, status=201, body=CustomerCreate, errors=(409, 422))
+async def create_customer(call: Call[CustomerCreate, None]) -> Reply:
+    """An address that already leads to a customer is a 409 naming that customer."""
+    b = call.body
+    customer = await call.core.customers.create(
+        identities=[(Channel(i.channel), i.address) for i in b.identities],
+        actor=call.principal.actor, name=b.name, language=b.language, timezone=b.timezone,
+        tags=sorted(set(b.tags or [])), attributes=b.attributes or {},
+        lead_source=b.lead_source)
+    return Reply(await _card(call, customer.id), 201,
+                 {"Location": f"/api/v1/customers/{customer.id}"})
+
+
+@routes.route("PATCH", "/customers/{id}", summary="Update a customer", scopes=WRITE,
+              response=CustomerCardOut, body=CustomerUpdate, errors=(404, 422))
+async def update_customer(call: Call[CustomerUpdate, None]) -> CustomerCardOut:
+    """Name, language, time zone, tags and attributes; only the fields given change."""
+    fields = call.body.model_dump(include=call.body.model_fields_set)
+    if fields.get("tags") is not None:
+        fields["tags"] = sorted(set(fields["tags"]))
+    for key in ("tags", "attributes"):
+        if key in fields and fields[key] is None:
+            fields[key] = [] if key == "tags" else {}
+    customer = await call.core.customers.update(call.path["id"], actor=call.principal.actor,
+                                                **fields)
+    return await _card(call, customer.id)
+
+
+@routes.route("POST", "/customers/{id}/identities", summary="Add an identity", scopes=WRITE,
+              response=CustomerCardOut, status=201, body=IdentityIn, errors=(404, 409, 422))
+async def add_identity(call: Call[IdentityIn, None]) -> Reply:
+    """An address of another customer is a 409: merge the two instead."""
+    await call.core.customers.add_identity(call.path["id"], Channel(call.body.channel),
+                                           call.body.address, actor=call.principal.actor)
+    return Reply(await _card(call, call.path["id"]), 201)
+
+
+@routes.route("DELETE", "/customers/{id}/identities/{identity_id}", summary="Remove an identity",
+              scopes=WRITE, response=CustomerCardOut, errors=(404,))
+async def remove_identity(call: Call[None, None]) -> CustomerCardOut:
+    await call.core.customers.remove_identity(call.path["id"], call.path["identity_id"],
+                                              actor=call.principal.actor)
+    return await _card(call, call.path["id"])
+
+
+@routes.route("POST", "/customers/{id}/merge", summary="Merge another customer into this one",
+              scopes=WRITE, response=CustomerCardOut, body=MergeIn, errors=(404, 409, 422))
+async def merge_customer(call: Call[MergeIn, None]) -> CustomerCardOut:
+    """Identities, messages, conversations, tasks and consent of `source_id` move here."""
+    target = await call.core.customers.merge(call.body.source_id, call.path["id"],
+                                             actor=call.principal.actor)
+    return await _card(call, target.id)
+
+
+@routes.route("POST", "/customers/{id}/consent", summary="Record a customer's consent",
+              scopes=WRITE, response=ConsentList, body=ConsentIn, errors=(404, 422))
+async def change_consent(call: Call[ConsentIn, None]) -> ConsentList:
+    """What the customer told you elsewhere (a form, a call): marketing or notifications, on one
+    channel or every channel. Audited with the key's name; an opt-out emits
+    `customer.opted_out`."""
+    customer = await call.core.customers.get(call.path["id"])
+    await call.core.consent.change(customer.id, call.body.kind, call.body.granted,
+                                   channel=channel(call.body.channel), source=ConsentSource.API,
+                                   actor=call.principal.actor)
+    return ConsentList(consent=consent_out(await call.core.consent.states(customer.id)))
+
+
+@routes.route("GET", "/customers/{id}/export", summary="Export everything held on a customer",
+              scopes=READ, response=ExportOut, errors=(404,))
+async def export_customer(call: Call[None, None]) -> ExportOut:
+    """The JSON of `crm customers export`, for a data-access request. Audited."""
+    return ExportOut(await call.core.customers.export(call.path["id"],
+                                                      actor=call.principal.actor))
+
+
+@routes.route("POST", "/customers/{id}/forget", summary="Erase a customer's personal data",
+              scopes=WRITE, response=ForgetOut, errors=(404,))
+async def forget_customer(call: Call[None, None]) -> ForgetOut:
+    """Names, addresses, texts and attributes go; anonymous counts stay. Cannot be undone."""
+    counts = await call.core.customers.forget(call.path["id"], actor=call.principal.actor)
+    return ForgetOut(counts=counts)
+

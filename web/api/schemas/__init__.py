@@ -1,0 +1,1 @@
+"""Request and response bodies of the API (pydantic); the OpenAPI document is made from them."""

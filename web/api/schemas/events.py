@@ -1,0 +1,59 @@
+"""What webhook receivers get (crm/webhooks.py writes it): documented under `webhooks`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from crm.types import ConsentKind, WebhookEvent
+from web.api.schemas.common import Out
+from web.api.schemas.conversations import ConversationOut, MessageOut
+
+
+class _Event(Out):
+    id: str = Field(description="evt_…: the same on every retry, and for every receiver")
+    created_at: datetime
+
+
+class MessageEventData(Out):
+    message: MessageOut
+
+
+class MessageEvent(_Event):
+    type: Literal["message.received", "message.sent", "message.failed"]
+    data: MessageEventData
+
+
+class ConversationEventData(Out):
+    conversation: ConversationOut
+    actor: str | None = Field(default=None, description="who changed it: manager:7, api:shop…")
+
+
+class ConversationEvent(_Event):
+    type: Literal["conversation.opened", "conversation.assigned", "conversation.closed"]
+    data: ConversationEventData
+
+
+class OptOutEventData(Out):
+    customer_id: int
+    kind: ConsentKind
+    channel: str | None = Field(description="the channel, or null: every channel")
+    source: str
+
+
+class OptOutEvent(_Event):
+    type: Literal["customer.opted_out"]
+    data: OptOutEventData
+
+
+EVENT_MODELS: dict[WebhookEvent, type[_Event]] = {
+    WebhookEvent.MESSAGE_RECEIVED: MessageEvent,
+    WebhookEvent.MESSAGE_SENT: MessageEvent,
+    WebhookEvent.MESSAGE_FAILED: MessageEvent,
+    WebhookEvent.CONVERSATION_OPENED: ConversationEvent,
+    WebhookEvent.CONVERSATION_ASSIGNED: ConversationEvent,
+    WebhookEvent.CONVERSATION_CLOSED: ConversationEvent,
+    WebhookEvent.CUSTOMER_OPTED_OUT: OptOutEvent,
+}
