@@ -100,6 +100,8 @@ class Mirror:
                         key=f"e{message.id}:{uuid.uuid4().hex[:8]}")
 
     async def _changed(self, event: ConversationChanged) -> None:
+        if event.change == "merged":
+            return  # the topic says "merged into this customer"; the survivor's goes on
         who = await _actor_name(event.actor)
         if event.status is ConversationStatus.CLOSED:
             text, close, reopen = f"Conversation closed by {who}.", True, False

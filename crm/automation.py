@@ -81,6 +81,8 @@ class Automation:
             queued_at=None, first_response_due=None, next_response_due=None)
         await self.tasks.cancel(SLA_KINDS, conversation_id=event.conversation_id,
                                 reason="closed")
+        if event.change == "merged":
+            return  # merged into the survivor's conversation: no survey for this one
         conv = await Conversation.get(id=event.conversation_id)
         await self.followups.closed(conv)
 

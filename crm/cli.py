@@ -68,6 +68,9 @@ def main() -> None:
     Every customer message, from every channel, lands in one timeline per customer; managers
     answer from Telegram. Start with `crm run -c config.toml` (copy config.example.toml).
     """
+    # Commands print their answer on standard output; what the core logs on the way (a
+    # warning) goes to standard error, never in between (`crm run` sets its own level).
+    logs.setup("WARNING")
 
 
 @main.command()

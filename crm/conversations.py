@@ -8,7 +8,7 @@ import structlog
 
 from crm.clock import Clock, utcnow
 from crm.consent import Consents
-from crm.errors import NotFound, SendRejected
+from crm.errors import Conflict, Erased, NotFound, SendRejected
 from crm.events import ConversationChanged, EventBus, MessageQueued
 from crm.models import AuditLog, Conversation, Customer, Identity, Manager, Message, Outbox
 from crm.outbox import OutboxService
@@ -173,6 +173,11 @@ class Conversations:
         """An internal note: in the timeline, never sent. Written by a manager, or by an
         `actor` such as an API key (audited)."""
         async with self.bus.unit_of_work():
+            customer = await Customer.get_or_none(id=customer_id)
+            if customer is None:
+                raise NotFound(f"customer #{customer_id} does not exist")
+            if customer.erased_at is not None:
+                raise Erased(f"customer #{customer_id} was erased: no note can be kept on them")
             conversation = await Conversation.filter(customer_id=customer_id).order_by(
                 "-id").first()
             last = await Message.filter(customer_id=customer_id).order_by("-id").first()
@@ -197,12 +202,22 @@ class Conversations:
     async def current(self, customer_id: int) -> Conversation | None:
         return await Conversation.filter(customer_id=customer_id).order_by("-id").first()
 
+    async def _current_for_change(self, customer_id: int,
+                                  expected: int | None) -> Conversation:
+        """The customer's latest conversation, which a change acts on; with `expected`, only if
+        it is still that one (a new conversation may have opened since the caller looked)."""
+        conversation = await self.current(customer_id)
+        if conversation is None:
+            raise NotFound(f"customer #{customer_id} has no conversation")
+        if expected is not None and conversation.id != expected:
+            raise Conflict(f"conversation #{expected} is no longer the customer's latest: act "
+                           f"on #{conversation.id}")
+        return conversation
+
     async def set_status(self, customer_id: int, status: ConversationStatus,
-                         actor: str) -> Conversation:
+                         actor: str, *, conversation_id: int | None = None) -> Conversation:
         async with self.bus.unit_of_work():
-            conversation = await self.current(customer_id)
-            if conversation is None:
-                raise NotFound(f"customer #{customer_id} has no conversation")
+            conversation = await self._current_for_change(customer_id, conversation_id)
             conversation.status = status
             conversation.closed_at = self.clock() if status is ConversationStatus.CLOSED else None
             await conversation.save(update_fields=["status", "closed_at"])
@@ -210,11 +225,9 @@ class Conversations:
             return conversation
 
     async def assign(self, customer_id: int, manager: Manager | None,
-                     actor: str) -> Conversation:
+                     actor: str, *, conversation_id: int | None = None) -> Conversation:
         async with self.bus.unit_of_work():
-            conversation = await self.current(customer_id)
-            if conversation is None:
-                raise NotFound(f"customer #{customer_id} has no conversation")
+            conversation = await self._current_for_change(customer_id, conversation_id)
             conversation.assignee_id = manager.id if manager else None
             await conversation.save(update_fields=["assignee_id"])
             text = f"assigned to {manager.name}" if manager else "unassigned"

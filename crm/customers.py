@@ -18,8 +18,8 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 
 from crm.clock import Clock, utcnow
-from crm.errors import AddressTaken, CrmError, NotFound
-from crm.events import CustomersMerged, EventBus
+from crm.errors import AddressTaken, CrmError, Erased, NotFound
+from crm.events import ConversationChanged, CustomersMerged, EventBus
 from crm.identity import normalize_address, normalize_typed_address
 from crm.models import (
     AuditLog,
@@ -74,6 +74,15 @@ class Customers:
             customer = await Customer.get(id=customer.merged_into_id)
         return customer
 
+    async def live(self, customer_id: int) -> Customer:
+        """The customer, to write to: an erased one is refused, so that nothing personal is
+        stored about them again under the old record."""
+        customer = await self.get(customer_id)
+        if customer.erased_at is not None:
+            raise Erased(f"customer #{customer.id} was erased: nothing new can be stored on "
+                         "them (a person who writes again becomes a new customer)")
+        return customer
+
     async def find(self, query: str = "", limit: int = 50, offset: int = 0) -> list[Customer]:
         qs = Customer.filter(merged_into_id=None)
         if query:
@@ -92,7 +101,7 @@ class Customers:
         """Give a customer another address; if it belongs to someone else, the two are merged."""
         address = normalize_typed_address(channel, raw, self.default_region)
         async with self.bus.unit_of_work():
-            customer = await self.get(customer_id)
+            customer = await self.live(customer_id)
             identity = await Identity.filter(channel=channel, address=address).first()
             if identity is None:
                 await Identity.create(customer_id=customer.id, channel=channel, address=address,
@@ -145,6 +154,11 @@ class Customers:
                 older.status, older.closed_at = ConversationStatus.CLOSED, self.clock()
                 older.first_response_due = None
                 await older.save(update_fields=["status", "closed_at", "first_response_due"])
+                # Closed like any other (its deadlines end, webhooks hear of it), but no survey:
+                # the customer's conversation goes on in the survivor's.
+                await self.bus.emit(ConversationChanged(
+                    older.id, target.id, ConversationStatus.CLOSED, older.assignee_id, actor,
+                    change="merged"))
             moved["conversations_closed"] = len(live[1:])
             target.tags = sorted(set(target.tags) | set(source.tags))
             target.attributes = {**source.attributes, **target.attributes}
@@ -187,7 +201,7 @@ class Customers:
         (merging is a decision of its own: `merge`)."""
         address = normalize_typed_address(channel, raw, self.default_region)
         async with self.bus.unit_of_work():
-            customer = await self.get(customer_id)
+            customer = await self.live(customer_id)
             existing = await Identity.filter(channel=channel, address=address).first()
             if existing is not None and existing.customer_id == customer.id:
                 return existing
@@ -200,7 +214,7 @@ class Customers:
 
     async def remove_identity(self, customer_id: int, identity_id: int, actor: str) -> None:
         async with self.bus.unit_of_work():
-            customer = await self.get(customer_id)
+            customer = await self.live(customer_id)
             identity = await Identity.filter(id=identity_id, customer_id=customer.id).first()
             if identity is None:
                 raise NotFound(f"customer #{customer.id} has no identity #{identity_id}")
@@ -221,7 +235,7 @@ class Customers:
         """Change a customer's own fields; with an actor, the change is audited (the field
         names, not the values: the audit log outlives an erasure)."""
         async with self.bus.unit_of_work():
-            customer = await self.get(customer_id)
+            customer = await self.live(customer_id)
             for key, value in fields.items():
                 setattr(customer, key, value)
             await customer.save(update_fields=list(fields))

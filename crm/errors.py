@@ -36,3 +36,7 @@ class AddressTaken(Conflict):
     def __init__(self, message: str, customer_id: int) -> None:
         super().__init__(message)
         self.customer_id = customer_id
+
+
+class Erased(Conflict):
+    """The customer's personal data was erased (`crm customers forget`): nothing new is kept."""

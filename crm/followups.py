@@ -27,7 +27,7 @@ from tortoise.functions import Avg, Count
 
 from crm.clock import to_ms
 from crm.errors import SendRejected
-from crm.events import MessageReceived, TeamNotice
+from crm.events import ConversationChanged, MessageReceived, TeamNotice
 from crm.i18n import t
 from crm.models import Conversation, Customer, Manager, Message, Task
 from crm.sla import BusinessHours
@@ -158,6 +158,10 @@ class Followups:
             conv.status, conv.closed_at = ConversationStatus.CLOSED, now
             fields += ["status", "closed_at"]
         await conv.save(update_fields=fields)
+        if reclose:  # so that what heard it reopen (webhooks, the topic) hears it close
+            await self.core.bus.emit(ConversationChanged(
+                conv.id, conv.customer_id, ConversationStatus.CLOSED, conv.assignee_id,
+                "customer"))
         customer = await Customer.get(id=conv.customer_id)
         await self._reply(conv, t("survey_thanks", self._lang(customer)),
                           key=f"survey-thanks:{conv.id}", kind="survey_thanks")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Any
 
 from crm.errors import CrmError
 
+MAX_ID = 2**63 - 1  # BIGINT; SQLite's INTEGER holds the same
 
 class InvalidCursor(CrmError):
     """A cursor that this list did not hand out (tampered, truncated, or from another list)."""
@@ -38,4 +40,13 @@ def decode(kind: str, cursor: str, *types: type) -> tuple[Any, ...]:
     for value, want in zip(values, types, strict=True):
         if value is not None and (not isinstance(value, want) or isinstance(value, bool)):
             raise InvalidCursor("the cursor was changed")
+        # Ids are database integers, times ISO datetimes: anything else was never handed out
+        # (and would fail in the query instead of here).
+        if isinstance(value, int) and not 0 <= value <= MAX_ID:
+            raise InvalidCursor("the cursor was changed")
+        if isinstance(value, str) and want is str:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise InvalidCursor("the cursor was changed") from None
     return tuple(values)

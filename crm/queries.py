@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -93,7 +93,7 @@ class Queries:
         if cursor is None or seen is not None:
             keyset, key_params = "", []
             if seen is not None:
-                at = sql.as_datetime(seen)
+                at = _utc(sql.as_datetime(seen))
                 keyset = " AND (last_seen_at < ? OR (last_seen_at = ? AND id < ?))"
                 key_params = [at, at, last_id]
             rows = await sql.fetch(
@@ -282,6 +282,14 @@ def _customer_where(conn: BaseDBAsyncClient, f: CustomerFilter) -> tuple[str, li
                               ("last_seen_at", ">=", f.seen_after),
                               ("last_seen_at", "<", f.seen_before)):
         if value is not None:
+            # In UTC, as stored: SQLite compares the stored text, so 10:00+05:00 must go in as
+            # 05:00+00:00 or it lands on the wrong side of the rows it means.
             where.append(f"c.{column} {op} ?")
-            params.append(value)
+            params.append(_utc(value))
     return " AND ".join(where), params
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -47,6 +47,10 @@ def verify(secret: str, header: str, body: bytes, *, now: float,
     return hmac.compare_digest(sign(secret, timestamp, body), parts.get("v1", ""))
 
 
+# 4xx answers that mean "not now" rather than "not this": retried like a 5xx.
+_TRY_AGAIN = frozenset({408, 409, 425, 429})
+
+
 class WebhookSender:
     """The Sender of Channel.WEBHOOK; its address is the receiver's URL."""
 
@@ -97,6 +101,11 @@ class WebhookSender:
         if status == 410:
             return DeliveryResult.permanent("webhook: HTTP 410: the receiver is gone",
                                             address_fault=False)
+        if 400 <= status < 500 and status not in _TRY_AGAIN:
+            # The receiver refuses this event as it is: retrying it would only hold back every
+            # later event to the receiver (they go in order). It stays failed, with the reason.
+            return DeliveryResult.permanent(f"webhook: HTTP {status}: the receiver refused "
+                                            "this event", address_fault=False)
         wait = float(retry_after) if retry_after and retry_after.isdigit() else None
         return DeliveryResult.retry(f"webhook: HTTP {status}", retry_after=wait)
 

@@ -10,7 +10,7 @@ from crm.customers import ERASED
 from crm.errors import CrmError, InvalidAddress
 from crm.models import AuditLog, Conversation, Customer, Identity, Message, Outbox
 from crm.services import Core
-from crm.types import Channel, InboundMessage, OutboxState
+from crm.types import Channel, ConversationStatus, InboundMessage, OutboxState
 
 
 async def say(core: Core, channel: Channel, sender: str, text: str, n: int = 0) -> int:
@@ -104,3 +104,20 @@ async def test_merge_keeps_one_live_conversation_and_forget_covers_merged_in(
     await core.customers.forget(target.id)
     source = await Customer.get(id=sms)
     assert source.name is None and source.tags == [] and source.erased_at is not None
+
+
+async def test_a_merge_closes_the_older_conversation_out_loud(core: Core) -> None:
+    from crm.events import ConversationChanged
+
+    seen: list[ConversationChanged] = []
+
+    async def on(event: ConversationChanged) -> None:
+        seen.append(event)
+
+    core.bus.subscribe(ConversationChanged, on)
+    tg = await say(core, Channel.TELEGRAM, "511", "from telegram")
+    sms = await say(core, Channel.SMS, "+12025550178", "from sms")
+    await core.customers.merge(sms, tg)
+    [closed] = seen
+    assert closed.status is ConversationStatus.CLOSED and closed.change == "merged"
+    assert closed.customer_id == tg

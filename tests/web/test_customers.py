@@ -128,7 +128,9 @@ async def test_bad_bodies_are_refused_and_nothing_is_stored(api: Api) -> None:
             assert {e["field"] for e in answer.body["errors"]} == {"language", "tags.0"}
     bad_phone = await api.post("/api/v1/customers", {
         "name": "A", "identities": [{"channel": "sms", "address": "12"}]})
-    is_problem(bad_phone, 422, "rejected")
+    is_problem(bad_phone, 422, "validation-error")
+    [error] = bad_phone.body["errors"]
+    assert (error["field"], error["code"]) == ("identities.0.address", "invalid_address")
     malformed = await api.call("POST", "/api/v1/customers", data=b'{"name": "A",',
                                headers={"Content-Type": "application/json"})
     is_problem(malformed, 400, "malformed-json")

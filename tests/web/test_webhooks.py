@@ -256,3 +256,18 @@ def test_the_readme_verification_and_the_example_config_work() -> None:
                                           example.splitlines() if not line.startswith("# #"))
     settings = parse_settings(expand_env(tomllib.loads(table), {"WEBHOOK_SECRET": SECRET}))
     assert settings.webhooks[0].wants(WebhookEvent.CUSTOMER_OPTED_OUT)
+
+
+async def test_an_event_the_receiver_refuses_does_not_hold_back_the_next(
+        api_with: Any, receiver: Receiver) -> None:
+    receiver.script = [400]  # it cannot take this one payload: a bug of theirs, say
+    api: Api = await api_with(webhooks=[{"url": receiver.url, "secret": SECRET,
+                                         "events": ["message.received"]}])
+    recorded = Recorded(api)
+    await api.customer(text="first")
+    await receiver.wait(1)
+    await api.customer(text="second")
+    [accepted] = await receiver.wait(1, accepted=True)
+    assert accepted["event"]["data"]["message"]["text"] == "second"
+    [failed] = await recorded.until(OutboxState.FAILED, 1)
+    assert "400" in (failed.last_error or "") and failed.attempts == 1

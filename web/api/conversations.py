@@ -89,7 +89,8 @@ async def assign_conversation(call: Call[AssignIn, None]) -> ConversationOut:
                 message=f"no active manager #{call.body.manager_id} (see GET /managers)")])
     if conversation.assignee_id != call.body.manager_id:
         await call.core.conversations.assign(conversation.customer_id, manager,
-                                             actor=call.principal.actor)
+                                             actor=call.principal.actor,
+                                             conversation_id=conversation.id)
     return await _out(call)
 
 
@@ -104,7 +105,8 @@ async def _status(call: Call[Any, Any], status: ConversationStatus) -> Conversat
         if conversation.status in _LIVE:
             return ConversationOut.model_validate(conversation)
     await call.core.conversations.set_status(conversation.customer_id, status,
-                                             actor=call.principal.actor)
+                                             actor=call.principal.actor,
+                                             conversation_id=conversation.id)
     return await _out(call)
 
 

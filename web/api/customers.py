@@ -8,9 +8,12 @@ from pydantic import TypeAdapter
 
 from crm.apikeys import Scope
 from crm.consent import EVERY_CHANNEL, ConsentState
+from crm.errors import InvalidAddress
+from crm.identity import normalize_typed_address
 from crm.queries import CustomerFilter
 from crm.types import Channel, ConsentSource
 from crm.views import CustomerCard, CustomerView, Page
+from web.api.problems import ApiProblem, field_error
 from web.api.routes import Call, Reply, Routes
 from web.api.schemas.common import channel
 from web.api.schemas.customers import (
@@ -33,6 +36,14 @@ from web.api.schemas.customers import (
 routes = Routes("customers")
 READ, WRITE = (Scope.CUSTOMERS_READ,), (Scope.CUSTOMERS_WRITE,)
 _PAGE = TypeAdapter(Page[CustomerView])
+
+
+def _check_address(channel: Channel, raw: str, call: Call[Any, Any], field: str) -> None:
+    try:
+        normalize_typed_address(channel, raw, call.core.settings.sms.default_region)
+    except InvalidAddress as e:
+        raise ApiProblem(422, "validation-error", str(e), title="Invalid request", errors=[
+            field_error("body", field=field, code="invalid_address", message=str(e))]) from None
 
 
 def page_size(call: Call[Any, Any], asked: int | None) -> int:
@@ -82,6 +93,9 @@ async def get_customer(call: Call[None, None]) -> CustomerCardOut:
 async def create_customer(call: Call[CustomerCreate, None]) -> Reply:
     """An address that already leads to a customer is a 409 naming that customer."""
     b = call.body
+    for index, identity in enumerate(b.identities):  # name the field that is wrong
+        _check_address(Channel(identity.channel), identity.address, call,
+                       f"identities.{index}.address")
     customer = await call.core.customers.create(
         identities=[(Channel(i.channel), i.address) for i in b.identities],
         actor=call.principal.actor, name=b.name, language=b.language, timezone=b.timezone,
@@ -110,6 +124,7 @@ async def update_customer(call: Call[CustomerUpdate, None]) -> CustomerCardOut:
               response=CustomerCardOut, status=201, body=IdentityIn, errors=(404, 409, 422))
 async def add_identity(call: Call[IdentityIn, None]) -> Reply:
     """An address of another customer is a 409: merge the two instead."""
+    _check_address(Channel(call.body.channel), call.body.address, call, "address")
     await call.core.customers.add_identity(call.path["id"], Channel(call.body.channel),
                                            call.body.address, actor=call.principal.actor)
     return Reply(await _card(call, call.path["id"]), 201)
@@ -138,7 +153,7 @@ async def change_consent(call: Call[ConsentIn, None]) -> ConsentList:
     """What the customer told you elsewhere (a form, a call): marketing or notifications, on one
     channel or every channel. Audited with the key's name; an opt-out emits
     `customer.opted_out`."""
-    customer = await call.core.customers.get(call.path["id"])
+    customer = await call.core.customers.live(call.path["id"])
     await call.core.consent.change(customer.id, call.body.kind, call.body.granted,
                                    channel=channel(call.body.channel), source=ConsentSource.API,
                                    actor=call.principal.actor)
@@ -148,7 +163,11 @@ async def change_consent(call: Call[ConsentIn, None]) -> ConsentList:
 @routes.route("GET", "/customers/{id}/export", summary="Export everything held on a customer",
               scopes=READ, response=ExportOut, errors=(404,))
 async def export_customer(call: Call[None, None]) -> ExportOut:
-    """The JSON of `crm customers export`, for a data-access request. Audited."""
+    """The JSON of `crm customers export`, for a data-access request. Audited. It holds every
+    message and note, so the key needs `conversations:read` as well."""
+    if not call.principal.allows(Scope.CONVERSATIONS_READ):
+        raise ApiProblem(403, "missing-scope", f"the key {call.principal.name!r} lacks the scope "
+                         "conversations:read (an export holds every message)")
     return ExportOut(await call.core.customers.export(call.path["id"],
                                                       actor=call.principal.actor))
 

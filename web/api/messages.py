@@ -9,6 +9,7 @@ import uuid
 from tortoise.exceptions import IntegrityError
 
 from crm.apikeys import Scope
+from crm.errors import NotFound
 from crm.models import Message, Outbox
 from web.api.problems import ApiProblem, field_error
 from web.api.routes import Call, Header, Reply, Routes
@@ -52,8 +53,8 @@ async def _send(call: Call[SendIn, None], customer_id: int, scoped: str | None,
             message = await call.core.conversations.send(
                 customer_id, call.body.text, channel=channel(call.body.channel),
                 subject=call.body.subject, author_kind="api", idempotency_key=scoped,
-                meta={"api": {"key": call.principal.name, "fingerprint": fingerprint,
-                              "request": request_id}},
+                meta={"api": {"key": call.principal.name, "key_id": call.principal.key_id,
+                              "fingerprint": fingerprint, "request": request_id}},
                 actor=call.principal.actor)
             api = message.meta.get("api")
             if isinstance(api, dict) and api.get("request") == request_id:
@@ -96,4 +97,11 @@ async def send_message(call: Call[SendIn, None]) -> Reply:
               scopes=(Scope.MESSAGES_SEND, Scope.CONVERSATIONS_READ), response=MessageOut,
               errors=(404,))
 async def get_message(call: Call[None, None]) -> MessageOut:
+    """With `conversations:read`, any message; with only `messages:send`, the ones this key
+    sent (a key that sends must not read every conversation by counting ids)."""
+    if not call.principal.allows(Scope.CONVERSATIONS_READ):
+        sent = await Message.get_or_none(id=call.path["id"])
+        api = sent.meta.get("api") if sent is not None else None
+        if not isinstance(api, dict) or api.get("key_id") != call.principal.key_id:
+            raise NotFound(f"message #{call.path['id']} does not exist")
     return MessageOut.model_validate(await call.core.queries.message(call.path["id"]))

@@ -7,6 +7,7 @@ types and malformed JSON are 4xx problems before any handler runs, so nothing is
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from crm.apikeys import Principal, Scope
 from crm.services import Core
-from web.api.problems import ApiProblem, validation_problem
+from web.api.problems import ApiProblem, field_error, validation_problem
 
 B = TypeVar("B", bound=BaseModel | None)
 Q = TypeVar("Q", bound=BaseModel | None)
@@ -141,9 +142,11 @@ def parse_query(model: type[BaseModel] | None, request: web.Request) -> BaseMode
                              f"{len(got)} times: give it once", title="Invalid request")
         values[key] = got[0]
     try:
-        return model.model_validate(values)
+        parsed = model.model_validate(values)
     except ValidationError as e:
         raise validation_problem(e, "query") from None
+    _storable(parsed.model_dump(), "query")
+    return parsed
 
 
 def parse_body(model: type[BaseModel] | None, request: web.Request,
@@ -157,9 +160,32 @@ def parse_body(model: type[BaseModel] | None, request: web.Request,
         raise ApiProblem(415, "unsupported-media-type",
                          "send the body as JSON with Content-Type: application/json")
     try:
-        return model.model_validate_json(raw or b"{}", strict=True)
+        parsed = model.model_validate_json(raw or b"{}", strict=True)
     except ValidationError as e:
         if any(err["type"] == "json_invalid" for err in e.errors()):
             raise ApiProblem(400, "malformed-json",
                              f"the body is not valid JSON: {e.errors()[0]['msg']}") from None
         raise validation_problem(e, "body") from None
+    _storable(parsed.model_dump(), "body")
+    return parsed
+
+
+def _storable(value: Any, where: str, path: str = "") -> None:
+    """JSON allows what the databases refuse (PostgreSQL: NUL in text, NaN in JSON) or change
+    (SQLite stores NaN as null): a 422 naming the field, before anything is stored."""
+    problem = None
+    if isinstance(value, str) and "\x00" in value:
+        problem = ("string_nul", "NUL characters (\\u0000) cannot be stored")
+    elif isinstance(value, float) and not math.isfinite(value):
+        problem = ("finite_number", "NaN and Infinity cannot be stored: give a number")
+    if problem is not None:
+        raise ApiProblem(422, "validation-error", f"{path or where}: {problem[1]}",
+                         title="Invalid request", errors=[field_error(
+                             where, field=path or "(root)", code=problem[0], message=problem[1])])
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key, where, path)
+            _storable(item, where, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _storable(item, where, f"{path}.{index}" if path else str(index))
