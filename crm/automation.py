@@ -16,6 +16,7 @@ from crm.autoreplies import AutoReplies
 from crm.deadlines import SLA_KINDS, Deadlines
 from crm.events import REACT, ConversationChanged, MessageQueued, MessageReceived
 from crm.followups import Followups
+from crm.i18n import Phrase
 from crm.models import Conversation
 from crm.routing import Router
 from crm.sla import BusinessHours
@@ -62,8 +63,8 @@ class Automation:
             return
         await self.followups.customer_wrote(conv)
         if event.new_conversation or event.reopened:
-            await self.router.route(
-                conv, reason="new conversation" if event.new_conversation else "reopened")
+            await self.router.route(conv, reason=Phrase(
+                "reason_new" if event.new_conversation else "reason_reopened"))
         await self.deadlines.customer_wrote(conv, new=event.new_conversation)
 
     async def _queued(self, event: MessageQueued) -> None:
