@@ -25,7 +25,11 @@ MB = 1024 * 1024
 
 
 def megabytes(size: int) -> str:
-    """12582912 -> '12 MB', 1500000 -> '1.4 MB' (for sentences people read)."""
+    """12582912 -> '12 MB', 1500000 -> '1.4 MB', 4000 -> '4 KB' (for sentences people read)."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < MB:
+        return f"{size / 1024:.0f} KB"
     value = size / MB
     return f"{value:.0f} MB" if value >= 10 or value == int(value) else f"{value:.1f} MB"
 

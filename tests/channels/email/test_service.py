@@ -188,7 +188,7 @@ async def test_awkward_mail_is_stored_sensibly(
             await dovecot.append(mailbox, sample(name))
         await svc.inbox.wait(len(names))
     by_sender = {}
-    for m in await Message.all().prefetch_related("identity"):
+    for m in await Message.exclude(direction=Direction.OUT).prefetch_related("identity"):
         by_sender[m.identity.address] = m
     assert by_sender["irina@example.ru"].text == "Здравствуйте! Где мой заказ? Grüße"
     assert by_sender["petr@example.ru"].text == "Привет из cp1251"
@@ -206,6 +206,10 @@ async def test_awkward_mail_is_stored_sensibly(
     assert "Demo call" in by_sender["cal@example.com"].text
     big = by_sender["big@example.com"].attachments[0]
     assert big["size"] == 6000 and "path" not in big and "over the limit" in big["meta"]["note"]
+    # The sender is told at once that the file was not kept; the message itself was.
+    answer = await Message.get(direction=Direction.OUT, identity_id=by_sender["big@example.com"]
+                               .identity_id)
+    assert "could not keep your file" in answer.text and "larger than 4 KB" in answer.text
     ooo = by_sender["ooo@example.com"]
     assert ooo.automated and ooo.direction is Direction.EVENT
     # A report about no mail of ours stays with its real sender: anyone can write one naming
