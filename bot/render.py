@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from channels.telegram.text import escape, escaped_pieces, utf16_len
+from channels.telegram.topics import topic_link
 from crm.i18n import team
 from crm.types import Channel, DeliveryStatus, Direction
 
 CAPTION_LIMIT = 1024  # Telegram's, for a file's caption
+__all__ = ["topic_link"]
 
 BLOCK_LIMIT = 3800  # leaves room for a header when blocks are packed into one message
 CHANNEL_MARK = {Channel.TELEGRAM: "✈️ telegram", Channel.EMAIL: "✉️ email",
@@ -38,12 +40,6 @@ class Entry:
 
 def mark(channel: Channel) -> str:
     return CHANNEL_MARK.get(channel, channel.value)
-
-
-def topic_link(chat_id: int, thread_id: int) -> str:
-    """A link to a forum topic of a supergroup: t.me/c/<chat id without -100>/<thread>."""
-    internal = str(chat_id).removeprefix("-100").removeprefix("-")
-    return f"https://t.me/c/{internal}/{thread_id}"
 
 
 def _head(entry: Entry) -> str:

@@ -76,6 +76,10 @@ class Automation:
                                            event.message_id, event.author_id)
 
     async def _changed(self, event: ConversationChanged) -> None:
+        if event.change == "assigned" and event.assignee_id is not None:
+            conv = await Conversation.get(id=event.conversation_id)
+            await self.deadlines.reassigned(conv)
+            return
         if event.status is not ConversationStatus.CLOSED:
             return
         await Conversation.filter(id=event.conversation_id).update(

@@ -6,6 +6,8 @@ next_response_minutes`); both count business hours only (crm/sla.py). Each deadl
 rows: a warning `remind_before_minutes` ahead to the assignee, and the check at the deadline that
 flags the conversation to the team and, with `reassign_on_miss`, gives it to another manager who
 can take it (nobody else: it stays). A manager's reply clears the deadline and cancels both.
+A conversation whose deadline was missed gets a new one when it is reassigned (by the miss
+itself, from the queue or by hand): the new assignee has the full time again, and is warned.
 """
 
 from __future__ import annotations
@@ -71,6 +73,23 @@ class Deadlines:
         await self.tasks.schedule(TaskKind.DEADLINE_MISSED, due,
                                   key=f"sla-miss:{conv.id}:{stamp}",
                                   **common)  # type: ignore[arg-type]
+
+    async def reassigned(self, conv: Conversation) -> None:
+        """Re-arm a missed deadline for the conversation's new assignee."""
+        due = pending_deadline(conv)
+        now = self.core.clock()
+        if due is None or due > now or conv.status is ConversationStatus.CLOSED:
+            return  # no deadline, or one still running (its warning goes to whoever holds it)
+        if conv.first_response_due is not None:
+            conv.first_response_due = deadline(
+                self.hours, now, self.core.settings.routing.first_response_minutes)
+            new, field = conv.first_response_due, "first_response_due"
+        else:
+            conv.next_response_due = deadline(self.hours, now,
+                                              self.core.settings.sla.next_response_minutes)
+            new, field = conv.next_response_due, "next_response_due"
+        await conv.save(update_fields=[field])
+        await self._arm(conv, new, now)
 
     async def answered(self, conversation_id: int) -> None:
         """A manager answered: no deadline runs until the customer writes again."""
