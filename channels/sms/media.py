@@ -36,7 +36,7 @@ def sms_parts(settings: SmsSettings, address: str, text: str,
         raise SendRejected(NO_LINKS)
     if mms_possible(settings, address, attachments):
         return text, urls
-    return "\n".join([t for t in (text.strip(),) if t] + urls), []
+    return " ".join([t for t in (text.strip(),) if t] + urls), []
 
 
 def attachments_of(raw: Sequence[object]) -> list[Attachment]:

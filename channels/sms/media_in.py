@@ -34,7 +34,8 @@ class TwilioMedia:
     def __init__(self, http: HttpSession, store: FileStore, twilio: TwilioSettings) -> None:
         self.http = http
         self.store = store
-        self.auth = aiohttp.BasicAuth(twilio.account_sid, twilio.auth_token)
+        self.auth = {"Authorization": aiohttp.encode_basic_auth(twilio.account_sid,
+                                                                twilio.auth_token)}
 
     async def fetch(self, msg: InboundMessage) -> InboundMessage:
         if not msg.attachments:
@@ -51,7 +52,7 @@ class TwilioMedia:
         name = f"{kind}-{index + 1}.{_EXTENSIONS.get(mime or '', 'bin')}"
         base = dataclasses.replace(attachment, kind=kind, filename=name)
         try:
-            async with self.http.get().get(url, auth=self.auth) as response:
+            async with self.http.get().get(url, headers=self.auth) as response:
                 if response.status != 200:
                     return self.store.failed(base, f"Twilio answered {response.status}")
                 if (response.content_length or 0) > self.store.max_bytes:
