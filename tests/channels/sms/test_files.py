@@ -87,7 +87,7 @@ async def test_without_mms_the_sms_carries_a_signed_link_that_expires(
             assert got.status == 200 and await got.read() == manual
             assert got.headers["Content-Type"] == "application/pdf"
             assert "filename*=UTF-8''" in got.headers["Content-Disposition"]
-        body, _, mac = link.rpartition("/f/")[2].partition(".")
+        body, _, _mac = link.rpartition("/f/")[2].partition(".")
         forged = link.replace(body, body[:-2] + ("AA" if body[-2:] != "AA" else "BB"))
         async with http.get(forged) as got:
             assert got.status == 403
