@@ -531,3 +531,27 @@ async def stored_from(svc: Any, address: str) -> Message:
         message = await Message.get(id=event.message_id).prefetch_related("identity")
         if message.identity.address == address:
             return message
+
+
+async def test_a_manager_s_file_and_an_html_canned_reply_reach_the_customer_by_mail(
+        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str) -> None:
+    customer = f"f{uid()}@customer.org"
+    manual = b"%PDF-1.4 " + bytes(range(256)) * 30
+    async with running(settings_for()) as svc:
+        await svc.idle()
+        inbound = await first_mail(svc, dovecot, mailbox, f"Zoë <{customer}>", "Manual",
+                                   "Please send the manual")
+        stored = svc.core.files.save(manual, kind="document", filename="manual.pdf",
+                                     mime_type="application/pdf")
+        await svc.core.conversations.send(inbound.customer_id, "Attached.",
+                                          attachments=(stored,))
+        await svc.core.replies.add("bye", "<b>Thanks</b>, {{ customer.name }}!", html=True)
+        customer_row = await svc.core.customers.get(inbound.customer_id)
+        _, out = await svc.core.replies.render_for("bye", customer_row, None)
+        await svc.core.conversations.send(inbound.customer_id, out.text, html=out.html)
+        first, second = await smtp.wait_for(customer, 2)
+    [part] = list(first.mail.iter_attachments())
+    assert part.get_filename() == "manual.pdf" and part.get_content() == manual
+    html = second.mail.get_body(("html",)).get_content()
+    assert "<b>Thanks</b>, Zoë!" in html
+    assert second.mail.get_body(("plain",)).get_content().strip() == "Thanks, Zoë!"
