@@ -31,18 +31,15 @@ class Router:
 
     async def __call__(self, incoming: Incoming) -> None:
         if incoming.chat == "team":
-            if incoming.staff is not None:  # managers' edits in the group are not replayed
+            if incoming.staff is not None:  # new messages and managers' edits alike
                 await self.desk.in_group(incoming.staff)
             return
         staff, customer = incoming.staff, incoming.customer
-        if staff is not None:  # a new message in a private chat: maybe a manager's
+        if staff is not None:  # a message (or an edit) in a private chat: maybe a manager's
             manager = await self.core.managers.by_telegram(staff.user_id)
             if manager is not None:
                 await self.desk.in_private(manager, staff)
                 return
-        elif customer is not None and customer.action is None and incoming.user_id is not None \
-                and await self.core.managers.by_telegram(incoming.user_id) is not None:
-            return  # a manager's edit in a private chat is not replayed
         if customer is not None:  # a non-manager writing the bot privately is a customer
             await self.core.inbox.receive(customer)
 

@@ -25,6 +25,7 @@ from bot import menu
 from bot.intents import Context, Intent, Recognised, needs_history, recognise
 from crm.automation import automation
 from crm.errors import InvalidAddress, SendRejected
+from crm.files import megabytes, too_large
 from crm.i18n import pick_language, t
 from crm.identity import reply_warning
 from crm.models import Customer, Message
@@ -108,6 +109,8 @@ class Dialogue:
                                                msg.channel, turn.language,
                                                key=f"{msg.channel.value}:{result.message_id}",
                                                identity_id=result.identity_id)
+            if not msg.automated and any(too_large(a) for a in msg.attachments):
+                await self._files_too_large(turn)
             if found is not None:
                 log.info("dialogue.intent", channel=msg.channel.value, intent=found.intent.value,
                          customer_id=customer.id, routed=routed)
@@ -175,6 +178,16 @@ class Dialogue:
         except SendRejected as e:  # e.g. no longer reachable: the message is still stored
             log.info("dialogue.answer_not_sent", customer_id=turn.customer.id, kind=kind,
                      reason=str(e))
+
+    async def _files_too_large(self, turn: Turn) -> None:
+        """The message is stored; the customer learns at once that its file is not."""
+        big = [a for a in turn.msg.attachments if too_large(a)]
+        names = ", ".join(a.filename or t(f"file_{a.kind}" if a.kind in ("photo", "video",
+                                                                          "voice")
+                                          else "file_file", turn.language) for a in big)
+        limit = int(big[0].meta.get("limit") or self.core.files.max_bytes)
+        await self.say(turn, "file_too_large", t("file_too_large", turn.language, names=names,
+                                                 limit=megabytes(limit)))
 
     def _menu_choices(self, turn: Turn, opted_out: bool = False) -> tuple[Choice, ...]:
         return menu.main_menu(turn.channel, turn.language, opted_out=opted_out,

@@ -2,7 +2,10 @@
 
 Only registered managers act; anything else in the managers' group is ignored and logged. A
 plain message in a topic goes to the customer on the channel they last used (or the one `/via`
-picked); the manager sees a reaction when it is sent and a note when it failed, and why.
+picked), with its photo or document if it has one; the manager sees a reaction when it is sent
+and a note when it failed, and why. An edit of it corrects what the customer got where the
+channel allows (bot/toolkit.py, with /r, /replies and /find). Answers to a manager are in
+their language; what the whole group reads, in the group's.
 """
 
 from __future__ import annotations
@@ -12,25 +15,23 @@ from dataclasses import dataclass
 
 import structlog
 
-from bot import render, scheduling
+from bot import render, scheduling, toolkit
 from bot.mirror import Mirror, from_chat
 from channels.telegram import TelegramRuntime
 from channels.telegram.text import escape
 from crm.consent import describe
 from crm.errors import CrmError
+from crm.i18n import known_language, team
 from crm.models import Cursor, Customer, Identity, Manager
 from crm.services import Core
-from crm.types import Channel, ConversationStatus, StaffMessage
+from crm.types import Attachment, Channel, ConversationStatus, StaffMessage
 
 log = structlog.get_logger(__name__)
 
 CUSTOMER_COMMANDS = {"via", "assign", "close", "reopen", "note", "tag", "untag", "info",
-                     "history"}
+                     "history", "r"}
 VIA = {"telegram": Channel.TELEGRAM, "email": Channel.EMAIL, "sms": Channel.SMS,
        "tg": Channel.TELEGRAM, "mail": Channel.EMAIL}
-HELP = ("Write in a customer's topic to answer them. Commands: /via telegram|email|sms [text], "
-        "/assign @name|me, /close, /reopen, /note TEXT, /tag TAG…, /untag TAG…, /info, "
-        "/history [N], /online, /away, /remind, /followup, /tasks, /queue.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class Where:
     thread_id: int | None
     message_id: int
     customer_id: int | None
+    lang: str = "en"  # of the manager who wrote: answers to them are in it
 
     @property
     def key(self) -> str:
@@ -57,7 +59,8 @@ class Desk:
             "via": self._via, "assign": self._assign, "close": self._close,
             "reopen": self._reopen, "note": self._note, "tag": self._tag,
             "untag": self._untag, "info": self._info, "history": self._history,
-            "help": self._help, "start": self._help}
+            "help": self._help, "start": self._help, "r": self._canned,
+            "replies": self._replies, "find": self._find}
 
     async def in_group(self, message: StaffMessage) -> None:
         manager = await self.core.managers.by_telegram(message.user_id)
@@ -69,12 +72,25 @@ class Desk:
         customer_id = await self.runtime.topics.customer_of(thread) \
             if thread is not None and self.runtime.topics is not None else None
         await self.act(manager, message, Where(message.chat_id, thread, message.message_id,
-                                               customer_id))
+                                               customer_id, await self.language(manager,
+                                                                                message)))
 
     async def in_private(self, manager: Manager, message: StaffMessage) -> None:
         customer_id = render.customer_ref(message.reply_to_text)
         await self.act(manager, message, Where(message.chat_id, None, message.message_id,
-                                               customer_id))
+                                               customer_id, await self.language(manager,
+                                                                                message)))
+
+    async def language(self, manager: Manager, message: StaffMessage) -> str:
+        """The manager's language: theirs if set; else their Telegram one, remembered."""
+        if manager.language:
+            return manager.language
+        learned = known_language(message.language)
+        if learned is None:
+            return self.core.settings.team_language
+        manager.language = learned
+        await Manager.filter(id=manager.id, language=None).update(language=learned)
+        return learned
 
     async def act(self, manager: Manager, message: StaffMessage, where: Where) -> None:
         token = from_chat.set(True)
@@ -87,32 +103,40 @@ class Desk:
 
     async def _act(self, manager: Manager, message: StaffMessage, where: Where) -> None:
         text = message.text
+        if message.edited:
+            await toolkit.edited(self, manager, message, where)
+            return
         if message.command is not None:
             name, args = message.command, message.args
             if name in scheduling.COMMANDS:
                 await self._team(manager, where, text)
             elif name in CUSTOMER_COMMANDS and where.customer_id is None:
-                await self.say(where, "Write this in a customer's topic."
-                               if self.group is not None else
-                               "Reply to a customer's message with this command.")
+                await self.say(where, team("in_topic" if self.group is not None
+                                           else "reply_with_command", where.lang))
             elif name in self._commands:
                 await self._commands[name](manager, where, args)
             return
         if where.customer_id is None:
             if self.group is None or where.chat_id != self.group:
-                await self.say(where, "Reply to a customer's message to answer them.")
+                await self.say(where, team("reply_to_answer", where.lang))
             return  # the team talking among themselves in the General topic
-        if not text.strip():
-            await self.say(where, "Only text can be sent to customers from here for now.")
+        files = await toolkit.sendable_files(self, message, where)
+        if files is None:
+            return  # nothing that can go: the manager was told why
+        if not text.strip() and not files:
+            await self.say(where, team("nothing_to_send", where.lang))
             return
-        await self._reply(manager, where, text, await self._channel_choice(where.customer_id))
+        await self._reply(manager, where, text, await self._channel_choice(where.customer_id),
+                          attachments=files)
 
     async def _reply(self, manager: Manager, where: Where, text: str,
-                     channel: Channel | None) -> None:
+                     channel: Channel | None, *, attachments: tuple[Attachment, ...] = (),
+                     html: str | None = None, meta: dict[str, object] | None = None) -> None:
         await self.core.conversations.send(
             where.customer_id or 0, text, channel=channel, author=manager,
-            idempotency_key=f"tg:{where.key}",
-            meta={"origin": {"chat_id": where.chat_id, "message_id": where.message_id}})
+            idempotency_key=f"tg:{where.key}", attachments=attachments, html=html,
+            meta={"origin": {"chat_id": where.chat_id, "message_id": where.message_id},
+                  **(meta or {})})
 
     async def say(self, where: Where, text: str, *, html: bool = False) -> None:
         block = text if html else render.notice(text, "")
@@ -138,21 +162,21 @@ class Desk:
         name = f"telegram.via:{where.customer_id}"
         if word == "auto":
             await Cursor.filter(name=name).delete()
-            await self.say(where, "Replies go to the channel the customer last used.")
+            await self.say(where, team("via_auto", where.lang))
             return
         channel = VIA.get(word)
         if channel is None:
-            await self.say(where, "Usage: /via telegram|email|sms [text], or /via auto.")
+            await self.say(where, team("via_usage", where.lang))
             return
         if text.strip():
             await self._reply(manager, where, text.strip(), channel)
             return
         if not await Identity.filter(customer_id=where.customer_id, channel=channel).exists():
-            await self.say(where, f"This customer has no {channel.value} address.")
+            await self.say(where, team("via_no_address", where.lang, channel=channel.value))
             return
         if not await Cursor.filter(name=name).update(value={"channel": channel.value}):
             await Cursor.create(name=name, value={"channel": channel.value})
-        await self.say(where, f"Replies now go by {channel.value} (/via auto to undo).")
+        await self.say(where, team("via_set", where.lang, channel=channel.value))
 
     async def _assign(self, manager: Manager, where: Where, args: str) -> None:
         who = args.strip()
@@ -164,7 +188,7 @@ class Desk:
         else:
             target = await self.core.managers.by_username(who)
             if target is None:
-                await self.say(where, f"No manager {who}: use /assign @username or /assign me.")
+                await self.say(where, team("no_such_manager", where.lang, who=who))
                 return
         await self.core.conversations.assign(where.customer_id or 0, target,
                                              actor=f"manager:{manager.id}")
@@ -181,7 +205,7 @@ class Desk:
 
     async def _note(self, manager: Manager, where: Where, args: str) -> None:
         if not args.strip():
-            await self.say(where, "Usage: /note TEXT (kept in the timeline, never sent).")
+            await self.say(where, team("note_usage", where.lang))
             return
         await self.core.conversations.note(where.customer_id or 0, args.strip(), manager)
         self.runtime.react(where.chat_id, where.message_id, "✍")
@@ -189,7 +213,7 @@ class Desk:
     async def _tag(self, manager: Manager, where: Where, args: str, add: bool = True) -> None:
         tags = {w.lstrip("#").lower() for w in args.split() if w.strip("#")}
         if not tags:
-            await self.say(where, "Usage: /tag TAG… or /untag TAG…")
+            await self.say(where, team("tag_usage", where.lang))
             return
         customer = await self.core.customers.get(where.customer_id or 0)
         now = set(customer.tags) | tags if add else set(customer.tags) - tags
@@ -208,12 +232,14 @@ class Desk:
         for ident in customer.identities:
             bad = f" ⛔ {ident.undeliverable_reason}" if ident.undeliverable_reason else ""
             lines.append(f"{render.mark(ident.channel)}: {escape(ident.address + bad)}")
+        lang = where.lang
         lines += [
-            f"tags: {escape(', '.join(customer.tags) or '—')}",
-            f"assignee: {escape(card.conversations.assignee_name or '—')}",
-            f"conversation: {conv.status.value if conv else '—'}",
-            f"lead source: {escape(customer.lead_source or '—')}",
-            f"language: {escape(customer.language or '—')}",
+            f"{team('card_tags', lang)}: {escape(', '.join(customer.tags) or '—')}",
+            f"{team('card_assignee', lang)}: "
+            f"{escape(card.conversations.assignee_name or '—')}",
+            f"{team('card_conversation', lang)}: {conv.status.value if conv else '—'}",
+            f"{team('card_lead_source', lang)}: {escape(customer.lead_source or '—')}",
+            f"{team('card_language', lang)}: {escape(customer.language or '—')}",
             *(escape(line) for line in describe(card.consent)),
             f"orders: {escape(await _recent_orders(Customer(id=customer.id)))}",
         ]
@@ -223,14 +249,23 @@ class Desk:
         count = int(args) if args.strip().isdigit() else 10
         count = max(1, min(count, 50))
         messages = await self.core.customers.timeline(where.customer_id or 0, limit=count)
-        blocks = [render.notice(f"The last {len(messages)} entries:")]
+        blocks = [render.notice(team("history_head", where.lang, n=len(messages)))]
         for message in messages:
-            blocks += render.blocks(await self.mirror.entry(message))
+            blocks += render.blocks(await self.mirror.entry(message, language=where.lang))
         await self.mirror.answer(where.chat_id, where.thread_id, where.customer_id, blocks,
                                  key=where.key)
 
     async def _help(self, manager: Manager, where: Where, _args: str) -> None:
-        await self.say(where, HELP)
+        await self.say(where, team("help", where.lang))
+
+    async def _canned(self, manager: Manager, where: Where, args: str) -> None:
+        await toolkit.canned(self, manager, where, args)
+
+    async def _replies(self, manager: Manager, where: Where, _args: str) -> None:
+        await toolkit.list_replies(self, where)
+
+    async def _find(self, manager: Manager, where: Where, args: str) -> None:
+        await toolkit.find(self, where, args)
 
 
 async def _recent_orders(customer: Customer) -> str:

@@ -9,6 +9,11 @@ ten lines, a reply and its acknowledgement) becomes one Telegram message, and th
 seconds late, not minutes. The update is `UPDATE … WHERE state = 'queued'`: if the dispatcher
 claimed the row meanwhile, nothing is updated and a new row is queued (on PostgreSQL the claim
 skips a row our transaction has locked, so nothing falls between the two).
+
+Files: a message's files are mirrored as the files themselves, one row each (never extended),
+the first with the entry as its caption when it fits; what follows a file joins a new row, so
+the topic keeps the order. Texts are in the group's language ([telegram] managers_language); a
+notice to one manager is in theirs.
 """
 
 from __future__ import annotations
@@ -33,10 +38,13 @@ from crm.events import (
     MessageReceived,
     TeamNotice,
 )
+from crm.files import is_kept
+from crm.i18n import team
 from crm.identity import reply_warning
 from crm.models import Conversation, Customer, CustomerTopic, Identity, Manager, Message, Outbox
 from crm.services import Core
 from crm.types import (
+    Attachment,
     Channel,
     ConversationStatus,
     DeliveryStatus,
@@ -61,6 +69,7 @@ class Mirror:
         self.core = core
         self.runtime = runtime
         self.group = core.settings.telegram.managers_chat_id
+        self.lang = core.settings.team_language
 
     def install(self) -> None:
         bus = self.core.bus
@@ -80,9 +89,8 @@ class Mirror:
         if event.command is not None:
             return  # /start, menu buttons, a shared phone: the bot's business, not the team's
         message = await Message.get(id=event.message_id)
-        entry = await self.entry(message)
-        await self.post(event.customer_id, render.blocks(entry), key=f"m{message.id}",
-                        reopen=event.direction is Direction.IN)
+        await self.mirror(event.customer_id, message, key=f"m{message.id}",
+                          reopen=event.direction is Direction.IN)
 
     async def _queued(self, event: MessageQueued) -> None:
         if from_chat.get():
@@ -90,10 +98,24 @@ class Mirror:
         message = await Message.get(id=event.message_id)
         if message.meta.get("dialogue"):
             return  # the bot's answer to a menu button or a keyword: not the team's business
-        await self.post(event.customer_id, render.blocks(await self.entry(message)),
-                        key=f"m{message.id}")
+        await self.mirror(event.customer_id, message, key=f"m{message.id}")
+
+    async def mirror(self, customer_id: int, message: Message, *, key: str,
+                     reopen: bool = False) -> None:
+        """A timeline entry into the chat: as text, or as its files with a caption."""
+        entry = await self.entry(message)
+        files = [Attachment(**a) for a in message.attachments if is_kept(a)]  # type: ignore[arg-type]
+        single = render.caption(entry) if len(files) == 1 == len(message.attachments) else None
+        if single is None:
+            await self.post(customer_id, render.blocks(entry), key=key, reopen=reopen)
+        for i, file in enumerate(files):
+            text = single or render.file_caption(entry, file.filename or file.kind)
+            await self.post_file(customer_id, file, text, key=f"{key}:f{i}",
+                                 reopen=reopen and single is not None)
 
     async def _edited(self, event: MessageEdited) -> None:
+        if from_chat.get():
+            return  # the manager's own correction: they see it where they made it
         message = await Message.get(id=event.message_id)
         entry = await self.entry(message, edited=True)
         await self.post(event.customer_id, render.blocks(entry),
@@ -104,20 +126,21 @@ class Mirror:
             return  # the topic says "merged into this customer"; the survivor's goes on
         who = await _actor_name(event.actor)
         if event.status is ConversationStatus.CLOSED:
-            text, close, reopen = f"Conversation closed by {who}.", True, False
+            text, close, reopen = team("closed_by", self.lang, who=who), True, False
         else:
             assignee = await Manager.get_or_none(id=event.assignee_id) \
                 if event.assignee_id else None
-            state = "open" if event.status is ConversationStatus.OPEN else event.status.value
-            text = f"Conversation {state}, assigned to {assignee.name if assignee else 'nobody'}" \
-                   f" (by {who})."
+            text = team("conversation_state", self.lang,
+                        state=team(f"state_{event.status.value}", self.lang),
+                        assignee=assignee.name if assignee else team("nobody", self.lang),
+                        who=who)
             close, reopen = False, True
         await self.post(event.customer_id, [render.notice(text)],
                         key=f"c{event.conversation_id}:{uuid.uuid4().hex[:8]}",
                         close=close, reopen=reopen)
 
     async def _notice(self, event: TeamNotice) -> None:
-        block = render.notice(event.text, "🔔")
+        block = render.notice(event.render(self.lang), "🔔")
         if self.group is not None and event.customer_id is not None:
             await self.post(event.customer_id, [block], key=f"n{event.key}")
             return
@@ -127,12 +150,13 @@ class Mirror:
         targets = [event.manager_id] if event.manager_id is not None else \
             [m.id for m in await Manager.filter(active=True)]
         for manager in await Manager.filter(id__in=targets, active=True):
-            await self._enqueue(str(manager.telegram_user_id), [block],
+            own = render.notice(event.render(manager.language or self.lang), "🔔")
+            await self._enqueue(str(manager.telegram_user_id), [own],
                                 f"tgnotice:{event.key}:{manager.id}", None, {})
 
     async def _merged(self, event: CustomersMerged) -> None:
         await self.post(event.target_id, [render.notice(
-            f"Customer #{event.source_id} was merged into this customer.")],
+            team("merged", self.lang, id=event.source_id))],
             key=f"merged{event.source_id}")
 
     async def _consent(self, event: ConsentChanged) -> None:
@@ -142,14 +166,15 @@ class Mirror:
                 customer_id=event.customer_id, chat_id=self.group).exists():
             return
         await self.post(event.customer_id, [render.notice(render.consent_line(
-            event.kind.value, event.channel, event.granted, event.source))],
+            event.kind.value, event.channel, event.granted, event.source, self.lang))],
             key=f"consent:{event.kind.value}:{event.channel}:{uuid.uuid4().hex[:8]}")
 
     async def _delivery_failed(self, event: DeliveryChanged) -> None:
         if event.status is not DeliveryStatus.FAILED or event.message_id is None \
                 or event.customer_id is None:
             return
-        await self.post(event.customer_id, [render.failure(event.error, event.channel)],
+        await self.post(event.customer_id, [render.failure(event.error, event.channel,
+                                                           self.lang)],
                         key=f"f{event.message_id}:{event.outbox_id}")
 
     async def _delivery_shown(self, event: DeliveryChanged) -> None:
@@ -166,8 +191,10 @@ class Mirror:
 
     # --- rendering -------------------------------------------------------------------------
 
-    async def entry(self, message: Message, edited: bool = False) -> render.Entry:
-        who, warning = "system", None
+    async def entry(self, message: Message, edited: bool = False,
+                    language: str | None = None) -> render.Entry:
+        lang = language or self.lang
+        who, warning = team("who_system", lang), None
         if message.direction is Direction.IN:
             who = await customer_name(message.customer_id,
                                       str(message.meta.get("sender_name") or "") or None)
@@ -176,16 +203,16 @@ class Mirror:
             warning = reply_warning(message.channel, identity.address) if identity else None
         elif message.author_id is not None:
             author = await Manager.get_or_none(id=message.author_id)
-            who = author.name if author else "manager"
+            who = author.name if author else team("who_manager", lang)
         elif message.author_kind == "bot":
-            who = "bot"
+            who = team("who_bot", lang)
         headers = message.meta.get("headers")
         subject = headers.get("subject") if isinstance(headers, dict) else None
-        kinds = [str(a.get("kind", "file")) for a in message.attachments]
         return render.Entry(message.direction, message.channel, message.text, who,
-                            attachments=kinds, subject=subject if message.channel
-                            is Channel.EMAIL else None, automated=message.automated,
-                            edited=edited, warning=warning)
+                            attachments=[_label(a, lang) for a in message.attachments],
+                            subject=subject if message.channel is Channel.EMAIL else None,
+                            automated=message.automated, edited=edited, warning=warning,
+                            language=lang)
 
     # --- writing to the chat ---------------------------------------------------------------
 
@@ -203,6 +230,22 @@ class Mirror:
         header = render.private_header(name, customer_id)
         for chat_id in await self.private_targets(customer_id):
             await self._coalesce(str(chat_id), customer_id, blocks, key, {"header": header})
+
+    async def post_file(self, customer_id: int, file: Attachment, caption: str, *, key: str,
+                        reopen: bool = False) -> None:
+        """Queue one file for the customer's topic (or the managers' private chats)."""
+        if self.group is not None:
+            address = str(self.group)
+            await self._enqueue(address, [], f"tgmirror:{address}:{customer_id}:{key}",
+                                customer_id, {"topic_customer_id": customer_id,
+                                              "reopen_topic": reopen, "caption": caption},
+                                attachments=(file,))
+            return
+        header = render.private_header(await customer_name(customer_id), customer_id)
+        for chat_id in await self.private_targets(customer_id):
+            await self._enqueue(str(chat_id), [], f"tgmirror:{chat_id}:{customer_id}:{key}",
+                                customer_id, {"caption": f"{header}\n{caption}"[:1024]},
+                                attachments=(file,))
 
     async def answer(self, chat_id: int, thread_id: int | None, customer_id: int | None,
                      blocks: list[str], key: str) -> None:
@@ -233,7 +276,7 @@ class Mirror:
         row = await Outbox.filter(channel=Channel.TELEGRAM, address=address,
                                   state=OutboxState.QUEUED,
                                   idempotency_key__startswith=prefix).order_by("-id").first()
-        if row is not None:
+        if row is not None and not row.payload.get("attachments"):  # a file row stays whole
             old = dict(row.payload.get("options") or {})  # type: ignore[call-overload]
             merged = [*old.get("blocks", []), *blocks]
             if sum(utf16_len(b) for b in merged) <= COALESCE_LIMIT:
@@ -255,10 +298,11 @@ class Mirror:
 
     async def _enqueue(self, address: str, blocks: list[str], key: str,
                        customer_id: int | None, options: dict[str, Any],
-                       delay: float = 0.0) -> None:
+                       delay: float = 0.0, attachments: tuple[Attachment, ...] = ()) -> None:
         await self.core.outbox.enqueue(
             OutboundMessage(Channel.TELEGRAM, address, "\n\n".join(blocks),
-                            options={"html": True, "blocks": blocks, **options}),
+                            options={"html": True, "blocks": blocks, **options},
+                            attachments=attachments),
             idempotency_key=key[:200], priority=Priority.NOTIFY, customer_id=customer_id,
             delay_seconds=delay)
 
@@ -271,6 +315,17 @@ async def customer_name(customer_id: int, fallback: str | None = None) -> str:
         return fallback
     identity = await Identity.filter(customer_id=customer_id).order_by("id").first()
     return identity.address if identity else f"customer #{customer_id}"
+
+
+def _label(attachment: dict[str, object], lang: str) -> str:
+    """How a file is named in a text block: its name, and why it is not there if it is not."""
+    name = str(attachment.get("filename") or attachment.get("kind") or "file")
+    meta = attachment.get("meta")
+    if is_kept(attachment) or not isinstance(meta, dict):
+        return name
+    if meta.get("too_large"):
+        return team("file_label_too_large", lang, name=name)
+    return f"{name} ({meta['note']})" if meta.get("note") else name
 
 
 async def _actor_name(actor: str) -> str:

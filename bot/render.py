@@ -1,4 +1,5 @@
-"""How timeline entries read in the managers' chat: HTML blocks, customer text escaped. Pure."""
+"""How timeline entries read in the managers' chat: HTML blocks, customer text escaped, in the
+reader's language. Pure."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from channels.telegram.text import escape, escaped_pieces
+from channels.telegram.text import escape, escaped_pieces, utf16_len
+from channels.telegram.topics import topic_link
+from crm.i18n import team
 from crm.types import Channel, DeliveryStatus, Direction
+
+CAPTION_LIMIT = 1024  # Telegram's, for a file's caption
+__all__ = ["topic_link"]
 
 BLOCK_LIMIT = 3800  # leaves room for a header when blocks are packed into one message
 CHANNEL_MARK = {Channel.TELEGRAM: "✈️ telegram", Channel.EMAIL: "✉️ email",
@@ -29,6 +35,7 @@ class Entry:
     status: DeliveryStatus | None = None
     error: str | None = None
     warning: str | None = None  # e.g. crm.identity.reply_warning: shown under the head line
+    language: str = "en"  # of whoever reads it
 
 
 def mark(channel: Channel) -> str:
@@ -37,29 +44,46 @@ def mark(channel: Channel) -> str:
 
 def _head(entry: Entry) -> str:
     who = escape(entry.who)
+    lang = entry.language
     if entry.edited:
-        return f"✏️ <b>{who}</b> edited · {mark(entry.channel)}"
+        return f"✏️ <b>{who}</b> {team('head_edited', lang)} · {mark(entry.channel)}"
     if entry.direction is Direction.IN:
         return f"<b>{who}</b> · {mark(entry.channel)}"
     if entry.direction is Direction.OUT:
         return f"↪️ <b>{who}</b> → {mark(entry.channel)}"
     if entry.direction is Direction.NOTE:
-        return f"📝 <b>note</b> by {who}"
-    return "ℹ️ " + ("auto-reply / notice" if entry.automated else "event") \
+        return f"📝 {team('head_note', lang, who=who)}"
+    return "ℹ️ " + team("head_auto" if entry.automated else "head_event", lang) \
         + f" · {mark(entry.channel)}"
 
 
-def blocks(entry: Entry, limit: int = BLOCK_LIMIT) -> list[str]:
-    """One block, or several when the text is long; each within `limit` and balanced HTML."""
-    head = _head(entry)
+def caption(entry: Entry) -> str | None:
+    """The entry as the caption of its one file, or None when it does not fit a caption."""
+    top = "\n".join([_head(entry), *_extra(entry, with_files=False)])
+    body = entry.text.strip()
+    text = f"{top}\n{escape(body)}" if body else top
+    return text if utf16_len(text) <= CAPTION_LIMIT else None
+
+
+def file_caption(entry: Entry, name: str) -> str:
+    """The caption of one of several files: whose it is, and its name."""
+    return f"{_head(entry)}\n📎 {escape(name)}"[:CAPTION_LIMIT]
+
+
+def _extra(entry: Entry, *, with_files: bool = True) -> list[str]:
     extra = []
     if entry.warning:
         extra.append(notice(entry.warning, "⚠️"))
     if entry.subject:
         extra.append(f"<i>{escape(entry.subject)}</i>")
-    if entry.attachments:
+    if entry.attachments and with_files:
         extra.append("📎 " + escape(", ".join(entry.attachments)))
-    top = "\n".join([head, *extra])
+    return extra
+
+
+def blocks(entry: Entry, limit: int = BLOCK_LIMIT) -> list[str]:
+    """One block, or several when the text is long; each within `limit` and balanced HTML."""
+    top = "\n".join([_head(entry), *_extra(entry)])
     body = entry.text.strip()
     if entry.direction is Direction.EVENT and not entry.automated:
         return [f"ℹ️ <i>{escape(body)}</i>"] if body else []
@@ -73,9 +97,9 @@ def notice(text: str, icon: str = "ℹ️") -> str:
     return f"{icon} <i>{escape(text)}</i>"
 
 
-def failure(reason: str | None, channel: Channel) -> str:
-    return (f"⚠️ <b>Not delivered</b> by {mark(channel)}: "
-            f"{escape(reason or 'unknown reason')}")
+def failure(reason: str | None, channel: Channel, language: str = "en") -> str:
+    return (f"⚠️ <b>{team('not_delivered', language)}</b> {team('by', language)} "
+            f"{mark(channel)}: {escape(reason or team('unknown_reason', language))}")
 
 
 def private_header(customer_name: str, customer_id: int) -> str:
@@ -101,8 +125,9 @@ def customer_ref(text: str | None) -> int | None:
 _REF = re.compile(r"#c(\d+)")
 
 
-def consent_line(kind: str, channel: str, granted: bool, source: str) -> str:
+def consent_line(kind: str, channel: str, granted: bool, source: str,
+                 language: str = "en") -> str:
     """`Marketing: stopped on sms (keyword).` for the managers' topic (plain text)."""
-    where = "every channel" if channel == "*" else channel
-    state = "resumed" if granted else "stopped"
-    return f"{kind.capitalize()}: {state} on {where} ({source})."
+    where = team("every_channel", language) if channel == "*" else channel
+    return team("consent_resumed" if granted else "consent_stopped", language,
+                kind=team(f"kind_{kind}", language), where=where, source=source)

@@ -148,6 +148,10 @@ class App:
     def _web(self, core: Core, web_app: web.Application) -> None:
         """The HTTP API at /api, and webhooks out: their own outbox channel, only if any."""
         settings = self.settings
+        if core.links is not None:  # files behind signed links: SMS downloads, Twilio's MMS
+            from web.files import mount
+
+            mount(web_app, core.links)
         if settings.api.enabled:
             from web.api.app import PREFIX, build_api
 

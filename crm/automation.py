@@ -16,6 +16,7 @@ from crm.autoreplies import AutoReplies
 from crm.deadlines import SLA_KINDS, Deadlines
 from crm.events import REACT, ConversationChanged, MessageQueued, MessageReceived
 from crm.followups import Followups
+from crm.i18n import Phrase
 from crm.models import Conversation
 from crm.routing import Router
 from crm.sla import BusinessHours
@@ -62,8 +63,8 @@ class Automation:
             return
         await self.followups.customer_wrote(conv)
         if event.new_conversation or event.reopened:
-            await self.router.route(
-                conv, reason="new conversation" if event.new_conversation else "reopened")
+            await self.router.route(conv, reason=Phrase(
+                "reason_new" if event.new_conversation else "reason_reopened"))
         await self.deadlines.customer_wrote(conv, new=event.new_conversation)
 
     async def _queued(self, event: MessageQueued) -> None:
@@ -75,6 +76,10 @@ class Automation:
                                            event.message_id, event.author_id)
 
     async def _changed(self, event: ConversationChanged) -> None:
+        if event.change == "assigned" and event.assignee_id is not None:
+            conv = await Conversation.get(id=event.conversation_id)
+            await self.deadlines.reassigned(conv)
+            return
         if event.status is not ConversationStatus.CLOSED:
             return
         await Conversation.filter(id=event.conversation_id).update(

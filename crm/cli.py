@@ -126,13 +126,16 @@ def managers() -> None:
 @click.option("--username", help="Telegram @username, for /assign @name")
 @click.option("--capacity", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="open conversations this manager can hold at once")
+@click.option("--language", type=click.Choice(["en", "ru"]), default=None,
+              help="what the bot writes to them; default: their Telegram app's language")
 def managers_add(config_path: str, telegram_user_id: int, name: str, role: str,
-                 username: str | None, capacity: int) -> None:
+                 username: str | None, capacity: int, language: str | None) -> None:
     """Register a manager by Telegram user id."""
     from crm.managers import Managers
 
     m = _with_db(_settings(config_path), lambda: Managers().add(
-        telegram_user_id, name, Role(role), username and username.lstrip("@"), capacity))
+        telegram_user_id, name, Role(role), username and username.lstrip("@"), capacity,
+        language=language))
     click.echo(f"added manager #{m.id}: {m.name} ({m.role.value}), Telegram {m.telegram_user_id}")
 
 
@@ -415,6 +418,10 @@ def tasks_list(config_path: str, manager_id: int | None) -> None:
         text = f"  {line.text}" if line.text else ""
         click.echo(f"  #{line.id:<6} {_when(line.due_at)}  {line.kind:16}{who}{text}")
 
+
+from crm.cli_toolkit import register  # noqa: E402  (the commands need the helpers above)
+
+register(main, customers)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

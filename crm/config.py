@@ -61,6 +61,27 @@ class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
+    # Signs the public links we hand out (crm/links.py: file downloads /f/<token>, …); empty:
+    # no such links (a file cannot then go by SMS). At least 32 characters, from the environment.
+    link_secret: str = ""
+
+    @field_validator("link_secret")
+    @classmethod
+    def _link_secret(cls, v: str) -> str:
+        if v and len(v) < 32:
+            raise ValueError("at least 32 characters are required (e.g. `openssl rand -hex 32`);"
+                             " keep it in the environment: link_secret = \"${CRM_LINK_SECRET}\"")
+        return v
+
+
+class FilesSettings(_Section):
+    """Every file customers and managers send, on any channel (crm/files.py)."""
+
+    dir: str = "./data/files"
+    # Larger files are not kept: the message is, with the file's name and size and a note.
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=0)
+    # How long a download link we send (an SMS without MMS, Twilio's MediaUrl) stays valid.
+    link_hours: float = Field(default=72.0, gt=0, le=24 * 365)
 
 
 class RoutingSettings(_Section):
@@ -157,6 +178,10 @@ class TelegramSettings(_Section):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_secret: str = ""
     managers_chat_id: int | None = None
+    # The language of what the bot writes to the whole team (notices in the group and the
+    # customers' topics): "en" or "ru"; empty: [bot] default_language. Each manager's own
+    # answers follow their language (`crm managers add … --language`, else their Telegram one).
+    managers_language: Literal["en", "ru", ""] = ""
     poll_timeout: int = Field(default=30, ge=0, le=50)
     # Where our HTTP server takes Telegram's webhook calls (mode = "webhook").
     webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[A-Za-z0-9_/.-]*$")
@@ -194,8 +219,10 @@ class EmailSettings(_Section):
     poll_interval: float = Field(default=60.0, gt=0)
     # On first start, import mail of the last N days (0: only mail that arrives from now on).
     import_days: int = Field(default=0, ge=0)
-    attachments_dir: str = "./data/attachments"
-    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    # Deprecated: files of every channel are kept as [files] says. Still honoured when set:
+    # a mail's files go to this folder, and this limit applies to them.
+    attachments_dir: str = ""
+    max_attachment_bytes: int | None = Field(default=None, ge=0)
     # At most this many automatic mails (acknowledgements, auto-replies) per address per hour.
     auto_reply_cap_per_hour: int = Field(default=3, ge=0)
     # At most this many mails per second through SMTP (providers throttle or block bursts).
@@ -267,6 +294,9 @@ class TwilioSettings(_Section):
     from_number: str = ""
     messaging_service_sid: str = ""
     api_base_url: str = "https://api.twilio.com"
+    # Send a manager's file as MMS where Twilio carries MMS (numbers in the US and Canada, at
+    # most 5 MB); elsewhere, or when false, the SMS carries a download link instead.
+    mms: bool = True
 
 
 class SmsSettings(_Section):
@@ -367,6 +397,7 @@ class WebhookSettings(_Section):
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
+    files: FilesSettings = FilesSettings()
     routing: RoutingSettings = RoutingSettings()
     sla: SlaSettings = SlaSettings()
     followups: FollowupSettings = FollowupSettings()
@@ -390,6 +421,11 @@ class Settings(_Section):
             raise ValueError(f"each url once: {', '.join(twice)} appears more than once (list "
                              "all its events in one [[webhooks]] entry)")
         return v
+
+    @property
+    def team_language(self) -> str:
+        """The language of notices to the whole team."""
+        return self.telegram.managers_language or self.bot.default_language
 
     @field_validator("sms")
     @classmethod

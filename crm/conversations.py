@@ -10,6 +10,7 @@ from crm.clock import Clock, utcnow
 from crm.consent import Consents
 from crm.errors import Conflict, Erased, NotFound, SendRejected
 from crm.events import ConversationChanged, EventBus, MessageQueued
+from crm.files import FileLinks
 from crm.models import AuditLog, Conversation, Customer, Identity, Manager, Message, Outbox
 from crm.outbox import OutboxService
 from crm.types import (
@@ -28,11 +29,12 @@ log = structlog.get_logger(__name__)
 
 class Conversations:
     def __init__(self, bus: EventBus, outbox: OutboxService, clock: Clock = utcnow,
-                 consent: Consents | None = None) -> None:
+                 consent: Consents | None = None, links: FileLinks | None = None) -> None:
         self.bus = bus
         self.outbox = outbox
         self.clock = clock
         self.consent = consent
+        self.links = links
 
     async def send(
         self,
@@ -107,6 +109,9 @@ class Conversations:
             if author_kind in ("bot", "system"):
                 # RFC 3834: what no person wrote says so, so other robots do not answer it.
                 channel_options.setdefault("auto_submitted", "auto-replied")
+            if self.links is not None:  # a channel that cannot carry the file sends its link
+                attachments = tuple(self.links.attach(a, message.id, i)
+                                    for i, a in enumerate(attachments))
             row = await self.outbox.enqueue(
                 OutboundMessage(channel=identity.channel, address=identity.address, text=text,
                                 subject=subj, html=html, reply_to=reply_to, thread_refs=refs,

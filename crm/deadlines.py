@@ -6,6 +6,8 @@ next_response_minutes`); both count business hours only (crm/sla.py). Each deadl
 rows: a warning `remind_before_minutes` ahead to the assignee, and the check at the deadline that
 flags the conversation to the team and, with `reassign_on_miss`, gives it to another manager who
 can take it (nobody else: it stays). A manager's reply clears the deadline and cancels both.
+A conversation whose deadline was missed gets a new one when it is reassigned (by the miss
+itself, from the queue or by hand): the new assignee has the full time again, and is warned.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from crm.clock import to_ms
 from crm.events import TeamNotice
+from crm.i18n import Phrase
 from crm.models import Conversation, Customer, Manager, Task
 from crm.routing import Router, choose
 from crm.sla import BusinessHours, deadline, reminder_time
@@ -71,6 +74,23 @@ class Deadlines:
                                   key=f"sla-miss:{conv.id}:{stamp}",
                                   **common)  # type: ignore[arg-type]
 
+    async def reassigned(self, conv: Conversation) -> None:
+        """Re-arm a missed deadline for the conversation's new assignee."""
+        due = pending_deadline(conv)
+        now = self.core.clock()
+        if due is None or due > now or conv.status is ConversationStatus.CLOSED:
+            return  # no deadline, or one still running (its warning goes to whoever holds it)
+        if conv.first_response_due is not None:
+            conv.first_response_due = deadline(
+                self.hours, now, self.core.settings.routing.first_response_minutes)
+            new, field = conv.first_response_due, "first_response_due"
+        else:
+            conv.next_response_due = deadline(self.hours, now,
+                                              self.core.settings.sla.next_response_minutes)
+            new, field = conv.next_response_due, "next_response_due"
+        await conv.save(update_fields=[field])
+        await self._arm(conv, new, now)
+
     async def answered(self, conversation_id: int) -> None:
         """A manager answered: no deadline runs until the customer writes again."""
         await Conversation.filter(id=conversation_id).update(next_response_due=None,
@@ -86,8 +106,9 @@ class Deadlines:
             return None
         return conv, due
 
-    def _local(self, moment: datetime) -> str:
-        return moment.astimezone(self.hours.zone).strftime("%a %d %b %H:%M")
+    def _local(self, moment: datetime) -> datetime:
+        """In the team's time zone: a Phrase shows it in each reader's language."""
+        return moment.astimezone(self.hours.zone)
 
     async def _warn(self, task: Task, now: datetime) -> TaskState:
         found = await self._still_due(task)
@@ -98,11 +119,10 @@ class Deadlines:
             return TaskState.SKIPPED
         customer = await Customer.get(id=conv.customer_id)
         left = max(1, int((due - now).total_seconds() // 60))
-        await self.core.bus.emit(TeamNotice(
-            kind="deadline_warning", key=f"task:{task.id}", customer_id=conv.customer_id,
-            manager_id=conv.assignee_id,
-            text=f"{customer} is waiting for an answer: due by {self._local(due)} "
-                 f"({left} min left)."))
+        await self.core.bus.emit(TeamNotice.of(
+            "deadline_warning", Phrase("deadline_warning", customer=str(customer),
+                                       due=self._local(due), left=left),
+            key=f"task:{task.id}", customer_id=conv.customer_id, manager_id=conv.assignee_id))
         return TaskState.DONE
 
     async def _missed(self, task: Task, now: datetime) -> TaskState:
@@ -112,11 +132,11 @@ class Deadlines:
         conv, due = found
         customer = await Customer.get(id=conv.customer_id)
         late = await Manager.get_or_none(id=conv.assignee_id) if conv.assignee_id else None
-        who = f" (assigned to {late.name})" if late else " (nobody is assigned)"
-        await self.core.bus.emit(TeamNotice(
-            kind="deadline_missed", key=f"task:{task.id}", customer_id=conv.customer_id,
-            text=f"Missed deadline: {customer} has waited for an answer since "
-                 f"{self._local(due)}{who}."))
+        who = Phrase("assigned_to", name=late.name) if late else Phrase("nobody_assigned")
+        await self.core.bus.emit(TeamNotice.of(
+            "deadline_missed", Phrase("deadline_missed", customer=str(customer),
+                                      since=self._local(due), who=who),
+            key=f"task:{task.id}", customer_id=conv.customer_id))
         if late is not None and self.core.settings.sla.reassign_on_miss:
             settings = self.core.settings.routing
             request = await self.router.request_for(conv, exclude=[late.id])
@@ -125,5 +145,5 @@ class Deadlines:
             if chosen is not None:
                 manager = await Manager.get(id=chosen)
                 await self.router.assign(conv, manager,
-                                         reason=f"{late.name} missed the response deadline")
+                                         reason=Phrase("reason_missed", name=late.name))
         return TaskState.DONE

@@ -57,6 +57,10 @@ class Dispatcher:
     def channels(self) -> list[Channel]:
         return list(self._senders)
 
+    def can_edit(self, channel: Channel) -> bool:
+        """Whether the channel can change a message already sent (its sender says `edits`)."""
+        return bool(getattr(self._senders.get(channel), "edits", False))
+
     def limiter(self, channel: Channel) -> LaneLimiter:
         """The limiter the lanes of `channel` share while the dispatcher runs."""
         return self._running[channel].limiter

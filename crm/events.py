@@ -19,6 +19,7 @@ import structlog
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from crm.i18n import Phrase
 from crm.types import Channel, ConsentKind, ConversationStatus, DeliveryStatus, Direction, Priority
 
 log = structlog.get_logger(__name__)
@@ -100,10 +101,18 @@ class TeamNotice:
     """
 
     kind: str  # assigned, reminder, deadline_warning, deadline_missed, escalation, queue, …
-    text: str  # plain text; renderers escape it
+    text: str  # plain text (English); renderers escape it
     key: str  # idempotency key: the same notice is never sent twice
     customer_id: int | None = None
     manager_id: int | None = None  # addressed to one manager; None: the team
+    phrase: Phrase | None = None  # the text to put in each reader's language
+
+    @classmethod
+    def of(cls, kind: str, phrase: Phrase, key: str, **where: int | None) -> TeamNotice:
+        return cls(kind=kind, text=phrase.render(), key=key, phrase=phrase, **where)
+
+    def render(self, language: str | None = None) -> str:
+        return self.phrase.render(language) if self.phrase is not None else self.text
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 - Automatic follow-up: `silence_hours` after a manager's message with no answer, the bot sends
   `text`; again after as long, at most `max_count` times; any message of the customer stops it.
+  The hours are business hours when `[sla]` hours are set (crm/sla.py), wall-clock otherwise.
 - A manager's `/followup`: their text goes to the customer at the due time unless the customer
   wrote first. A manager's `/remind`: a notice to them at the due time; if they neither answer
   the customer nor mark it done within `reminder_escalate_minutes`, the admins are told.
@@ -28,7 +29,7 @@ from tortoise.functions import Avg, Count
 from crm.clock import to_ms
 from crm.errors import SendRejected
 from crm.events import ConversationChanged, MessageReceived, TeamNotice
-from crm.i18n import t
+from crm.i18n import Phrase, t
 from crm.models import Conversation, Customer, Manager, Message, Task
 from crm.sla import BusinessHours
 from crm.tasks import Tasks, is_late
@@ -85,8 +86,13 @@ class Followups:
     def _lang(self, customer: Customer) -> str:
         return customer.language or self.core.settings.bot.default_language
 
-    def _local(self, moment: datetime) -> str:
-        return moment.astimezone(self.hours.zone).strftime("%a %d %b %H:%M")
+    def _local(self, moment: datetime) -> datetime:
+        """In the team's time zone: a Phrase shows it in each reader's language."""
+        return moment.astimezone(self.hours.zone)
+
+    def _after_silence(self, now: datetime) -> datetime:
+        """`silence_hours` of business time after `now` (wall-clock when always open)."""
+        return self.hours.add(now, timedelta(hours=self.settings.silence_hours))
 
     # Reactions to the timeline (called in the unit of work of the event) ------------------
 
@@ -103,8 +109,7 @@ class Followups:
         await self.tasks.cancel([TaskKind.AUTO_FOLLOWUP], conversation_id=conv_id,
                                 reason="a newer message")
         await self.tasks.schedule(
-            TaskKind.AUTO_FOLLOWUP,
-            self.core.clock() + timedelta(hours=self.settings.silence_hours),
+            TaskKind.AUTO_FOLLOWUP, self._after_silence(self.core.clock()),
             key=f"auto-followup:{conv_id}:{message_id}:1", customer_id=customer_id,
             conversation_id=conv_id, payload={"round": 1, "after_message_id": message_id})
 
@@ -212,7 +217,7 @@ class Followups:
         round_ = int(task.payload.get("round") or 1)  # type: ignore[call-overload]
         if round_ < self.settings.max_count:
             await self.tasks.schedule(
-                TaskKind.AUTO_FOLLOWUP, now + timedelta(hours=self.settings.silence_hours),
+                TaskKind.AUTO_FOLLOWUP, self._after_silence(now),
                 key=f"auto-followup:{conv.id}:{after}:{round_ + 1}",
                 customer_id=conv.customer_id, conversation_id=conv.id,
                 payload={"round": round_ + 1, "after_message_id": after})
@@ -228,11 +233,10 @@ class Followups:
         manager = await Manager.get_or_none(id=task.manager_id) if task.manager_id else None
         customer = await Customer.get(id=task.customer_id)
         if is_late(task, now, timedelta(hours=self.settings.late_limit_hours)):
-            await self.core.bus.emit(TeamNotice(
-                kind="followup_skipped", key=f"task:{task.id}", customer_id=customer.id,
-                manager_id=task.manager_id,
-                text=f"Your follow-up to {customer} due {self._local(task.due_at)} was not "
-                     f"sent: the service was down until now. Text: {task.text}"))
+            await self.core.bus.emit(TeamNotice.of(
+                "followup_skipped", Phrase("followup_skipped", customer=str(customer),
+                                           due=self._local(task.due_at), text=task.text),
+                key=f"task:{task.id}", customer_id=customer.id, manager_id=task.manager_id))
             return TaskState.SKIPPED
         await self.core.conversations.send(
             customer.id, task.text, author=manager, author_kind="manager",
@@ -243,12 +247,12 @@ class Followups:
     async def _reminder(self, task: Task, now: datetime) -> TaskState:
         customer = await Customer.get_or_none(id=task.customer_id) if task.customer_id \
             else None
-        about = f" ({customer})" if customer else ""
-        late = f" — due {self._local(task.due_at)}, late because the service was down" \
+        about = Phrase("about_customer", customer=str(customer)) if customer else ""
+        late = Phrase("late_due", due=self._local(task.due_at)) \
             if is_late(task, now, timedelta(minutes=5)) else ""
-        await self.core.bus.emit(TeamNotice(
-            kind="reminder", key=f"task:{task.id}", customer_id=task.customer_id,
-            manager_id=task.manager_id, text=f"Reminder{about}: {task.text}{late}"))
+        await self.core.bus.emit(TeamNotice.of(
+            "reminder", Phrase("reminder", about=about, text=task.text, late=late),
+            key=f"task:{task.id}", customer_id=task.customer_id, manager_id=task.manager_id))
         minutes = self.settings.reminder_escalate_minutes
         if minutes and task.manager_id is not None:
             await self.tasks.schedule(
@@ -262,17 +266,16 @@ class Followups:
         manager = await Manager.get_or_none(id=task.manager_id) if task.manager_id else None
         customer = await Customer.get_or_none(id=task.customer_id) if task.customer_id \
             else None
-        who = manager.name if manager else "A manager"
-        about = f" about {customer}" if customer else ""
-        text = (f"Overdue: {who} was reminded{about} and has not acted: {task.text} "
-                f"(mark it done with /tasks done {task.payload.get('reminder_id')}).")
+        who = manager.name if manager else Phrase("a_manager")
+        about = Phrase("escalation_about", customer=str(customer)) if customer else ""
+        text = Phrase("escalation", who=who, about=about, text=task.text,
+                      number=task.payload.get("reminder_id"))
         admins: list[Manager | None] = [
             *await Manager.filter(role=Role.ADMIN, active=True).order_by("id")]
         for admin in admins or [None]:
-            await self.core.bus.emit(TeamNotice(
-                kind="escalation", key=f"task:{task.id}:{admin.id if admin else 'team'}",
-                customer_id=task.customer_id, manager_id=admin.id if admin else None,
-                text=text))
+            await self.core.bus.emit(TeamNotice.of(
+                "escalation", text, key=f"task:{task.id}:{admin.id if admin else 'team'}",
+                customer_id=task.customer_id, manager_id=admin.id if admin else None))
         return TaskState.DONE
 
     async def _survey(self, task: Task, now: datetime) -> TaskState:

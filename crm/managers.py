@@ -12,7 +12,7 @@ from crm.types import Availability, Role
 class Managers:
     async def add(self, telegram_user_id: int, name: str, role: Role = Role.MANAGER,
                   username: str | None = None, capacity: int = 20,
-                  actor: str = "cli") -> Manager:
+                  actor: str = "cli", language: str | None = None) -> Manager:
         existing = await Manager.filter(telegram_user_id=telegram_user_id).first()
         if existing is not None and existing.active:
             raise CrmError(f"Telegram user {telegram_user_id} is already a manager "
@@ -20,12 +20,14 @@ class Managers:
         if existing is not None:  # re-adding someone who was removed
             existing.name, existing.role, existing.active = name, role, True
             existing.username, existing.capacity = username, capacity
+            existing.language = language or existing.language
             await existing.save()
             manager = existing
         else:
             try:
                 manager = await Manager.create(telegram_user_id=telegram_user_id, name=name,
-                                               role=role, username=username, capacity=capacity)
+                                               role=role, username=username, capacity=capacity,
+                                               language=language)
             except IntegrityError:
                 raise CrmError(f"Telegram user {telegram_user_id} is already a manager") from None
         await AuditLog.create(actor=actor, action="manager.added",

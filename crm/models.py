@@ -83,6 +83,9 @@ class Manager(Model):
     channels: fields.Field[list[str]] = fields.JSONField(default=list)  # empty: every channel
     tags: fields.Field[list[str]] = fields.JSONField(default=list)  # empty: every customer
     active = fields.BooleanField(default=True)
+    # "en" or "ru": what the bot writes to this manager; None: their Telegram language, once
+    # they write, else [telegram] managers_language.
+    language = fields.CharField(max_length=8, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_assigned_at = fields.DatetimeField(null=True)  # round robin: the longest idle goes next
 
@@ -331,3 +334,22 @@ class ApiKey(Model):
 
     class Meta:
         table = "api_key"
+
+
+class CannedReply(Model):
+    """A ready answer managers send with `/r KEY` (crm/replies.py): a Jinja2 template, one
+    variant per language ("" is the variant for every other language)."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=64)
+    language = fields.CharField(max_length=8, default="", db_default="")
+    text = fields.TextField()
+    # The text is Telegram's HTML (<b>, <i>, <a href>…), not plain text.
+    html = fields.BooleanField(default=False, db_default=False)
+    created_by = fields.CharField(max_length=200, default="cli")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "canned_reply"
+        unique_together = (("key", "language"),)

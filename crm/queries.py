@@ -16,7 +16,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 
-from crm import cards, pagination, sql
+from crm import cards, pagination, search, sql
 from crm.consent import Consents
 from crm.errors import NotFound
 from crm.models import Manager
@@ -248,6 +248,12 @@ class Queries:
             f"SELECT {_MESSAGE} FROM message WHERE customer_id = ? "
             f"ORDER BY created_at DESC, id DESC{tail}", [cid, *([limit] if limit else [])])
         return [message_of(r) for r in reversed(rows)]
+
+    async def search(self, text: str, limit: int = 10,
+                     topics_in: int | None = None) -> search.SearchResult:
+        """Customers by name or address, messages by text (crm/search.py); `topics_in`: the
+        managers' group, to give each hit its topic."""
+        return await search.find(get_connection("default"), text, limit, topics_in)
 
     # The team ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from tortoise.functions import Count
 
 from crm.clock import to_ms
 from crm.events import TeamNotice
+from crm.i18n import Phrase
 from crm.models import Conversation, Customer, Manager
 from crm.types import Availability, ConversationStatus
 
@@ -29,6 +30,7 @@ log = structlog.get_logger(__name__)
 Strategy = Literal["round_robin", "least_busy"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OPEN = (ConversationStatus.OPEN, ConversationStatus.WAITING)
+_NEW = Phrase("reason_new")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +129,7 @@ class Router:
                        previous_id=previous, exclude=frozenset(exclude))
 
     async def route(self, conv: Conversation, *, exclude: Iterable[int] = (),
-                    reason: str = "new conversation") -> Manager | None:
+                    reason: str | Phrase = _NEW) -> Manager | None:
         """Assign `conv` now or queue it. Call inside the unit of work of its cause."""
         settings = self.core.settings.routing
         now = self.core.clock()
@@ -139,10 +141,9 @@ class Router:
                 conv.queued_at = now
                 await conv.save(update_fields=["queued_at"])
                 customer = await Customer.get(id=conv.customer_id)
-                await self.core.bus.emit(TeamNotice(
-                    kind="queue", key=f"queued:{conv.id}:{to_ms(now)}",
-                    customer_id=conv.customer_id,
-                    text=f"{customer} is waiting: no manager is available ({reason})."))
+                await self.core.bus.emit(TeamNotice.of(
+                    "queue", Phrase("queued", customer=str(customer), reason=reason),
+                    key=f"queued:{conv.id}:{to_ms(now)}", customer_id=conv.customer_id))
                 log.info("routing.queued", conversation_id=conv.id)
             return None
         if chosen == conv.assignee_id and conv.queued_at is None:
@@ -170,7 +171,7 @@ class Router:
             id=conv_id).count()
         return manager if holding < manager.capacity else None
 
-    async def assign(self, conv: Conversation, manager: Manager, *, reason: str,
+    async def assign(self, conv: Conversation, manager: Manager, *, reason: str | Phrase,
                      actor: str = "routing") -> None:
         """Assign and tell the assignee; the timeline and the audit log record it."""
         now = self.core.clock()
@@ -179,12 +180,12 @@ class Router:
         await Manager.filter(id=manager.id).update(last_assigned_at=now)
         conv.assignee_id, conv.queued_at = manager.id, None
         customer = await Customer.get(id=conv.customer_id)
-        await self.core.bus.emit(TeamNotice(
-            kind="assigned", key=f"assigned:{conv.id}:{manager.id}:{to_ms(now)}",
-            customer_id=conv.customer_id, manager_id=manager.id,
-            text=f"{customer} is now yours ({reason})."))
+        await self.core.bus.emit(TeamNotice.of(
+            "assigned", Phrase("now_yours", customer=str(customer), reason=reason),
+            key=f"assigned:{conv.id}:{manager.id}:{to_ms(now)}",
+            customer_id=conv.customer_id, manager_id=manager.id))
         log.info("routing.assigned", conversation_id=conv.id, manager_id=manager.id,
-                 reason=reason)
+                 reason=str(reason))
 
     async def queue(self) -> list[Conversation]:
         """The waiting conversations, oldest first."""
@@ -219,7 +220,7 @@ class Router:
                     continue
                 waited = self.core.clock() - (conv.queued_at or self.core.clock())
                 await self.assign(conv, manager,
-                                  reason=f"from the queue after {_minutes(waited)}")
+                                  reason=Phrase("reason_from_queue", waited=_minutes(waited)))
             candidates = took_one(candidates, chosen, self.core.clock())
             assigned += 1
         return assigned
@@ -237,8 +238,8 @@ class Router:
         return 0
 
 
-def _minutes(delta: object) -> str:
+def _minutes(delta: object) -> Phrase:
     seconds = int(getattr(delta, "total_seconds", lambda: 0)())
     if seconds < 3600:
-        return f"{max(1, seconds // 60)} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+        return Phrase("minutes", {"m": max(1, seconds // 60)})
+    return Phrase("hours_minutes", {"h": seconds // 3600, "m": seconds % 3600 // 60})

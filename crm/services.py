@@ -11,11 +11,14 @@ from crm.consent import Consents
 from crm.conversations import Conversations
 from crm.customers import CustomerData, Customers
 from crm.dispatcher import Dispatcher
+from crm.edits import Edits
 from crm.events import EventBus
+from crm.files import FileLinks, FileStore
 from crm.managers import Managers
 from crm.outbox import OutboxService
 from crm.ports import Inbox
 from crm.queries import Queries
+from crm.replies import CannedReplies
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
 
@@ -35,6 +38,11 @@ class Core:
     inbox: Inbox
     queries: Queries
     apikeys: ApiKeys
+    # Every file of every channel (crm/files.py); links to them, when [http] link_secret is set.
+    files: FileStore
+    replies: CannedReplies
+    edits: Edits
+    links: FileLinks | None = None
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -46,18 +54,25 @@ class Core:
         # Every table with a customer's data besides the customers module's own: merge, export
         # and forget cover them (tests/crm/test_customer_data.py fails when one is missing).
         related: list[CustomerData] = [TaskRecords(), consent]
+        dispatcher = Dispatcher(outbox, bus, settings.outbox)
+        links = FileLinks(settings.http.public_url, settings.http.link_secret,
+                          settings.files.link_hours, clock) if settings.http.link_secret else None
         return cls(
             settings=settings,
             bus=bus,
             timeline=timeline,
             outbox=outbox,
-            dispatcher=Dispatcher(outbox, bus, settings.outbox),
-            conversations=Conversations(bus, outbox, clock, consent),
+            dispatcher=dispatcher,
+            conversations=Conversations(bus, outbox, clock, consent, links),
             customers=Customers(bus, settings.sms.default_region, clock, related),
             managers=Managers(),
             consent=consent,
             inbox=timeline,
             queries=Queries(consent),
             apikeys=ApiKeys(clock),
+            files=FileStore(settings.files.dir, settings.files.max_bytes),
+            replies=CannedReplies(settings.bot.company_name, settings.bot.default_language),
+            edits=Edits(bus, outbox, dispatcher, clock),
+            links=links,
             clock=clock,
         )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from crm.clock import to_ms
 from crm.errors import CrmError
+from crm.i18n import Phrase, moment, team
 from crm.models import Conversation, Customer, Manager, Task
 from crm.routing import Router
 from crm.sla import BusinessHours
@@ -34,17 +35,21 @@ MAX_AHEAD = timedelta(days=366)
 class UsageError(CrmError):
     """A command written wrongly; the message says how to write it."""
 
+    def __init__(self, phrase: Phrase) -> None:
+        super().__init__(phrase.render())
+        self.phrase = phrase
+
 
 def parse_duration(text: str) -> timedelta:
     """'90m', '3h', '2d', '1w', '1h30m' → a timedelta; anything else raises UsageError."""
     compact = (text or "").strip().lower()
     if not compact or _PART.sub("", compact).strip():
-        raise UsageError(f"{text!r} is not a duration: write e.g. 90m, 3h, 2d, 1w or 1h30m")
+        raise UsageError(Phrase("not_a_duration", text=repr(text)))
     total = sum((int(n) * _UNITS[u.lower()] for n, u in _PART.findall(compact)), timedelta())
     if total <= timedelta(0):
-        raise UsageError("the duration must be more than zero")
+        raise UsageError(Phrase("duration_zero"))
     if total > MAX_AHEAD:
-        raise UsageError("at most a year ahead")
+        raise UsageError(Phrase("duration_too_far"))
     return total
 
 
@@ -52,7 +57,7 @@ def split_when(args: str, usage: str) -> tuple[timedelta, str]:
     """'2d call back about the invoice' → (2 days, 'call back about the invoice')."""
     head, _, text = (args or "").strip().partition(" ")
     if not head or not text.strip():
-        raise UsageError(f"usage: {usage}")
+        raise UsageError(Phrase("usage", usage=usage))
     return parse_duration(head), text.strip()
 
 
@@ -73,32 +78,38 @@ class TeamCommands:
         self.router = router
         self.hours = hours
 
-    def _local(self, moment: datetime) -> str:
-        return moment.astimezone(self.hours.zone).strftime("%a %d %b %H:%M")
+    def _local(self, when: datetime, lang: str) -> str:
+        return moment(when.astimezone(self.hours.zone), lang)
+
+    def _lang(self, manager: Manager) -> str:
+        return manager.language or self.core.settings.team_language
 
     async def remind(self, manager: Manager, customer_id: int | None, args: str,
                      now: datetime, ref: str | None = None) -> str:
         """/remind 2d call back about the invoice"""
+        lang = self._lang(manager)
         try:
-            delay, text = split_when(args, "/remind 2d call back about the invoice")
+            delay, text = split_when(args, team("usage_remind", lang))
         except UsageError as e:
-            return str(e)
+            return e.phrase.render(lang)
         ref = ref or _default_ref(manager, customer_id, now, text)
         task = await self.tasks.schedule(
             TaskKind.REMINDER, now + delay, key=f"remind:{ref}",
             customer_id=customer_id, manager_id=manager.id, text=text,
             created_by=f"manager:{manager.id}")
-        return f"Reminder #{task.id} set for {self._local(task.due_at)}: {task.text}"
+        return team("reminder_set", lang, id=task.id, due=self._local(task.due_at, lang),
+                    text=task.text)
 
     async def followup(self, manager: Manager, customer_id: int | None, args: str,
                        now: datetime, ref: str | None = None) -> str:
         """/followup 3d TEXT — sent to the customer then, unless they write first."""
+        lang = self._lang(manager)
         if customer_id is None:
-            return "Use /followup in a customer's topic: it writes to that customer."
+            return team("followup_where", lang)
         try:
-            delay, text = split_when(args, "/followup 3d Did the parcel arrive?")
+            delay, text = split_when(args, team("usage_followup", lang))
         except UsageError as e:
-            return str(e)
+            return e.phrase.render(lang)
         conv = await Conversation.filter(customer_id=customer_id).order_by("-id").first()
         task = await self.tasks.schedule(
             TaskKind.FOLLOWUP, now + delay,
@@ -106,70 +117,78 @@ class TeamCommands:
             customer_id=customer_id, conversation_id=conv.id if conv else None,
             manager_id=manager.id, text=text, payload={"since": now.isoformat()},
             created_by=f"manager:{manager.id}")
-        return (f"Follow-up #{task.id} will be sent {self._local(task.due_at)} unless the "
-                f"customer writes first: {task.text}")
+        return team("followup_set", lang, id=task.id, due=self._local(task.due_at, lang),
+                    text=task.text)
 
     async def queue(self, manager: Manager, customer_id: int | None, args: str,
                     now: datetime) -> str:
         """/queue — who waits for a manager, oldest first."""
+        lang = self._lang(manager)
         waiting = await self.router.queue()
         if not waiting:
-            return "Nobody is waiting in the queue."
+            return team("queue_empty", lang)
         names = await _customer_names(c.customer_id for c in waiting)
-        lines = [f"{len(waiting)} waiting, oldest first:"]
+        lines = [team("queue_head", lang, n=len(waiting))]
         for conv in waiting[:50]:
             since = conv.queued_at or now
             minutes = max(0, int((now - since).total_seconds() // 60))
-            lines.append(f"• {names.get(conv.customer_id, '?')} ({conv.channel.value}), "
-                         f"waiting {minutes} min")
+            lines.append(team("queue_line", lang, name=names.get(conv.customer_id, "?"),
+                              channel=conv.channel.value, minutes=minutes))
         return "\n".join(lines)
 
     async def tasks_command(self, manager: Manager, customer_id: int | None, args: str,
                             now: datetime) -> str:
         """/tasks (mine), /tasks all (by manager), /tasks done N, /tasks cancel N"""
+        lang = self._lang(manager)
         word, _, rest = (args or "").strip().partition(" ")
         if word in ("done", "cancel"):
             return await self._close_task(manager, rest.strip(), word, now)
         everyone = word == "all"
         lines = await self.lines(None if everyone else manager.id)
         if not lines:
-            return "Nothing is due." if everyone else "You have nothing due."
+            return team("nothing_due" if everyone else "nothing_due_yours", lang)
         by_manager: dict[str, list[TaskLine]] = defaultdict(list)
         for line in lines:
             by_manager[line.manager].append(line)
         out: list[str] = []
         for who, items in by_manager.items():
             out.append(f"{who}:")
-            out += [f"  #{i.id} {self._local(i.due_at)} {i.kind}"
+            out += [f"  #{i.id} {self._local(i.due_at, lang)} {i.kind}"
                     f"{f' — {i.customer}' if i.customer else ''}: {i.text}" for i in items]
         return "\n".join(out)
 
     async def _close_task(self, manager: Manager, number: str, word: str,
                           now: datetime) -> str:
+        lang = self._lang(manager)
         if not number.lstrip("#").isdigit():
-            return f"usage: /tasks {word} 12"
+            return team("usage", lang, usage=f"/tasks {word} 12")
         task = await Task.get_or_none(id=int(number.lstrip("#")))
         if task is None or (task.manager_id != manager.id and manager.role is not Role.ADMIN):
-            return f"No task #{number.lstrip('#')} of yours."
+            return team("no_such_task", lang, number=number.lstrip("#"))
         if word == "done" and task.kind is TaskKind.REMINDER:
             # The reminder fired already; what is pending is its escalation.
             await Task.filter(key=f"escalate:{task.id}", state=TaskState.PENDING).update(
                 state=TaskState.CANCELLED, done_at=now, last_error="marked done")
         state = TaskState.DONE if word == "done" else TaskState.CANCELLED
         await Task.filter(id=task.id, state=TaskState.PENDING).update(state=state, done_at=now)
-        return f"Task #{task.id} {'done' if word == 'done' else 'cancelled'}."
+        return team("task_done" if word == "done" else "task_cancelled", lang, id=task.id)
 
     async def online(self, manager: Manager, customer_id: int | None, args: str,
                      now: datetime) -> str:
+        lang = self._lang(manager)
         assigned = await self.router.set_availability(manager, Availability.ONLINE)
         left = len(await self.router.queue())
-        got = f" {assigned} waiting conversation(s) assigned from the queue." if assigned else ""
-        return f"You are online.{got}" + (f" {left} still waiting." if left else "")
+        out = [team("online", lang)]
+        if assigned:
+            out.append(team("online_assigned", lang, n=assigned))
+        if left:
+            out.append(team("still_waiting", lang, n=left))
+        return " ".join(out)
 
     async def away(self, manager: Manager, customer_id: int | None, args: str,
                    now: datetime) -> str:
         await self.router.set_availability(manager, Availability.AWAY)
-        return "You are away: new conversations go to others or wait in the queue."
+        return team("away", self._lang(manager))
 
     async def lines(self, manager_id: int | None = None) -> list[TaskLine]:
         """Pending tasks (with names), by manager then due time: for /tasks and the CLI."""

@@ -191,6 +191,9 @@ class StaffMessage:
     args: str = ""
     reply_to_text: str | None = None  # the text of the message this one answers
     attachments: tuple[Attachment, ...] = ()
+    # An edit of this message (message_id) that the writer made; the new text is `text`.
+    edited: bool = False
+    language: str | None = None  # the writer's language on the channel (Telegram's code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,9 +89,16 @@ async def truncate() -> None:
             + "DELETE FROM sqlite_sequence;")
 
 
+# Files the services under test keep (crm/files.py): never in the working tree.
+FILES_DIR = tempfile.mkdtemp(prefix="crm-test-files-")
+LINK_SECRET = "test-link-secret-0123456789abcdef"
+
+
 def make_settings(database_url: str, **sections: dict[str, Any]) -> Settings:
     raw: dict[str, Any] = {"database": {"url": database_url},
-                           "http": {"host": "127.0.0.1", "port": 0},
+                           "http": {"host": "127.0.0.1", "port": 0,
+                                    "link_secret": LINK_SECRET},
+                           "files": {"dir": FILES_DIR},
                            "outbox": {"poll_interval": 0.2, "backoff_base": 0.05,
                                       "backoff_max": 1.0}}
     for name, values in sections.items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from channels.email.attachments import AttachmentStore
+from channels.email.attachments import AttachmentStore, mail_store
 from channels.email.guard import AutoMailCap
 from channels.email.inbound import MailIngester
 from channels.email.reader import ImapReader, ReaderTuning
@@ -34,7 +34,7 @@ def build(core: Core, web_app: web.Application, *,
         return None
     ours = frozenset(a.lower() for a in (settings.from_address, settings.imap_username,
                                          settings.smtp_username) if a and "@" in a)
-    store = AttachmentStore(settings.attachments_dir, settings.max_attachment_bytes)
+    store = AttachmentStore(mail_store(core.settings, core.files))
     ingester = MailIngester(core, store, ours, settings.fallback_charsets)
     leadership = Leadership(core.settings.database.url, lock_id_for(
         f"email:{settings.imap_username}@{settings.imap_host}/{settings.imap_folder}"))

@@ -1,50 +1,36 @@
-"""Attachments on disk, content-addressed: the same file sent twice is stored once.
+"""A mail's parts into the file store (crm/files.py), content-addressed like every channel's.
 
-Files above the size limit are not kept: the timeline gets their name, type and size and a note,
+A part above the size limit is not kept: the timeline gets its name, type and size and a note,
 so a huge attachment never fills the disk or stops the mailbox reader.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-from pathlib import Path
-
 from channels.email.parsing import MailPart
+from crm.config import Settings
+from crm.files import FileStore
 from crm.types import Attachment
+
+IN_THE_MAILBOX = "; the original is still in the mailbox"
+
+
+def mail_store(settings: Settings, shared: FileStore) -> FileStore:
+    """The store of every channel, unless the deprecated [email] keys say otherwise."""
+    email = settings.email
+    if not email.attachments_dir and email.max_attachment_bytes is None:
+        return shared
+    return FileStore(email.attachments_dir or settings.files.dir,
+                     settings.files.max_bytes if email.max_attachment_bytes is None
+                     else email.max_attachment_bytes)
 
 
 class AttachmentStore:
-    """Writes attachment bytes under `root/ab/cd/<sha256>`; returns the Attachment to store."""
+    """Keeps a mail's parts; returns the Attachment to record."""
 
-    def __init__(self, root: str | Path, max_bytes: int) -> None:
-        self.root = Path(root)
-        self.max_bytes = max_bytes
+    def __init__(self, store: FileStore) -> None:
+        self.store = store
 
     def save(self, part: MailPart) -> Attachment:
-        digest = hashlib.sha256(part.data).hexdigest()
-        size = len(part.data)
-        meta: dict[str, object] = {}
-        if part.content_id:
-            meta["content_id"] = part.content_id
-        if size > self.max_bytes:
-            meta["note"] = (f"not kept: {size} bytes is over the limit of {self.max_bytes} "
-                            "(max_attachment_bytes); the original is still in the mailbox")
-            return Attachment(kind=part.kind, file_id=f"sha256:{digest}", filename=part.filename,
-                              mime_type=part.mime_type, size=size, path=None, meta=meta)
-        path = self.root / digest[:2] / digest[2:4] / digest
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Write to a temporary name and rename: a crash never leaves a half file under the
-            # final (content-addressed, hence trusted) name.
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(part.data)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        return Attachment(kind=part.kind, file_id=f"sha256:{digest}", filename=part.filename,
-                          mime_type=part.mime_type, size=size, path=str(path), meta=meta)
+        meta: dict[str, object] = {"content_id": part.content_id} if part.content_id else {}
+        return self.store.save(part.data, kind=part.kind, filename=part.filename,
+                               mime_type=part.mime_type, meta=meta, note_where=IN_THE_MAILBOX)

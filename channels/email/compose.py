@@ -67,6 +67,17 @@ def render_html(text: str) -> str:
             "</body></html>\n")
 
 
+def _html_part(given: str) -> str:
+    """A whole HTML document as it is; a fragment (a canned reply in Telegram's HTML, whose
+    line breaks are newlines) in our document, its line breaks kept."""
+    if given.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+        return given
+    body = given.replace("\r\n", "\n").replace("\n", "<br>\n")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>"
+            f"<body><div style=\"font-family:sans-serif;white-space:normal\">{body}</div>"
+            "</body></html>\n")
+
+
 def with_choices(message: OutboundMessage) -> str:
     """The text with the message's choices as numbered lines (a reply of just the number picks
     one); choices that only another channel can offer are left out."""
@@ -90,7 +101,8 @@ def compose(message: OutboundMessage, *, from_address: str, from_name: str, mess
     text = plain if plain.endswith("\n") else plain + "\n"
     body = MIMEMultipart("alternative")
     body.attach(MIMEText(text, "plain", "utf-8"))
-    body.attach(MIMEText(message.html or render_html(plain), "html", "utf-8"))
+    body.attach(MIMEText(_html_part(message.html) if message.html else render_html(plain),
+                         "html", "utf-8"))
     mail: Message = body
     if files:
         mail = MIMEMultipart("mixed")

@@ -9,6 +9,8 @@ from aiohttp import web
 
 from channels.sms.kannel import KannelSender
 from channels.sms.limits import check_sendable
+from channels.sms.media import attachments_of, sms_parts
+from channels.sms.media_in import TwilioMedia
 from channels.sms.receiver import SmsReceiver
 from channels.sms.runtime import SmsRuntime
 from channels.sms.session import HttpSession
@@ -16,7 +18,7 @@ from channels.sms.twilio import TwilioSender
 from channels.sms.webhooks import SmsWebhooks
 from crm.errors import ConfigError
 from crm.events import MessageQueued
-from crm.models import Message
+from crm.models import Identity, Message, Outbox
 from crm.ports import ChannelRuntime
 from crm.services import Core
 from crm.types import Channel, Direction
@@ -47,7 +49,8 @@ def build(core: Core, web_app: web.Application) -> ChannelRuntime | None:
     sender: KannelSender | TwilioSender = KannelSender(sms, public_url, http) \
         if sms.provider == "kannel" else TwilioSender(sms, public_url, http)
     receiver = SmsReceiver(core)
-    SmsWebhooks(settings, receiver).mount(web_app)
+    media = TwilioMedia(http, core.files, sms.twilio) if sms.provider == "twilio" else None
+    SmsWebhooks(settings, receiver, media).mount(web_app)
 
     async def refuse_unsendable(event: MessageQueued) -> None:
         # In the unit of work of Conversations.send: raising SendRejected rolls the message
@@ -55,7 +58,12 @@ def build(core: Core, web_app: web.Application) -> ChannelRuntime | None:
         if event.channel is not Channel.SMS or event.direction is not Direction.OUT:
             return
         message = await Message.get(id=event.message_id)
-        check_sendable(message.text, sms.max_segments, message.attachments)
+        row = await Outbox.get_or_none(id=event.outbox_id) if event.outbox_id else None
+        identity = await Identity.get_or_none(id=message.identity_id)
+        files = attachments_of(row.payload.get("attachments") or [] if row else  # type: ignore[arg-type]
+                               message.attachments)
+        text, urls = sms_parts(sms, identity.address if identity else "", message.text, files)
+        check_sendable(text, sms.max_segments, media=urls)
 
     core.bus.subscribe(MessageQueued, refuse_unsendable, phase="in_transaction")
     log.info("channel.configured", channel="sms", provider=sms.provider)

@@ -17,6 +17,7 @@ import structlog
 from channels.sms.choices import with_choices
 from channels.sms.encoding import Encoding
 from channels.sms.limits import check_sendable
+from channels.sms.media import sms_parts
 from channels.sms.session import HttpSession
 from crm.config import SmsSettings
 from crm.errors import SendRejected
@@ -56,7 +57,8 @@ class KannelSender:
         # Kept with the message: a bare number answers the choices only if they were shown.
         extra = {"choices_shown": shown} if message.choices else {}
         try:
-            seg = check_sendable(text, self.settings.max_segments, message.attachments)
+            text, _ = sms_parts(self.settings, message.address, text, message.attachments)
+            seg = check_sendable(text, self.settings.max_segments)
         except SendRejected as e:
             return DeliveryResult.permanent(str(e), address_fault=False)
         external_id = outbound_id(message.outbox_id)

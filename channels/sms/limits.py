@@ -1,4 +1,5 @@
-"""What an SMS may be: text only, within the configured number of segments. Pure.
+"""What an SMS may be: text within the configured number of segments (files go as MMS or as
+links in the text: channels/sms/media.py). Pure.
 
 `check_sendable` is called before a message is queued (the SMS channel hooks it into the unit of
 work of `Conversations.send`, so the manager who tried gets `SendRejected` with this sentence),
@@ -29,12 +30,11 @@ def max_units(encoding: Encoding, max_segments: int) -> int:
     return single if max_segments == 1 else part * max_segments
 
 
-def check_sendable(text: str, max_segments: int,
-                   attachments: Sequence[object] = ()) -> Segmentation:
-    """The segmentation of `text`, or SendRejected saying what to change."""
-    if attachments:
-        raise SendRejected("SMS cannot carry files or photos: send the text alone, "
-                           "or a link to the file")
+def check_sendable(text: str, max_segments: int, *, media: Sequence[str] = ()) -> Segmentation:
+    """The segmentation of `text` (the text as sent, file links included), or SendRejected
+    saying what to change. An MMS (`media`) may have no text."""
+    if media and not text.strip():
+        return segment(" ")
     if not text.strip():
         raise SendRejected("an SMS needs some text")
     seg = segment(text)

@@ -16,6 +16,7 @@ import structlog
 
 from channels.sms.choices import with_choices
 from channels.sms.limits import check_sendable
+from channels.sms.media import sms_parts
 from channels.sms.reports import TWILIO_PERMANENT_CODES
 from channels.sms.session import HttpSession
 from crm.config import SmsSettings
@@ -71,18 +72,23 @@ class TwilioSender:
         text, shown = with_choices(message.text, message.choices, message.language,
                                    self.settings.max_segments)
         # Kept with the message: a bare number answers the choices only if they were shown.
-        extra = {"choices_shown": shown} if message.choices else {}
+        extra: dict[str, object] = {"choices_shown": shown} if message.choices else {}
         try:
-            seg = check_sendable(text, self.settings.max_segments, message.attachments)
+            text, media = sms_parts(self.settings, message.address, text, message.attachments)
+            seg = check_sendable(text, self.settings.max_segments, media=media)
         except SendRejected as e:
             return DeliveryResult.permanent(str(e), address_fault=False)
-        form = {"To": message.address, "Body": text,
-                "StatusCallback": status_callback_url(
-                    self.public_url, self.settings.inbound_token, message.outbox_id)}
+        form: list[tuple[str, str]] = [
+            ("To", message.address),
+            ("StatusCallback", status_callback_url(
+                self.public_url, self.settings.inbound_token, message.outbox_id))]
+        if text.strip() or not media:
+            form.append(("Body", text))
+        form += [("MediaUrl", url) for url in media]  # Twilio fetches each from our server
         if self.twilio.messaging_service_sid:
-            form["MessagingServiceSid"] = self.twilio.messaging_service_sid
+            form.append(("MessagingServiceSid", self.twilio.messaging_service_sid))
         else:
-            form["From"] = self.twilio.from_number
+            form.append(("From", self.twilio.from_number))
         headers = {"Authorization": aiohttp.encode_basic_auth(self.twilio.account_sid,
                                                               self.twilio.auth_token)}
         try:
@@ -105,6 +111,8 @@ class TwilioSender:
                 segments = int(body.get("num_segments") or seg.segments)
             except (TypeError, ValueError):
                 segments = seg.segments
+            if media:
+                extra["mms"] = len(media)
             return DeliveryResult.sent(str(body["sid"]), segments=segments,
                                        encoding=seg.encoding.value, **extra)
         result = classify_error(status, body, retry_after)

@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from channels.sms import inbound, reports
+from channels.sms.media_in import TwilioMedia
 from channels.sms.receiver import ReportOutcome, SmsReceiver
 from channels.sms.signature import valid_twilio_signature
 from crm.config import Settings
@@ -48,10 +49,12 @@ def _outbox_id(query: Mapping[str, str]) -> int | None:
 
 
 class SmsWebhooks:
-    def __init__(self, settings: Settings, receiver: SmsReceiver) -> None:
+    def __init__(self, settings: Settings, receiver: SmsReceiver,
+                 media: TwilioMedia | None = None) -> None:
         self.settings = settings
         self.sms = settings.sms
         self.receiver = receiver
+        self.media = media
 
     def mount(self, app: web.Application) -> None:
         if self.sms.provider == "kannel":
@@ -115,6 +118,8 @@ class SmsWebhooks:
             msg = inbound.twilio_message(form, self.sms.default_region)
         except (ValueError, InvalidAddress) as e:
             return _bad(str(e), request)
+        if self.media is not None:  # an MMS: its files into the store before it is stored
+            msg = await self.media.fetch(msg)
         # With Advanced Opt-Out, Twilio acted on STOP/START/HELP itself and says which.
         await self.receiver.receive(msg, gateway_keyword=form.get("OptOutType") or None)
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")

@@ -92,19 +92,21 @@ def to_incoming(update: Update, bot_username: str | None = None,
     if chat is None:
         return None
     user = update.effective_user
+    edited = update.edited_message is not None
+    written = update.edited_message if edited else update.message
     if team_chat_id is not None and chat.id == team_chat_id:
         return Incoming("team", user.id if user else None,
-                        staff=to_staff(update.message, bot_username, team=True))
+                        staff=to_staff(written, bot_username, team=True, edited=edited))
     if chat.type != "private":
         return Incoming("other", user.id if user else None)
     return Incoming("private", user.id if user else None,
                     customer=to_inbound(update, bot_username),
-                    staff=to_staff(update.message, bot_username, team=False))
+                    staff=to_staff(written, bot_username, team=False, edited=edited))
 
 
 def to_staff(message: Message | None, bot_username: str | None, *,
-             team: bool) -> StaffMessage | None:
-    """What a team member wrote (a new message; edits are not replayed to customers)."""
+             team: bool, edited: bool = False) -> StaffMessage | None:
+    """What a team member wrote, or how they edited what they wrote (`edited`)."""
     if message is None or message.from_user is None or message.from_user.is_bot:
         return None
     parsed = command_of(message.text, bot_username)
@@ -116,7 +118,8 @@ def to_staff(message: Message | None, bot_username: str | None, *,
         in_team_chat=team, command=parsed[0] if parsed else None,
         args=parsed[1] if parsed else "",
         reply_to_text=(reply.text or reply.caption) if reply is not None else None,
-        attachments=attachments_of(message))
+        attachments=attachments_of(message), edited=edited,
+        language=message.from_user.language_code)
 
 
 def to_inbound(update: Update, bot_username: str | None = None) -> InboundMessage | None:

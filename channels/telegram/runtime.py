@@ -22,6 +22,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 from telegram.ext import Application, ApplicationBuilder
 from tortoise.exceptions import DBConnectionError, OperationalError
 
+from channels.telegram.files import TelegramFiles
 from channels.telegram.normalize import Incoming, to_incoming
 from channels.telegram.sender import TelegramSender, retry_after_seconds
 from channels.telegram.topics import Topics
@@ -60,6 +61,7 @@ class TelegramRuntime:
         self.topics = Topics(self.bot, settings.managers_chat_id) \
             if settings.managers_chat_id is not None else None
         self._sender = TelegramSender(self.bot, self.topics)
+        self.files = TelegramFiles(self.bot, core.files)
         self.webhook_path = webhook_path
         self.handlers: list[UpdateHandler] = []
         self._state: tuple[str, str] = ("starting", "")
@@ -185,6 +187,8 @@ class TelegramRuntime:
         if incoming is not None and incoming.chat == "other":
             log.info("telegram.ignored_chat", update_id=update.update_id)
             incoming = None
+        if incoming is not None:  # before the unit of work: no lock held while downloading
+            incoming = await self.files.fetch(incoming)
         attempt = 0
         while True:
             attempt += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -25,6 +26,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from channels.telegram import media
 from channels.telegram.limits import Windows, rate_limits
 from channels.telegram.text import MAX_TEXT, pack, split_text, utf16_len
 from channels.telegram.topics import Topics
@@ -100,6 +102,7 @@ def _legacy_markup(options: dict[str, Any]) -> Markup | None:
 
 class TelegramSender:
     channel = Channel.TELEGRAM
+    edits = True  # editMessageText: a manager's correction reaches the customer
 
     def __init__(self, bot: Bot, topics: Topics | None) -> None:
         self.bot = bot
@@ -123,16 +126,33 @@ class TelegramSender:
             return DeliveryResult.permanent(f"forbidden: {e.message}")
         except BadRequest as e:
             return DeliveryResult.permanent(f"bad request: {e.message}")
+        except media.FileTooLarge as e:
+            return DeliveryResult.permanent(str(e), address_fault=False)
         except NetworkError as e:  # includes TimedOut
             return DeliveryResult.retry(f"network: {e.message}")
         except TelegramError as e:
             return DeliveryResult.retry(f"telegram: {e.message}")
 
+    async def _edit(self, message: OutboundMessage, target: str) -> DeliveryResult:
+        await self._wait_turn(message.address)
+        try:
+            await media.edit(self.bot, target, message.html or message.text,
+                             caption=bool(message.options.get("edit_caption")),
+                             html=bool(message.html))
+        except BadRequest as e:
+            if "not modified" not in e.message.lower():  # the same text twice: done already
+                raise
+        return DeliveryResult.sent(target)
+
     async def _send(self, message: OutboundMessage) -> DeliveryResult:
         opts = message.options
         chat_id = message.address
-        parts = parts_of(message)
+        if opts.get("edit_of"):
+            return await self._edit(message, str(opts["edit_of"]))
         html = bool(opts.get("html"))
+        if message.html and not opts.get("blocks"):  # a canned reply written in Telegram HTML
+            message, html = replace(message, text=message.html), True
+        steps = media.steps_of(message, parts_of(message))
         done = self._progress.setdefault(message.outbox_id, [])
         customer_id = opts.get("topic_customer_id")
         thread_id: int | None = opts.get("thread_id")
@@ -144,17 +164,21 @@ class TelegramSender:
         recreated = False
         last: Message | None = None
         index = len(done)
-        while index < len(parts):
-            text = parts[index]
-            if recreated and index == len(done) and html:
+        while index < len(steps):
+            step = steps[index]
+            text = step.text
+            if recreated and index == len(done) and html and step.file is None:
                 text = f"{RECREATED_HEADER}\n\n{text}"
             await self._wait_turn(chat_id)
             try:
-                last = await self.bot.send_message(
-                    chat_id=int(chat_id), text=text, message_thread_id=thread_id,
-                    parse_mode="HTML" if html else None,
-                    reply_markup=markup_of(message)
-                    if index == len(parts) - 1 else None)
+                if step.file is not None:
+                    last = await media.send_file(self.bot, int(chat_id), thread_id, step, html)
+                else:
+                    last = await self.bot.send_message(
+                        chat_id=int(chat_id), text=text, message_thread_id=thread_id,
+                        parse_mode="HTML" if html else None,
+                        reply_markup=markup_of(message)
+                        if index == len(steps) - 1 else None)
             except BadRequest as e:
                 missing = "thread not found" in e.message.lower()
                 if not missing or topics is None or recreated:

@@ -14,6 +14,12 @@ from crm.models import Customer, CustomerTopic
 log = structlog.get_logger(__name__)
 
 
+def topic_link(chat_id: int, thread_id: int) -> str:
+    """A link to a forum topic of a supergroup: t.me/c/<chat id without -100>/<thread>."""
+    internal = str(chat_id).removeprefix("-100").removeprefix("-")
+    return f"https://t.me/c/{internal}/{thread_id}"
+
+
 def topic_name(customer: Customer) -> str:
     name = (customer.name or "Customer").strip() or "Customer"
     suffix = f" #{customer.id}"

@@ -10,7 +10,13 @@ Telegram is strict, or the tests would prove nothing:
 - 403 for a user who blocked the bot, 400 "message thread not found" for a deleted forum topic,
   400 for bad HTML entities and for texts over 4096 characters;
 - `getUpdates` serves the queued updates from `offset` on (confirming the earlier ones, like
-  Telegram), long-polls, and answers 409 while a webhook is set.
+  Telegram), long-polls, and answers 409 while a webhook is set;
+- files: sendPhoto, sendDocument (and voice, video, audio, animation, video note) take a
+  multipart upload or a file id the double issued, of the right type; uploads of photos over
+  10 MB and of anything over 50 MB are refused, captions over 1024 characters too; `getFile`
+  gives a `file_path` for `/file/bot<token>/<file_path>`, and "file is too big" past 20 MB;
+- editMessageText / editMessageCaption only on a message the bot sent in that chat, of that
+  kind, and only with a change ("message is not modified" otherwise).
 
 Tests inject updates (`customer_says`, `manager_says`, …) and await what the bot sent (`wait_for`).
 """
@@ -42,7 +48,39 @@ MAX_TEXT = 4096
 ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
                 "tg-spoiler", "span", "blockquote", "tg-emoji"}
 LIMITED = {"sendMessage", "sendPhoto", "sendDocument", "sendVoice", "sendVideo", "sendSticker",
-           "copyMessage", "forwardMessage", "editMessageText"}
+           "sendAudio", "sendAnimation", "sendVideoNote", "copyMessage", "forwardMessage",
+           "editMessageText", "editMessageCaption"}
+MB = 1024 * 1024
+PHOTO_UPLOAD_LIMIT = 10 * MB
+UPLOAD_LIMIT = 50 * MB
+DOWNLOAD_LIMIT = 20 * MB
+CAPTION_LIMIT = 1024
+FILE_METHODS = {"sendPhoto": "photo", "sendDocument": "document", "sendVoice": "voice",
+                "sendVideo": "video", "sendAudio": "audio", "sendAnimation": "animation",
+                "sendVideoNote": "video_note"}
+
+
+@dataclass
+class StoredFile:
+    """A file the double holds: uploaded by the bot, or sent by a user in a test."""
+
+    file_id: str
+    unique_id: str
+    kind: str
+    data: bytes
+    filename: str | None = None
+    mime_type: str | None = None
+
+    @property
+    def path(self) -> str:
+        return f"{self.kind}s/file_{self.unique_id}"
+
+
+@dataclass
+class Upload:
+    filename: str | None
+    data: bytes
+    content_type: str | None
 
 
 class ApiError(Exception):
@@ -66,6 +104,7 @@ class Sent:
     reply_markup: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     at: float = 0.0
+    file: StoredFile | None = None  # what a sendPhoto/sendDocument/… delivered
 
 
 class _Window:
@@ -168,6 +207,10 @@ class TelegramDouble:
         self._thread_ids = itertools.count(100)
         self._windows: dict[Any, _Window] = {}
         self.confirmed_offset = 0
+        self.files: dict[str, StoredFile] = {}
+        self._file_ids = itertools.count(1)
+        # (chat, message id) -> ("text" | "media", text or caption) of what the bot sent
+        self.bot_messages: dict[tuple[int, int], tuple[str, str]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -176,8 +219,9 @@ class TelegramDouble:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> TelegramDouble:
-        app = web.Application()
+        app = web.Application(client_max_size=UPLOAD_LIMIT + 4 * MB)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      shutdown_timeout=0.1)
         await self._runner.setup()
@@ -203,6 +247,8 @@ class TelegramDouble:
         self.webhook = None
         self._updates.clear()
         self._windows.clear()
+        self.files.clear()
+        self.bot_messages.clear()
         self.per_second, self.per_chat, self.per_group_minute = 30, 1.0, 20
 
     # --- the HTTP API ----------------------------------------------------------------------
@@ -239,9 +285,10 @@ class TelegramDouble:
         if request.can_read_body:
             form = await request.post()
             for key, value in form.items():
-                if not isinstance(value, str):
-                    raise ApiError(400, "Bad Request: file uploads are not supported by the double")
-                out[key] = value
+                if isinstance(value, str):
+                    out[key] = value
+                else:  # a multipart file part
+                    out[key] = Upload(value.filename, value.file.read(), value.content_type)
         for key in ("reply_markup", "entities", "reply_parameters", "reaction",
                     "allowed_updates", "link_preview_options"):
             if isinstance(out.get(key), str):
@@ -326,17 +373,127 @@ class TelegramDouble:
         message_id = next(self._message_ids[chat_id])
         self.sent.append(Sent("sendMessage", chat_id, message_id, text, thread_id,
                               p.get("parse_mode"), p.get("reply_markup"), p, time.monotonic()))
+        self.bot_messages[(chat_id, message_id)] = ("text", visible)
         return self._message(chat_id, message_id, text, thread_id)
 
-    async def _m_editMessageText(self, p: dict[str, Any]) -> dict[str, Any]:
+    async def _send_file(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        kind = FILE_METHODS[method]
         chat_id = _int(p, "chat_id")
+        given = p.get(kind)
+        if isinstance(given, str) and given.startswith("attach://"):
+            given = p.get(given.removeprefix("attach://"))
+        if isinstance(given, Upload):
+            if not given.data:
+                raise ApiError(400, "Bad Request: file must be non-empty")
+            if kind == "photo" and len(given.data) > PHOTO_UPLOAD_LIMIT:
+                raise ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS: a photo may be "
+                                    "at most 10 MB")
+            if len(given.data) > UPLOAD_LIMIT:
+                raise ApiError(413, "Request Entity Too Large")
+            stored = self.add_file(given.data, kind, given.filename or p.get("filename"),
+                                   given.content_type)
+        elif isinstance(given, str) and given in self.files:
+            stored = self.files[given]
+            if stored.kind != kind:
+                raise ApiError(400, f"Bad Request: can't use file of type {stored.kind} as "
+                                    f"{kind}")
+        elif isinstance(given, str) and given:
+            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        else:
+            raise ApiError(400, f"Bad Request: there is no {kind} in the request")
+        caption = str(p.get("caption") or "")
+        visible = check_html(caption) if caption and p.get("parse_mode") == "HTML" else caption
+        if utf16_len(visible) > CAPTION_LIMIT:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        thread_id = self._thread(chat_id, p)
+        message_id = next(self._message_ids[chat_id])
+        self.sent.append(Sent(method, chat_id, message_id, caption, thread_id,
+                              p.get("parse_mode"), p.get("reply_markup"), p, time.monotonic(),
+                              stored))
+        self.bot_messages[(chat_id, message_id)] = ("media", visible)
+        msg = self._message(chat_id, message_id, "", thread_id)
+        del msg["text"]
+        if caption:
+            msg["caption"] = caption
+        msg.update(self.attachment(stored))
+        return msg
+
+    async def _m_sendPhoto(self, p: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_file("sendPhoto", p)
+
+    async def _m_sendDocument(self, p: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_file("sendDocument", p)
+
+    async def _m_sendVoice(self, p: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_file("sendVoice", p)
+
+    async def _m_sendVideo(self, p: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_file("sendVideo", p)
+
+    async def _m_sendAudio(self, p: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_file("sendAudio", p)
+
+    async def _m_sendAnimation(self, p: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_file("sendAnimation", p)
+
+    async def _m_sendVideoNote(self, p: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_file("sendVideoNote", p)
+
+    async def _m_getFile(self, p: dict[str, Any]) -> dict[str, Any]:
+        stored = self.files.get(str(p.get("file_id", "")))
+        if stored is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if len(stored.data) > DOWNLOAD_LIMIT:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {"file_id": stored.file_id, "file_unique_id": stored.unique_id,
+                "file_size": len(stored.data), "file_path": stored.path}
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401, text="Unauthorized")
+        path = request.match_info["path"]
+        for stored in self.files.values():
+            if stored.path == path and len(stored.data) <= DOWNLOAD_LIMIT:
+                self.calls.append(("download", {"path": path}))
+                return web.Response(body=stored.data)
+        return web.Response(status=404, text="Not Found")
+
+    def _edited_message(self, p: dict[str, Any], kind: str, new: str) -> tuple[int, int]:
+        chat_id, message_id = _int(p, "chat_id"), _int(p, "message_id")
+        found = self.bot_messages.get((chat_id, message_id))
+        if found is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        if found[0] != kind:
+            raise ApiError(400, "Bad Request: there is no text in the message to edit"
+                           if kind == "text" else "Bad Request: there is no caption in the "
+                                                  "message to edit")
+        if found[1] == new:
+            raise ApiError(400, "Bad Request: message is not modified: specified new message "
+                                "content and reply markup are exactly the same as a current "
+                                "content and reply markup of the message")
+        return chat_id, message_id
+
+    async def _m_editMessageText(self, p: dict[str, Any]) -> dict[str, Any]:
         text = str(p.get("text", ""))
-        if p.get("parse_mode") == "HTML":
-            check_html(text)
-        message_id = _int(p, "message_id")
+        visible = check_html(text) if p.get("parse_mode") == "HTML" else text
+        if not visible.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        chat_id, message_id = self._edited_message(p, "text", visible)
+        self.bot_messages[(chat_id, message_id)] = ("text", visible)
         self.sent.append(Sent("editMessageText", chat_id, message_id, text, None,
                               p.get("parse_mode"), p.get("reply_markup"), p, time.monotonic()))
         return self._message(chat_id, message_id, text, None)
+
+    async def _m_editMessageCaption(self, p: dict[str, Any]) -> dict[str, Any]:
+        caption = str(p.get("caption", ""))
+        visible = check_html(caption) if p.get("parse_mode") == "HTML" else caption
+        if utf16_len(visible) > CAPTION_LIMIT:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        chat_id, message_id = self._edited_message(p, "media", visible)
+        self.bot_messages[(chat_id, message_id)] = ("media", visible)
+        self.sent.append(Sent("editMessageCaption", chat_id, message_id, caption, None,
+                              p.get("parse_mode"), p.get("reply_markup"), p, time.monotonic()))
+        return self._message(chat_id, message_id, caption, None)
 
     async def _m_setMessageReaction(self, p: dict[str, Any]) -> bool:
         key = (_int(p, "chat_id"), _int(p, "message_id"))
@@ -404,6 +561,46 @@ class TelegramDouble:
 
     # --- helpers for tests -----------------------------------------------------------------
 
+    def add_file(self, data: bytes, kind: str, filename: str | None = None,
+                 mime_type: str | None = None) -> StoredFile:
+        """Hold a file (as if a user had uploaded it); returns it with its new file id."""
+        n = next(self._file_ids)
+        stored = StoredFile(f"F{kind[:3].upper()}{n:06d}x{len(data)}", f"u{n:08d}", kind, data,
+                            filename, mime_type)
+        self.files[stored.file_id] = stored
+        return stored
+
+    def attachment(self, stored: StoredFile) -> dict[str, Any]:
+        """The fields of a message that carries `stored` (`photo` is a list of sizes)."""
+        if stored.kind == "photo":
+            return {"photo": [{"file_id": stored.file_id, "file_unique_id": stored.unique_id,
+                               "width": 800, "height": 600, "file_size": len(stored.data)}]}
+        media: dict[str, Any] = {"file_id": stored.file_id, "file_unique_id": stored.unique_id,
+                                 "file_size": len(stored.data)}
+        if stored.filename and stored.kind in ("document", "audio", "video", "animation"):
+            media["file_name"] = stored.filename
+        if stored.mime_type:
+            media["mime_type"] = stored.mime_type
+        if stored.kind in ("voice", "video", "audio", "video_note", "animation"):
+            media["duration"] = 3
+        if stored.kind in ("video", "animation"):
+            media.update(width=640, height=480)
+        if stored.kind == "video_note":
+            media["length"] = 240
+        return {stored.kind: media}
+
+    def file_message(self, kind: str, data: bytes, filename: str | None = None,
+                     mime_type: str | None = None, caption: str = "") -> dict[str, Any]:
+        """The `extra` of a message from a user who sends a file: `customer_says(u, **it)`."""
+        extra = self.attachment(self.add_file(data, kind, filename, mime_type))
+        if caption:
+            extra["caption"] = caption
+        return extra
+
+    def files_to(self, chat_id: int, thread_id: int | None = None) -> list[Sent]:
+        return [s for s in self.sent if s.file is not None and s.chat_id == chat_id
+                and (thread_id is None or s.thread_id == thread_id)]
+
     async def _notify(self) -> None:
         async with self.changed:
             self.changed.notify_all()
@@ -456,6 +653,10 @@ class TelegramDouble:
         original = dict(update["message"])
         original["text"] = text
         original["edit_date"] = int(time.time()) + 1
+        original.pop("entities", None)
+        if text.startswith("/"):
+            original["entities"] = [{"type": "bot_command", "offset": 0,
+                                     "length": len(text.split()[0])}]
         return self.inject({"edited_message": original})
 
     def delete_topic(self, chat_id: int, thread_id: int) -> None:

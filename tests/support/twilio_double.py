@@ -8,6 +8,11 @@ Twilio does: form posts signed with X-Twilio-Signature (HMAC-SHA1 of the URL and
 parameters, base64, keyed with the auth token; see
 https://www.twilio.com/docs/usage/webhooks/webhooks-security). The signature is computed here,
 independently of channels/sms/signature.py.
+
+MMS: a send with MediaUrl makes the double fetch each URL, as Twilio does (a URL it cannot
+fetch is refused with error 11200), and keep the bytes with the message; Body may then be
+empty. Customers' media is served the way Twilio serves it, behind the account's Basic auth
+(`add_media`), for inbound webhooks that carry NumMedia and MediaUrl0….
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class SentSms:
     body: str
     status_callback: str
     form: dict[str, str]
+    media: list[tuple[str, bytes]] = field(default_factory=list)  # (content type, bytes)
 
 
 @dataclass
@@ -67,6 +73,8 @@ class TwilioDouble:
     script: deque[tuple[int, dict[str, Any]]] = field(default_factory=deque)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     port: int = 0
+    hosted: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # customers' media
+    media_requests: list[dict[str, str]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
 
     @property
@@ -76,6 +84,8 @@ class TwilioDouble:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        app.router.add_get("/2010-04-01/Accounts/{sid}/Messages/{msid}/Media/{media}",
+                           self._media)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         self.port = procs.free_port()
@@ -98,7 +108,9 @@ class TwilioDouble:
             return self._error(401, 20003, "Authenticate")
         if request.content_type != "application/x-www-form-urlencoded":
             return self._error(400, 20001, "expected a form post")
-        form = {k: str(v) for k, v in (await request.post()).items()}
+        posted = await request.post()
+        form = {k: str(v) for k, v in posted.items()}
+        media_urls = [str(u) for u in posted.getall("MediaUrl", [])]
         self.requests.append(form)
         if self.script:
             status, body = self.script.popleft()
@@ -117,22 +129,53 @@ class TwilioDouble:
         if service and not SERVICE_SID.match(service):
             return self._error(400, 21705, "The Messaging Service is invalid")
         sender = form.get("From") or service or ""
-        if not form.get("Body"):
+        if not form.get("Body") and not media_urls:
             return self._error(400, 21602, "Message body is required.")
+        if len(media_urls) > 10:
+            return self._error(400, 21623, "Too many media URLs: at most 10")
+        fetched: list[tuple[str, bytes]] = []
+        async with aiohttp.ClientSession() as http:
+            for media_url in media_urls:  # Twilio fetches each file from the public URL
+                async with http.get(media_url) as got:
+                    if got.status != 200:
+                        return self._error(400, 11200, f"HTTP retrieval failure: {media_url} "
+                                                       f"answered {got.status}")
+                    fetched.append((got.content_type, await got.read()))
+        if sum(len(d) for _, d in fetched) > 5 * 1024 * 1024:
+            return self._error(400, 12300, "Media exceeds the 5 MB limit of an MMS")
         callback = form.get("StatusCallback", "")
         if not callback.startswith(("http://", "https://")):
             return self._error(400, 21609, "Invalid StatusCallback")
         sid = "SM" + uuid.uuid4().hex
-        sms = SentSms(sid, to, sender, form["Body"], callback, form)
+        sms = SentSms(sid, to, sender, form.get("Body", ""), callback, form, fetched)
         async with self.changed:
             self.sent.append(sms)
             self.changed.notify_all()
         return web.json_response({
             "sid": sid, "account_sid": self.account_sid, "to": to, "from": form.get("From"),
-            "messaging_service_sid": form.get("MessagingServiceSid"), "body": form["Body"],
-            "status": "queued", "num_segments": str(_segments(form["Body"])),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": form.get("Body", ""), "num_media": str(len(fetched)),
+            "status": "queued", "num_segments": str(_segments(form.get("Body", ""))),
             "direction": "outbound-api", "error_code": None, "error_message": None,
         }, status=201)
+
+    async def _media(self, request: web.Request) -> web.Response:
+        expected = aiohttp.encode_basic_auth(self.account_sid, self.auth_token)
+        self.media_requests.append({"path": request.path,
+                                    "auth": request.headers.get("Authorization", "")})
+        if request.headers.get("Authorization") != expected:
+            return self._error(401, 20003, "Authenticate")
+        found = self.hosted.get(request.path)
+        if found is None:
+            return self._error(404, 20404, "The requested resource was not found")
+        return web.Response(body=found[1], content_type=found[0])
+
+    def add_media(self, data: bytes, content_type: str) -> str:
+        """Hold a customer's file as Twilio does; returns its MediaUrl."""
+        path = (f"/2010-04-01/Accounts/{self.account_sid}/Messages/MM{uuid.uuid4().hex}"
+                f"/Media/ME{uuid.uuid4().hex}")
+        self.hosted[path] = (content_type, data)
+        return self.base_url + path
 
     async def wait_sent(self, to: str, count: int = 1, timeout: float = 15) -> list[SentSms]:
         def mine() -> list[SentSms]:
@@ -162,9 +205,15 @@ class TwilioDouble:
         code, _ = await self.post(sms.status_callback, params)
         return code
 
-    def inbound_params(self, sender: str, to: str, body: str) -> dict[str, str]:
-        sid = "SM" + uuid.uuid4().hex
-        return {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid,
-                "AccountSid": self.account_sid, "From": sender, "To": to, "Body": body,
-                "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
-                "ApiVersion": "2010-04-01", "FromCountry": "US", "ToCountry": "US"}
+    def inbound_params(self, sender: str, to: str, body: str,
+                       media: tuple[tuple[bytes, str], ...] = ()) -> dict[str, str]:
+        """An inbound webhook's form; with `media` ((bytes, content type), …) an MMS."""
+        sid = ("MM" if media else "SM") + uuid.uuid4().hex
+        params = {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid,
+                  "AccountSid": self.account_sid, "From": sender, "To": to, "Body": body,
+                  "NumMedia": str(len(media)), "NumSegments": "1", "SmsStatus": "received",
+                  "ApiVersion": "2010-04-01", "FromCountry": "US", "ToCountry": "US"}
+        for i, (data, content_type) in enumerate(media):
+            params[f"MediaUrl{i}"] = self.add_media(data, content_type)
+            params[f"MediaContentType{i}"] = content_type
+        return params

@@ -71,7 +71,7 @@ def email_settings(db: str, dovecot: Dovecot, smtp: SmtpServer, user: str, tmp: 
         "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none",
         "smtp_username": SMTP_LOGIN[0], "smtp_password": SMTP_LOGIN[1],
         "from_address": SUPPORT, "from_name": "Example Support",
-        "poll_interval": 60.0, "attachments_dir": str(tmp / "attachments"),
+        "poll_interval": 60.0,
         "smtp_rate_per_second": 200.0,
     }
     values.update(overrides)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from channels.email.attachments import AttachmentStore
 from channels.email.inbound import MailIngester
+from crm.files import FileStore
 from crm.models import Identity, Message
 from crm.services import Core
 from crm.types import Channel, InboundMessage
@@ -18,7 +19,7 @@ async def test_forged_bounce_marks_nobody(core: Core, tmp_path: Path) -> None:
     victim = await core.timeline.ingest(InboundMessage(
         Channel.EMAIL, "<hello@example.org>", "gone@example.org", text="hi"))
     forged = SAMPLE.read_bytes().replace(b"MAILER-DAEMON@mx.example.net", b"attacker@evil.test")
-    ingester = MailIngester(core, AttachmentStore(str(tmp_path), 1024), {"support@example.com"})
+    ingester = MailIngester(core, AttachmentStore(FileStore(str(tmp_path), 1024)), {"support@example.com"})
     await ingester.handle(forged, uid=1)
 
     identity = await Identity.get(channel=Channel.EMAIL, address="gone@example.org")

@@ -10,6 +10,7 @@ from pathlib import Path
 from channels.email.attachments import AttachmentStore
 from channels.email.parsing import MailPart
 from channels.email.reader import imap_date, parse_fetch, retry_delay
+from crm.files import FileStore
 
 
 def test_parse_fetch() -> None:
@@ -31,7 +32,7 @@ def test_imap_date_is_locale_free() -> None:
 
 
 def test_attachment_store_is_content_addressed(tmp_path: Path) -> None:
-    store = AttachmentStore(tmp_path, max_bytes=10)
+    store = AttachmentStore(FileStore(tmp_path, max_bytes=10))
     a = store.save(MailPart("a.txt", "text/plain", b"same"))
     b = store.save(MailPart("b.txt", "text/plain", b"same"))
     assert a.path == b.path and Path(str(a.path)).read_bytes() == b"same"

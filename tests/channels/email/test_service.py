@@ -188,7 +188,7 @@ async def test_awkward_mail_is_stored_sensibly(
             await dovecot.append(mailbox, sample(name))
         await svc.inbox.wait(len(names))
     by_sender = {}
-    for m in await Message.all().prefetch_related("identity"):
+    for m in await Message.exclude(direction=Direction.OUT).prefetch_related("identity"):
         by_sender[m.identity.address] = m
     assert by_sender["irina@example.ru"].text == "Здравствуйте! Где мой заказ? Grüße"
     assert by_sender["petr@example.ru"].text == "Привет из cp1251"
@@ -206,6 +206,10 @@ async def test_awkward_mail_is_stored_sensibly(
     assert "Demo call" in by_sender["cal@example.com"].text
     big = by_sender["big@example.com"].attachments[0]
     assert big["size"] == 6000 and "path" not in big and "over the limit" in big["meta"]["note"]
+    # The sender is told at once that the file was not kept; the message itself was.
+    answer = await Message.get(direction=Direction.OUT, identity_id=by_sender["big@example.com"]
+                               .identity_id)
+    assert "could not keep your file" in answer.text and "larger than 4 KB" in answer.text
     ooo = by_sender["ooo@example.com"]
     assert ooo.automated and ooo.direction is Direction.EVENT
     # A report about no mail of ours stays with its real sender: anyone can write one naming
@@ -527,3 +531,27 @@ async def stored_from(svc: Any, address: str) -> Message:
         message = await Message.get(id=event.message_id).prefetch_related("identity")
         if message.identity.address == address:
             return message
+
+
+async def test_a_manager_s_file_and_an_html_canned_reply_reach_the_customer_by_mail(
+        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str) -> None:
+    customer = f"f{uid()}@customer.org"
+    manual = b"%PDF-1.4 " + bytes(range(256)) * 30
+    async with running(settings_for()) as svc:
+        await svc.idle()
+        inbound = await first_mail(svc, dovecot, mailbox, f"Zoë <{customer}>", "Manual",
+                                   "Please send the manual")
+        stored = svc.core.files.save(manual, kind="document", filename="manual.pdf",
+                                     mime_type="application/pdf")
+        await svc.core.conversations.send(inbound.customer_id, "Attached.",
+                                          attachments=(stored,))
+        await svc.core.replies.add("bye", "<b>Thanks</b>, {{ customer.name }}!", html=True)
+        customer_row = await svc.core.customers.get(inbound.customer_id)
+        _, out = await svc.core.replies.render_for("bye", customer_row, None)
+        await svc.core.conversations.send(inbound.customer_id, out.text, html=out.html)
+        first, second = await smtp.wait_for(customer, 2)
+    [part] = list(first.mail.iter_attachments())
+    assert part.get_filename() == "manual.pdf" and part.get_content() == manual
+    html = second.mail.get_body(("html",)).get_content()
+    assert "<b>Thanks</b>, Zoë!" in html
+    assert second.mail.get_body(("plain",)).get_content().strip() == "Thanks, Zoë!"

@@ -9,10 +9,12 @@ from multidict import CIMultiDict
 
 from channels.sms.inbound import kannel_message, kannel_post_fields, twilio_message
 from channels.sms.limits import check_sendable
+from channels.sms.media import sms_parts
 from channels.sms.reports import kannel_report, twilio_report
 from channels.sms.signature import twilio_signature, valid_twilio_signature
+from crm.config import SmsSettings
 from crm.errors import InvalidAddress, SendRejected
-from crm.types import Channel, DeliveryStatus
+from crm.types import Attachment, Channel, DeliveryStatus
 
 # A Kannel get-url call as smsbox makes it (from=%p&to=%P&text=%a&id=%I&time=%t).
 KANNEL_GET = {"token": "t", "from": "+12025550123", "to": "+15550100",
@@ -226,7 +228,20 @@ def test_check_sendable_names_the_limit_and_what_to_do() -> None:
         check_sendable("a" * 307, 2)
     with pytest.raises(SendRejected, match=r"\(Ж\).*UCS-2 with at most 70 characters in 1 segment\."):
         check_sendable("Ж" * 71, 1)
-    with pytest.raises(SendRejected, match="files"):
-        check_sendable("see attached", 6, attachments=[object()])
+    # An MMS may go without text; a file by SMS needs a signed link (channels/sms/media.py).
+    assert check_sendable("", 6, media=["https://crm.example.com/f/t"]).segments == 1
+    sms = SmsSettings(provider="kannel")
+    with pytest.raises(SendRejected, match="link_secret"):
+        sms_parts(sms, "+12025550143", "see attached", [Attachment("document", path="/x")])
+    linked = Attachment("document", path="/x", meta={"url": "https://crm.example.com/f/t"})
+    assert sms_parts(sms, "+12025550143", "see", [linked]) == (
+        "see https://crm.example.com/f/t", [])
+    twilio = SmsSettings(provider="twilio")
+    big = Attachment("photo", path="/x", size=6 * 1024 * 1024, meta=linked.meta)
+    assert sms_parts(twilio, "+12025550143", "see", [Attachment(
+        "photo", path="/x", size=1000, meta=linked.meta)]) == (
+        "see", ["https://crm.example.com/f/t"])
+    assert sms_parts(twilio, "+12025550143", "see", [big])[1] == []  # over 5 MB: a link
+    assert sms_parts(twilio, "+4915112345678", "see", [linked])[1] == []  # no MMS there
     with pytest.raises(SendRejected, match="text"):
         check_sendable("  ", 6)

@@ -1,0 +1,45 @@
+"""Files by SMS: as MMS where Twilio carries it, otherwise as download links in the text. Pure.
+
+Every file of an outbound message comes with a signed, expiring link (`meta["url"]`, made by
+crm/files.py FileLinks when `[http] link_secret` is set). Twilio sends MMS to numbers in the US
+and Canada (+1), at most 10 files of at most 5 MB: there the links become MediaUrl, which Twilio
+fetches. Anywhere else, and always through Kannel, the links are added to the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crm.config import SmsSettings
+from crm.errors import SendRejected
+from crm.types import Attachment
+
+MMS_MAX_FILES = 10
+MMS_MAX_BYTES = 5 * 1024 * 1024
+NO_LINKS = ("A file can go by SMS only as a download link, and this service signs none: set "
+            "[http] link_secret (from the environment), or send the file by another channel.")
+
+
+def mms_possible(settings: SmsSettings, address: str, files: Sequence[Attachment]) -> bool:
+    return (settings.provider == "twilio" and settings.twilio.mms and address.startswith("+1")
+            and 0 < len(files) <= MMS_MAX_FILES
+            and all(f.size is not None and f.size <= MMS_MAX_BYTES for f in files))
+
+
+def sms_parts(settings: SmsSettings, address: str, text: str,
+              attachments: Sequence[Attachment]) -> tuple[str, list[str]]:
+    """(the text to send, the MediaUrls of an MMS); SendRejected when a file cannot go."""
+    if not attachments:
+        return text, []
+    urls = [str(a.meta.get("url") or "") for a in attachments]
+    if not all(urls):
+        raise SendRejected(NO_LINKS)
+    if mms_possible(settings, address, attachments):
+        return text, urls
+    return " ".join([t for t in (text.strip(),) if t] + urls), []
+
+
+def attachments_of(raw: Sequence[object]) -> list[Attachment]:
+    """Attachments from an outbox payload or a message's JSON."""
+    return [a if isinstance(a, Attachment) else Attachment(**a)
+            for a in raw if isinstance(a, Attachment | dict)]

@@ -1,0 +1,93 @@
+"""A manager corrects a message they sent: the timeline keeps both versions, and the channel
+changes what the customer sees where it can.
+
+The shape of the history is the one ingest keeps for customers' edits (crm/timeline.py):
+`meta["edits"]`, a list of `{"text": <the text before>, "replaced_at": <ISO time>}`, oldest
+first, and `edited_at`. What reaches the customer depends on where the message is:
+- still queued: the queued row now says the new text (any channel);
+- sent, on a channel whose sender `edits` (Telegram): an edit row goes through the outbox;
+- sent elsewhere (email, SMS): nothing is sent, and the manager is told so.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from crm.clock import Clock, utcnow
+from crm.dispatcher import Dispatcher
+from crm.errors import CrmError
+from crm.events import EventBus, MessageEdited
+from crm.models import Manager, Message, Outbox
+from crm.outbox import OutboxService
+from crm.types import Channel, DeliveryStatus, OutboundMessage, OutboxState, Priority
+
+
+class EditOutcome(StrEnum):
+    SENT = "sent"  # the customer's copy is being changed
+    UPDATED = "updated"  # not sent yet: it will go with the new text
+    KEPT = "kept"  # the channel cannot change a sent message: the timeline has both
+    UNCHANGED = "unchanged"
+
+
+class Edits:
+    def __init__(self, bus: EventBus, outbox: OutboxService, dispatcher: Dispatcher,
+                 clock: Clock = utcnow) -> None:
+        self.bus = bus
+        self.outbox = outbox
+        self.dispatcher = dispatcher
+        self.clock = clock
+
+    async def by_key(self, idempotency_key: str) -> Message | None:
+        """The message a send with this key made (the chat's `tg:<chat>:<message>`)."""
+        row = await Outbox.filter(idempotency_key=idempotency_key).first()
+        if row is None or row.message_id is None:
+            return None
+        return await Message.get_or_none(id=row.message_id)
+
+    async def edit(self, message_id: int, text: str, editor: Manager | None,
+                   *, key: str | None = None) -> tuple[EditOutcome, Channel]:
+        """Replace the text of an outbound message. `key` makes a replayed edit a no-op."""
+        if not text.strip():
+            raise CrmError("An edit needs some text: the message was left as it was.")
+        async with self.bus.unit_of_work():
+            message = await Message.filter(id=message_id).select_for_update().first()
+            if message is None:
+                raise CrmError(f"message #{message_id} does not exist")
+            if message.text == text:
+                return EditOutcome.UNCHANGED, message.channel
+            now = self.clock()
+            before = message.meta.get("edits")
+            edits: list[object] = list(before) if isinstance(before, list) else []
+            edits.append({"text": message.text, "replaced_at": now.isoformat(),
+                          **({"by": f"manager:{editor.id}"} if editor else {})})
+            message.meta = {**message.meta, "edits": edits}
+            message.text, message.edited_at = text, now
+            await message.save(update_fields=["meta", "text", "edited_at"])
+            outcome = await self._deliver(message, text, key or f"edit:{message.id}:"
+                                          f"{len(edits)}")
+            await self.bus.emit(MessageEdited(message.id, message.customer_id, message.channel))
+            return outcome, message.channel
+
+    async def _deliver(self, message: Message, text: str, key: str) -> EditOutcome:
+        row = await Outbox.filter(message_id=message.id).order_by("id").first()
+        if row is None:
+            return EditOutcome.KEPT
+        if row.state is OutboxState.QUEUED:
+            payload = {**row.payload, "text": text, "html": None}
+            if await Outbox.filter(id=row.id, state=OutboxState.QUEUED).update(payload=payload):
+                return EditOutcome.UPDATED
+            row = await Outbox.get(id=row.id)
+        if row.state is OutboxState.SENDING:
+            raise CrmError("This message is being sent right now: edit it again in a moment.")
+        if not self.dispatcher.can_edit(message.channel) or row.state is not OutboxState.SENT \
+                or not message.external_id or message.delivery_status is DeliveryStatus.FAILED:
+            return EditOutcome.KEPT
+        if message.meta.get("parts") not in (None, 1):
+            return EditOutcome.KEPT  # sent in parts: no one message holds the text
+        await self.outbox.enqueue(
+            OutboundMessage(message.channel, row.address, text,
+                            options={"edit_of": message.external_id,
+                                     "edit_caption": bool(message.attachments)}),
+            idempotency_key=key[:200], priority=Priority.LIVE,
+            customer_id=message.customer_id)
+        return EditOutcome.SENT
