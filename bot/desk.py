@@ -15,21 +15,21 @@ from dataclasses import dataclass
 
 import structlog
 
-from bot import render, scheduling, toolkit
+from bot import order_desk, render, scheduling, toolkit
 from bot.mirror import Mirror, from_chat
 from channels.telegram import TelegramRuntime
 from channels.telegram.text import escape
 from crm.consent import describe
 from crm.errors import CrmError
 from crm.i18n import known_language, team
-from crm.models import Cursor, Customer, Identity, Manager
+from crm.models import Cursor, Identity, Manager
 from crm.services import Core
 from crm.types import Attachment, Channel, ConversationStatus, StaffMessage
 
 log = structlog.get_logger(__name__)
 
 CUSTOMER_COMMANDS = {"via", "assign", "close", "reopen", "note", "tag", "untag", "info",
-                     "history", "r"}
+                     "history", "r", "orders", "order"}
 VIA = {"telegram": Channel.TELEGRAM, "email": Channel.EMAIL, "sms": Channel.SMS,
        "tg": Channel.TELEGRAM, "mail": Channel.EMAIL}
 
@@ -60,7 +60,8 @@ class Desk:
             "reopen": self._reopen, "note": self._note, "tag": self._tag,
             "untag": self._untag, "info": self._info, "history": self._history,
             "help": self._help, "start": self._help, "r": self._canned,
-            "replies": self._replies, "find": self._find}
+            "replies": self._replies, "find": self._find,
+            "orders": self._orders, "order": self._order}
 
     async def in_group(self, message: StaffMessage) -> None:
         manager = await self.core.managers.by_telegram(message.user_id)
@@ -241,7 +242,8 @@ class Desk:
             f"{team('card_lead_source', lang)}: {escape(customer.lead_source or '—')}",
             f"{team('card_language', lang)}: {escape(customer.language or '—')}",
             *(escape(line) for line in describe(card.consent)),
-            f"orders: {escape(await _recent_orders(Customer(id=customer.id)))}",
+            f"{team('card_orders', lang)}: "
+            f"{escape(await order_desk.summary(self.core, customer.id))}",
         ]
         await self.say(where, "\n".join(lines), html=True)
 
@@ -267,9 +269,16 @@ class Desk:
     async def _find(self, manager: Manager, where: Where, args: str) -> None:
         await toolkit.find(self, where, args)
 
+    async def _orders(self, manager: Manager, where: Where, _args: str) -> None:
+        await self.say(where, await order_desk.listing(self.core, where.customer_id or 0),
+                       html=True)
 
-async def _recent_orders(customer: Customer) -> str:
-    # Orders arrive with their own issue; until then there is nothing to list.
-    del customer
-    return "—"
+    async def _order(self, manager: Manager, where: Where, args: str) -> None:
+        if not args.strip():
+            await self.say(where, "Usage: /order NUMBER (/orders lists them).")
+            return
+        await self.say(where, await order_desk.details(self.core, where.customer_id or 0,
+                                                       args.strip().lstrip("#")), html=True)
+
+
 

@@ -17,8 +17,9 @@ Each channel has its own triggers for the same intents (README, "What customers 
   survey's 1–5).
 - Web chat (to come): buttons, like Telegram's.
 
-An intent is recognised only if the dialogue has a handler for it (`enabled`): the orders issue
-plugs in ORDERS and ORDER, whose words are already listed here.
+An intent is recognised only if the dialogue has a handler for it (`enabled`): bot/orders.py
+plugs in ORDERS ("ORDERS", `/orders`), ORDER ("ORDER A-1042", `/order A-1042`) and
+NOTIFICATIONS (order updates: "UPDATES OFF|ON", "УВЕДОМЛЕНИЯ ВЫКЛ|ВКЛ", `/notifications off|on`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Intent(StrEnum):
     CONTACT = "contact"  # Telegram: a shared contact card
     ORDERS = "orders"  # the customer's orders (the orders issue)
     ORDER = "order"  # arg: an order number (the orders issue)
+    NOTIFICATIONS = "notifications"  # arg: "off", "on"; none: ask (order updates)
     UNKNOWN = "unknown"  # a Telegram command we do not know
 
 
@@ -87,6 +89,7 @@ _COMMANDS: dict[str, Intent] = {
     "language": Intent.LANGUAGE, "lang": Intent.LANGUAGE, "talk": Intent.TALK,
     "human": Intent.TALK, "operator": Intent.TALK, "manager": Intent.TALK,
     "orders": Intent.ORDERS, "order": Intent.ORDER, "contact": Intent.CONTACT,
+    "notifications": Intent.NOTIFICATIONS, "updates": Intent.NOTIFICATIONS,
 }
 
 _WORDS: dict[Intent, dict[str, tuple[str, ...]]] = {
@@ -101,6 +104,11 @@ _WORDS: dict[Intent, dict[str, tuple[str, ...]]] = {
                   "ru": ("ОПЕРАТОР", "МЕНЕДЖЕР", "ЧЕЛОВЕК", "ЖИВОЙЧЕЛОВЕК")},
     Intent.ORDERS: {"en": ("ORDERS", "MYORDERS"), "ru": ("ЗАКАЗЫ", "МОИЗАКАЗЫ")},
 }
+# Order updates on or off, by SMS and email: "UPDATES OFF", "уведомления выкл".
+_SWITCH = {"OFF": "off", "ON": "on", "ВЫКЛ": "off", "ВКЛ": "on", "STOP": "off", "START": "on",
+           "ОТКЛ": "off", "ВЫКЛЮЧИТЬ": "off", "ВКЛЮЧИТЬ": "on"}
+_NOTIFY_WORDS = {"UPDATES": "en", "NOTIFICATIONS": "en", "ORDERUPDATES": "en",
+                 "УВЕДОМЛЕНИЯ": "ru"}
 _KEYWORDS: dict[str, tuple[Intent, str]] = {
     word: (intent, lang) for intent, by_lang in _WORDS.items()
     for lang, words in by_lang.items() for word in words}
@@ -149,6 +157,9 @@ def keyword(text: str, *, after_stop: bool = False) -> Recognised | None:
     found = _KEYWORDS.get(word)
     if found is not None:
         return Recognised(found[0], language=found[1])
+    for prefix, lang in _NOTIFY_WORDS.items():
+        if word.startswith(prefix) and word.removeprefix(prefix) in _SWITCH:
+            return Recognised(Intent.NOTIFICATIONS, _SWITCH[word.removeprefix(prefix)], lang)
     if after_stop and word in _YES:  # "Reply YES to get them again", as carriers allow
         return Recognised(Intent.START, language=_YES[word])
     for prefix in _LANGUAGE_WORDS:
@@ -181,6 +192,8 @@ def command(name: str, args: str) -> Recognised:
         intent, arg = Intent.STOP_ALL, ""
     elif intent is Intent.LANGUAGE:
         arg = _LANGUAGES.get(normalize(arg), "")
+    elif intent is Intent.NOTIFICATIONS:
+        arg = _SWITCH.get(normalize(arg), "")
     return Recognised(intent, arg[:200], source=ConsentSource.COMMAND)
 
 

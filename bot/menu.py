@@ -49,8 +49,10 @@ def label(found: Recognised, language: str) -> str | None:
             Intent.START: "menu_optin", Intent.STOP_ALL: "menu_stop_everywhere"}
     if found.intent is Intent.LANGUAGE and found.arg in LANGUAGE_NAMES:
         return LANGUAGE_NAMES[found.arg]
-    if found.intent is Intent.RATE:
+    if found.intent in (Intent.RATE, Intent.ORDER):
         return found.arg
+    if found.intent is Intent.NOTIFICATIONS and found.arg in ("on", "off"):
+        return t(f"menu_notifications_{found.arg}", language)
     key = keys.get(found.intent)
     return t(key, language) if key else None
 

@@ -104,12 +104,18 @@ class App:
                 log.info("db.upgraded", migrations=applied)
 
         core = self.core = Core.build(settings, self.clock)
+        # The links' key, generated and kept now if the config has none: outside any request's
+        # transaction, so a key is never used that a rollback did not keep.
+        await core.signer.key()
         # Routing, deadlines and follow-ups listen to the bus from the first message on.
         automation(core)
         from bot import Dialogue
+        from bot.orders import OrderDialogue
 
-        # Every channel hands what arrives to the one customer dialogue.
-        core.inbox = Dialogue(core)
+        # Every channel hands what arrives to the one customer dialogue; orders plug in.
+        dialogue = Dialogue(core)
+        OrderDialogue(dialogue).install()
+        core.inbox = dialogue
         web_app = build_app(self.health)
         builders: list[tuple[str, ChannelBuilder]] = list(DEFAULT_CHANNELS) if self._builtin \
             else []
@@ -148,10 +154,11 @@ class App:
     def _web(self, core: Core, web_app: web.Application) -> None:
         """The HTTP API at /api, and webhooks out: their own outbox channel, only if any."""
         settings = self.settings
-        if core.links is not None:  # files behind signed links: SMS downloads, Twilio's MMS
-            from web.files import mount
+        from web.files import mount as mount_files
+        from web.order_page import mount as mount_orders
 
-            mount(web_app, core.links)
+        mount_files(web_app, core.links)  # /f/<token>: files, for SMS downloads and Twilio's MMS
+        mount_orders(web_app, core)  # /o/<token>: an order's status page
         if settings.api.enabled:
             from web.api.app import PREFIX, build_api
 

@@ -171,7 +171,7 @@ def managers_remove(config_path: str, telegram_user_id: int) -> None:
 
 @main.group()
 def customers() -> None:
-    """Customers: find, read a timeline, merge, export or forget."""
+    """Customers: find, read a timeline, import, merge, export or forget."""
 
 
 def _core(settings: Settings) -> Any:
@@ -380,6 +380,9 @@ def config_check(config_path: str) -> None:
     click.echo(f"  {'api':8} " + (f"on at {s.http.public_url}/api/v1 (docs: /api/docs)"
                                   if s.api.enabled else "off"))
     click.echo(f"  {'webhooks':8} " + (", ".join(w.url for w in s.webhooks) or "none"))
+    click.echo(f"  {'links':8} " + ("signed with [http] link_secret" if s.http.link_secret else
+                                    "signed with a key generated once and kept in the database "
+                                    "(set CRM_LINK_SECRET to choose one)"))
 
 
 def _when(moment: datetime | None) -> str:
@@ -419,9 +422,16 @@ def tasks_list(config_path: str, manager_id: int | None) -> None:
         click.echo(f"  #{line.id:<6} {_when(line.due_at)}  {line.kind:16}{who}{text}")
 
 
-from crm.cli_toolkit import register  # noqa: E402  (the commands need the helpers above)
+# Commands in modules of their own, registered here: the toolkit's (crm/cli_toolkit.py:
+# replies, customers find) and the imports (crm/cli_import.py: orders import, customers
+# import). They need the helpers above.
+from crm.cli_import import customers_import, orders  # noqa: E402
+from crm.cli_toolkit import register  # noqa: E402
 
 register(main, customers)
+main.add_command(orders)
+customers.add_command(customers_import)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from crm.errors import ConfigError
+from crm.settings_orders import CustomersSettings, OrdersSettings
 from crm.types import WebhookEvent
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -61,16 +62,17 @@ class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
-    # Signs the public links we hand out (crm/links.py: file downloads /f/<token>, …); empty:
-    # no such links (a file cannot then go by SMS). At least 32 characters, from the environment.
+    # Signs the public links we hand out (crm/links.py: files /f/, order pages /o/): at least 32
+    # characters, from the environment. Empty: a key generated once and kept in the database.
     link_secret: str = ""
 
     @field_validator("link_secret")
     @classmethod
     def _link_secret(cls, v: str) -> str:
         if v and len(v) < 32:
-            raise ValueError("at least 32 characters are required (e.g. `openssl rand -hex 32`);"
-                             " keep it in the environment: link_secret = \"${CRM_LINK_SECRET}\"")
+            raise ValueError("at least 32 characters are required (e.g. `openssl rand -hex 32`),"
+                             " or empty to let chatcrm generate one; keep it in the environment:"
+                             " link_secret = \"${CRM_LINK_SECRET}\"")
         return v
 
 
@@ -410,6 +412,8 @@ class Settings(_Section):
     email: EmailSettings = EmailSettings()
     sms: SmsSettings = SmsSettings()
     api: ApiSettings = ApiSettings()
+    orders: OrdersSettings = OrdersSettings()
+    customers: CustomersSettings = CustomersSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
 
     @field_validator("webhooks")

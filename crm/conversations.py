@@ -110,8 +110,8 @@ class Conversations:
                 # RFC 3834: what no person wrote says so, so other robots do not answer it.
                 channel_options.setdefault("auto_submitted", "auto-replied")
             if self.links is not None:  # a channel that cannot carry the file sends its link
-                attachments = tuple(self.links.attach(a, message.id, i)
-                                    for i, a in enumerate(attachments))
+                attachments = tuple([await self.links.attach(a, message.id, i)
+                                     for i, a in enumerate(attachments)])
             row = await self.outbox.enqueue(
                 OutboundMessage(channel=identity.channel, address=identity.address, text=text,
                                 subject=subj, html=html, reply_to=reply_to, thread_refs=refs,

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import structlog
@@ -125,6 +126,21 @@ class ConsentChanged:
     granted: bool
     source: str
     actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatusChanged:
+    """An order entered a status (crm/orders): emitted once per change, in its transaction."""
+
+    order_id: int
+    customer_id: int
+    number: str
+    status: str
+    previous_status: str | None  # None: the order is new
+    source: str  # api, import, manager, cli
+    actor: str
+    note: str
+    happened_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,34 +112,33 @@ class FileLinks:
     """Signed, expiring download links to the files of our messages: `/f/<token>`.
 
     The token names a message and the file's place in it, not a path: a customer whose data
-    was erased has no files left to be fetched, whatever links are still around.
+    was erased has no files left to be fetched, whatever links are still around. The key is the
+    one of every public link (crm/links.py `Signer`).
     """
 
     PURPOSE = "file"
 
-    def __init__(self, public_url: str, secret: str, hours: float,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(self, public_url: str, signer: links.Signer, hours: float) -> None:
         self.public_url = public_url.rstrip("/")
-        self.secret = secret
+        self.signer = signer
         self.hours = hours
-        self.clock = clock
 
-    def url(self, message_id: int, index: int) -> str:
-        expires = self.clock() + timedelta(hours=self.hours)
-        token = links.sign(self.secret, self.PURPOSE, [message_id, index], expires)
+    async def url(self, message_id: int, index: int) -> str:
+        expires = self.signer.clock() + timedelta(hours=self.hours)
+        token = await self.signer.sign(self.PURPOSE, f"{message_id}.{index}", expires)
         return f"{self.public_url}/f/{token}"
 
-    def attach(self, attachment: Attachment, message_id: int, index: int) -> Attachment:
+    async def attach(self, attachment: Attachment, message_id: int, index: int) -> Attachment:
         """The attachment with its download link (`meta["url"]`), if its bytes are kept."""
         if not attachment.path:
             return attachment
         return replace(attachment, meta={**attachment.meta,
-                                         "url": self.url(message_id, index)})
+                                         "url": await self.url(message_id, index)})
 
-    def resolve(self, token: str) -> tuple[int, int]:
-        """(message id, index) of a token; LinkInvalid / LinkExpired otherwise."""
-        payload = links.verify(self.secret, self.PURPOSE, token, self.clock())
-        if not (isinstance(payload, list) and len(payload) == 2
-                and all(isinstance(v, int) for v in payload)):
-            raise links.LinkInvalid("this link is not valid")
-        return int(payload[0]), int(payload[1])
+    async def resolve(self, token: str) -> tuple[int, int]:
+        """(message id, index) of a token; LinkTampered / LinkExpired otherwise."""
+        payload = await self.signer.verify(self.PURPOSE, token)
+        message, _, index = payload.partition(".")
+        if not (message.isdigit() and index.isdigit()):
+            raise links.LinkTampered("this link is not valid")
+        return int(message), int(index)

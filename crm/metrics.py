@@ -11,6 +11,9 @@ MESSAGES_IN = Counter("crm_messages_in", "Inbound messages stored", ["channel"])
 MESSAGES_OUT = Counter("crm_messages_out", "Outbound messages sent", ["channel"])
 SEND_ERRORS = Counter("crm_send_errors", "Failed send attempts", ["channel", "kind", "reason"])
 OUTBOX_DEPTH = Gauge("crm_outbox_depth", "Outbox rows waiting to be sent", ["channel", "state"])
+# Customers' "order NUMBER" questions: found, not_found (someone else's or none), refused (over
+# [orders] lookups_per_hour): a rise of not_found or refused is someone probing numbers.
+ORDER_LOOKUPS = Counter("crm_order_lookups", "Customers' order lookups by outcome", ["outcome"])
 OUTBOX_AGE = Gauge("crm_outbox_oldest_age_seconds", "Age of the oldest unsent outbox row",
                    ["channel"])
 

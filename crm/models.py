@@ -353,3 +353,57 @@ class CannedReply(Model):
     class Meta:
         table = "canned_reply"
         unique_together = (("key", "language"),)
+
+
+class Order(Model):
+    """An order of a customer (crm/orders): our number, the shop's, status, items, amount.
+
+    `number_key` is the number as customers may type it (case and spaces ignored): the key of
+    the upsert and of every lookup. Amounts are integers in the currency's minor unit (cents),
+    so sums in SQL are exact on both databases.
+    """
+
+    id = fields.IntField(primary_key=True)
+    number = fields.CharField(max_length=40)
+    number_key = fields.CharField(max_length=40, unique=True)
+    external_number = fields.CharField(max_length=100, null=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="orders", on_delete=fields.CASCADE
+    )
+    customer_id: int
+    status = fields.CharField(max_length=32)
+    items: fields.Field[list[dict[str, object]]] = fields.JSONField(default=list)
+    amount_minor = fields.BigIntField(null=True)
+    currency = fields.CharField(max_length=3, null=True)
+    placed_at = fields.DatetimeField(null=True)
+    status_changed_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "customer_order"  # ORDER is an SQL keyword
+        indexes = (("customer_id", "id"),)
+
+
+class OrderEvent(Model):
+    """One status an order entered: when, from where (api, import, manager), and a note.
+
+    Notes are for the team: the customer's status page and answers show the status and time.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="events", on_delete=fields.CASCADE
+    )
+    order_id: int
+    status = fields.CharField(max_length=32)
+    previous_status = fields.CharField(max_length=32, null=True)
+    source = fields.CharField(max_length=16)
+    actor = fields.CharField(max_length=200)
+    note = fields.TextField(default="")
+    happened_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "order_event"
+        indexes = (("order_id", "id"),)

@@ -20,6 +20,7 @@ from crm import cards, pagination, search, sql
 from crm.consent import Consents
 from crm.errors import NotFound
 from crm.models import Manager
+from crm.orders.queries import OrderQueries
 from crm.types import Channel, ConversationStatus
 from crm.views import (
     ConversationView,
@@ -78,6 +79,7 @@ class ConversationFilter:
 class Queries:
     def __init__(self, consent: Consents) -> None:
         self.consent = consent
+        self.orders = OrderQueries()  # crm/orders/queries.py
 
     # Customers ---------------------------------------------------------------------------
 

@@ -14,7 +14,10 @@ from crm.dispatcher import Dispatcher
 from crm.edits import Edits
 from crm.events import EventBus
 from crm.files import FileLinks, FileStore
+from crm.links import Signer
 from crm.managers import Managers
+from crm.orders.data import OrderData
+from crm.orders.service import Orders
 from crm.outbox import OutboxService
 from crm.ports import Inbox
 from crm.queries import Queries
@@ -38,11 +41,14 @@ class Core:
     inbox: Inbox
     queries: Queries
     apikeys: ApiKeys
-    # Every file of every channel (crm/files.py); links to them, when [http] link_secret is set.
+    orders: Orders
+    # Every file of every channel (crm/files.py), and signed links to them (`/f/`).
     files: FileStore
     replies: CannedReplies
     edits: Edits
-    links: FileLinks | None = None
+    links: FileLinks
+    # The key of every public link (/f/, /o/): `[http] link_secret`, or one kept in the database.
+    signer: Signer
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -53,23 +59,29 @@ class Core:
         timeline = Timeline(settings, bus, clock)
         # Every table with a customer's data besides the customers module's own: merge, export
         # and forget cover them (tests/crm/test_customer_data.py fails when one is missing).
-        related: list[CustomerData] = [TaskRecords(), consent]
+        related: list[CustomerData] = [TaskRecords(), consent, OrderData()]
         dispatcher = Dispatcher(outbox, bus, settings.outbox)
-        links = FileLinks(settings.http.public_url, settings.http.link_secret,
-                          settings.files.link_hours, clock) if settings.http.link_secret else None
+        signer = Signer(settings.http.link_secret, clock)
+        links = FileLinks(settings.http.public_url, signer, settings.files.link_hours)
+        conversations = Conversations(bus, outbox, clock, consent, links)
+        customers = Customers(bus, settings.sms.default_region, clock, related)
+        queries = Queries(consent)
         return cls(
             settings=settings,
             bus=bus,
             timeline=timeline,
             outbox=outbox,
             dispatcher=dispatcher,
-            conversations=Conversations(bus, outbox, clock, consent, links),
-            customers=Customers(bus, settings.sms.default_region, clock, related),
+            conversations=conversations,
+            customers=customers,
             managers=Managers(),
             consent=consent,
             inbox=timeline,
-            queries=Queries(consent),
+            queries=queries,
             apikeys=ApiKeys(clock),
+            orders=Orders(settings, bus, conversations, consent, customers, queries.orders,
+                          signer, clock),
+            signer=signer,
             files=FileStore(settings.files.dir, settings.files.max_bytes),
             replies=CannedReplies(settings.bot.company_name, settings.bot.default_language),
             edits=Edits(bus, outbox, dispatcher, clock),

@@ -92,7 +92,8 @@ class WebhookEvent(StrEnum):
     CONVERSATION_ASSIGNED = "conversation.assigned"
     CONVERSATION_CLOSED = "conversation.closed"
     CUSTOMER_OPTED_OUT = "customer.opted_out"
-    # Orders (order.status_changed) and campaigns (campaign.finished) add theirs here.
+    ORDER_STATUS_CHANGED = "order.status_changed"
+    # Campaigns (campaign.finished) add theirs here.
 
 
 class Priority:

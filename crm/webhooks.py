@@ -30,6 +30,7 @@ from crm.events import (
     DeliveryChanged,
     EventBus,
     MessageReceived,
+    OrderStatusChanged,
 )
 from crm.outbox import OutboxService
 from crm.queries import Queries
@@ -66,7 +67,8 @@ class Webhooks:
         for event_type, handler in ((MessageReceived, self._received),
                                     (DeliveryChanged, self._delivery),
                                     (ConversationChanged, self._conversation),
-                                    (ConsentChanged, self._consent)):
+                                    (ConsentChanged, self._consent),
+                                    (OrderStatusChanged, self._order)):
             self.bus.subscribe(event_type, handler, phase="in_transaction")
 
     def wanted(self, event: WebhookEvent) -> bool:
@@ -140,6 +142,19 @@ class Webhooks:
             "customer_id": event.customer_id, "kind": event.kind.value,
             "channel": None if event.channel == "*" else event.channel,
             "source": event.source}, event.customer_id)
+
+
+    async def _order(self, event: OrderStatusChanged) -> None:
+        if not self.wanted(WebhookEvent.ORDER_STATUS_CHANGED):
+            return
+        order = await self.queries.orders.by_id(event.order_id)
+        if order is None:
+            return
+        await self.publish(WebhookEvent.ORDER_STATUS_CHANGED, {
+            "order": order.to_json(events=False), "status": event.status,
+            "previous_status": event.previous_status, "source": event.source,
+            "actor": event.actor, "note": event.note,
+            "at": event.happened_at.isoformat()}, event.customer_id)
 
 
 def _short(url: str) -> str:

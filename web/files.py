@@ -13,17 +13,17 @@ from aiohttp import web
 
 from crm.errors import CrmError
 from crm.files import FileLinks
-from crm.links import LinkExpired, LinkInvalid
+from crm.links import LinkExpired, LinkTampered
 from crm.models import Message
 
 
 def mount(app: web.Application, links: FileLinks) -> None:
     async def download(request: web.Request) -> web.StreamResponse:
         try:
-            message_id, index = links.resolve(request.match_info["token"])
+            message_id, index = await links.resolve(request.match_info["token"])
         except LinkExpired:
             return web.Response(status=410, text="this link has expired\n")
-        except (LinkInvalid, CrmError, ValueError, KeyError):
+        except (LinkTampered, CrmError, ValueError, KeyError):
             return web.Response(status=403, text="this link is not valid\n")
         message = await Message.get_or_none(id=message_id)
         files = message.attachments if message is not None else []

@@ -1,7 +1,7 @@
 """Files by SMS: as MMS where Twilio carries it, otherwise as download links in the text. Pure.
 
 Every file of an outbound message comes with a signed, expiring link (`meta["url"]`, made by
-crm/files.py FileLinks when `[http] link_secret` is set). Twilio sends MMS to numbers in the US
+crm/files.py FileLinks). Twilio sends MMS to numbers in the US
 and Canada (+1), at most 10 files of at most 5 MB: there the links become MediaUrl, which Twilio
 fetches. Anywhere else, and always through Kannel, the links are added to the text.
 """
@@ -16,8 +16,8 @@ from crm.types import Attachment
 
 MMS_MAX_FILES = 10
 MMS_MAX_BYTES = 5 * 1024 * 1024
-NO_LINKS = ("A file can go by SMS only as a download link, and this service signs none: set "
-            "[http] link_secret (from the environment), or send the file by another channel.")
+NO_LINKS = ("A file can go by SMS only as a download link, and this message has none (it was "
+            "queued without the service's signed links): send the file by another channel.")
 
 
 def mms_possible(settings: SmsSettings, address: str, files: Sequence[Attachment]) -> bool:

@@ -17,11 +17,14 @@ async def test_start_with_deep_link_greets_in_russian_with_the_menu(
         [greeting] = await tg.wait_sent(501)
         assert greeting.text.startswith("Здравствуйте, Иван!")
         buttons = [row[0]["callback_data"] for row in greeting.reply_markup["inline_keyboard"]]
-        assert buttons == ["talk", "phone", "help", "language"]  # no orders until they exist
+        assert buttons == ["talk", "orders", "phone", "help", "language"]
 
         tg.press(ivan, "menu:orders")  # a button of an older menu, still in the chat
         orders = (await tg.wait_sent(501, 2))[1]
-        assert orders.text.startswith("Я не знаю такой команды.")
+        assert orders.text == "У вас пока нет заказов."
+        tg.press(ivan, "frobnicate")  # a button of nothing we offer
+        unknown = (await tg.wait_sent(501, 3))[2]
+        assert unknown.text.startswith("Я не знаю такой команды.")
     customer = await Customer.get(id=(await Identity.get(address="501")).customer_id)
     assert customer.lead_source == "spring_ad"
     assert customer.language == "ru"

@@ -176,3 +176,24 @@ def test_the_gateway_s_own_keyword_decides() -> None:
     """Twilio's Advanced Opt-Out may know words we do not: its OptOutType is what counts."""
     found = recognise(msg(Channel.SMS, "ARRET", headers={"gateway_keyword": "STOP"}), ctx())
     assert found == Recognised(Intent.STOP, source=ConsentSource.GATEWAY)
+
+
+@pytest.mark.parametrize(("text", "arg", "language"), [
+    ("UPDATES OFF", "off", "en"), ("updates on", "on", "en"), ("Notifications off!", "off", "en"),
+    ("Уведомления выкл", "off", "ru"), ("УВЕДОМЛЕНИЯ ВКЛ", "on", "ru"),
+])
+def test_order_updates_on_and_off_by_keyword(text: str, arg: str, language: str) -> None:
+    found = keyword(text)
+    assert found is not None and found.intent is Intent.NOTIFICATIONS
+    assert (found.arg, found.language) == (arg, language)
+
+
+def test_order_commands_and_words() -> None:
+    assert command("notifications", "off").arg == "off"
+    assert command("notifications", "").arg == ""
+    assert command("order", "A-7").intent is Intent.ORDER
+    assert keyword("ЗАКАЗЫ") == Recognised(Intent.ORDERS, language="ru")
+    found = keyword("заказ №1042")
+    assert found is not None and (found.intent, found.arg, found.language) == (
+        Intent.ORDER, "1042", "ru")
+    assert keyword("updates") is None  # a word of a sentence, not a switch

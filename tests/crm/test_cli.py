@@ -34,9 +34,10 @@ def crm(config: Path, *args: str, ok: bool = True) -> subprocess.CompletedProces
 
 def test_help_explains_every_command() -> None:
     done = subprocess.run([CRM, "--help"], capture_output=True, text=True, check=True)
-    for command in ("run", "db", "managers", "customers", "apikeys"):
+    for command in ("run", "db", "managers", "customers", "apikeys", "orders"):
         assert command in done.stdout
-    for group, subs in (("customers", ("list", "show", "merge", "export", "forget")),
+    for group, subs in (("customers", ("list", "show", "import", "merge", "export", "forget")),
+                        ("orders", ("import",)),
                         ("managers", ("add", "list", "remove")), ("db", ("upgrade",)),
                         ("apikeys", ("create", "list", "revoke"))):
         out = subprocess.run([CRM, group, "--help"], capture_output=True, text=True,

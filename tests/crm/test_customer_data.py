@@ -79,3 +79,24 @@ async def test_merge_keeps_the_newer_word_on_each_channel(settings: Settings) ->
     assert await core.consent.allows(b, ConsentKind.MARKETING, Channel.EMAIL)
     assert await Consent.filter(customer_id=b).count() == 1
     assert await Consent.filter(customer_id=a).count() == 0
+
+
+async def test_orders_follow_a_merge_export_and_forget(core: Core) -> None:
+    from crm.models import Order, OrderEvent
+    from crm.orders.service import CustomerRef, OrderInput
+
+    old, new = await _customer(core, "701"), await _customer(core, "+12025550199", Channel.SMS)
+    for number, who in (("A-1", old), ("B-2", new)):
+        await core.orders.put(number, OrderInput(
+            customer=CustomerRef(customer_id=who), items=[{"name": "Ring, engraved 'Ann'"}],
+            amount_minor=1000, currency="EUR", note="gift"), source="api", actor="api:shop")
+    await core.customers.merge(new, old)
+    assert sorted(o.number for o in await core.queries.orders.recent(old, 10)) == ["A-1", "B-2"]
+    data = await core.customers.export(old)
+    assert sorted(o["number"] for o in data["orders"]) == ["A-1", "B-2"]
+    assert data["orders"][0]["history"][0]["note"] == "gift"
+    await core.customers.forget(old)
+    orders = await Order.filter(customer_id=old)
+    assert [(o.items, o.amount_minor) for o in orders] == [([], 1000), ([], 1000)]
+    assert set(await OrderEvent.all().values_list("note", flat=True)) == {""}
+    assert "engraved" not in json.dumps(await core.customers.export(old), default=str)

@@ -97,3 +97,29 @@ def test_api_keys_migration_keeps_every_row_of_the_tables_it_describes(
     assert [m["text"] for m in out["message"]] == ["hello"]
     assert [o["idempotency_key"] for o in out["outbox"]] == ["k"]
     assert out["api_key"] == []
+
+
+ROWS_0006 = ROWS_0004 + """
+INSERT INTO consent (id, customer_id, kind, channel, granted, source, actor, changed_at)
+VALUES (1, 1, 'marketing', 'sms', FALSE, 'keyword', 'customer', '2026-01-01 00:00:00+00:00');
+INSERT INTO api_key (id, name, prefix, key_hash, scopes, created_by, created_at)
+VALUES (1, 'shop', 'crm_abc', 'h', '["orders:write"]', 'cli', '2026-01-01 00:00:00+00:00');
+"""
+
+
+def test_orders_migration_adds_tables_and_keeps_every_row(new_db_url: Any,
+                                                          tmp_path: Path) -> None:
+    steps = upgrade_with_rows(new_db_url(), "0006_toolkit", ROWS_0006,
+                              ["customer", "identity", "conversation", "message", "outbox",
+                               "consent", "api_key", "customer_order", "order_event"], tmp_path)
+    out: Any = steps["head"]
+    assert [c["name"] for c in out["customer"]] == ["Ann"]
+    assert [i["address"] for i in out["identity"]] == ["+12025550143"]
+    assert [m["text"] for m in out["message"]] == ["hello"]
+    assert [o["idempotency_key"] for o in out["outbox"]] == ["k"]
+    assert [c["source"] for c in out["consent"]] == ["keyword"]
+    assert [k["name"] for k in out["api_key"]] == ["shop"]
+    assert out["customer_order"] == [] and out["order_event"] == []
+    down: Any = steps["down"]
+    assert down["customer_order"] is None and [c["name"] for c in down["customer"]] == ["Ann"]
+    assert steps["again"]["customer_order"] == []

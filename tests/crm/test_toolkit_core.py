@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from crm import links
 from crm.automation import automation
 from crm.config import Settings
 from crm.errors import CrmError
@@ -39,18 +38,6 @@ def test_html_templates_escape_variables_and_plain_ones_do_not() -> None:
     assert render("Hi {{ customer.name }}", context).text == "Hi <b>Eve</b> & co"
     with pytest.raises(TemplateProblem, match="Telegram"):
         render("<div>x</div>", context, html_source=True)
-
-
-def test_links_are_signed_for_a_purpose_and_expire() -> None:
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    token = links.sign("s" * 32, "file", [1, 0], now + timedelta(hours=1))
-    assert links.verify("s" * 32, "file", token, now) == [1, 0]
-    with pytest.raises(links.LinkInvalid):
-        links.verify("s" * 32, "order", token, now)
-    with pytest.raises(links.LinkInvalid):
-        links.verify("t" * 32, "file", token, now)
-    with pytest.raises(links.LinkExpired):
-        links.verify("s" * 32, "file", token, now + timedelta(hours=2))
 
 
 async def test_canned_replies_pick_the_customer_s_language(core: Core) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
 import signal
 import subprocess
@@ -136,6 +137,10 @@ def start_kannel(crm_port: int, token: str) -> KannelServer:
     return server
 
 
+# The start of a line of Kannel's fake SMSC protocol: FROM TO TYPE …
+_LINE = re.compile(rb"^\S+ \S+ (text|ucs-2|data|udh) ")
+
+
 @dataclass
 class SmscMessage:
     """One SMS as the network got it from Kannel (parts already joined)."""
@@ -205,7 +210,17 @@ class FakeSmsc:
     async def _read(self) -> None:
         assert self._reader is not None
         while line := await self._reader.readline():
-            message = self._parse(line.rstrip(b"\r\n"))
+            raw = line.rstrip(b"\r\n")
+            last = self.received[-1] if self.received else None
+            if last is not None and last.kind == "text" and not _LINE.match(raw):
+                # A GSM text is written raw, to the end of the line: a newline in it goes to
+                # the SMSC as it is, and what follows is the same message.
+                self.received[-1] = SmscMessage(last.sender, last.receiver, last.kind,
+                                                last.payload + b"\n" + raw, last.parts)
+                async with self._changed:
+                    self._changed.notify_all()
+                continue
+            message = self._parse(raw)
             if message is not None:
                 async with self._changed:
                     self.received.append(message)

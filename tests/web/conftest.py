@@ -15,6 +15,7 @@ from aiohttp import web
 
 from crm.apikeys import Scope
 from crm.app import App
+from crm.clock import Clock, utcnow
 from crm.config import Settings, WebhookSettings
 from crm.events import DeliveryChanged
 from crm.models import Message
@@ -108,7 +109,7 @@ ApiFactory = Callable[..., Any]
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Api]:
+async def running(settings: Settings, clock: Clock = utcnow) -> AsyncIterator[Api]:
     sms, test = FakeSender(channel=Channel.SMS), FakeSender()
 
     def build_sms(core: Core, web_app: web.Application) -> FakeRuntime:
@@ -118,7 +119,7 @@ async def running(settings: Settings) -> AsyncIterator[Api]:
         return FakeRuntime(test)
 
     async with App(settings, extra_channels=[build_sms, build_test], builtin_channels=False,
-                   manage_database=False) as app, aiohttp.ClientSession() as http:
+                   manage_database=False, clock=clock) as app, aiohttp.ClientSession() as http:
         assert app.http is not None and app.core is not None
         _row, key = await app.core.apikeys.create("default", ALL)
         yield Api(app, f"http://127.0.0.1:{app.http.port}", http, key, sms, test)

@@ -16,19 +16,30 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from crm.errors import Conflict, CrmError, InvalidAddress, NotFound, SendRejected
+from crm.orders.numbers import InvalidOrder
+from crm.orders.statuses import UnknownStatus
 from crm.pagination import InvalidCursor
 from crm.services import Core
 from web import docs
-from web.api import conversations, customers, messages
+from web.api import conversations, customers, messages, orders
 from web.api.auth import Gate, RateLimiter
 from web.api.openapi import document
-from web.api.problems import ApiProblem
-from web.api.routes import Call, Endpoint, Reply, Routes, parse_body, parse_query, path_ids
+from web.api.problems import ApiProblem, field_error
+from web.api.routes import (
+    Call,
+    Endpoint,
+    Reply,
+    Routes,
+    parse_body,
+    parse_query,
+    path_ids,
+    path_texts,
+)
 
 log = structlog.get_logger(__name__)
 
 PARTS: tuple[Routes, ...] = (customers.routes, conversations.routes, conversations.team,
-                             messages.routes)
+                             messages.routes, orders.routes)
 PREFIX = "/api"
 V1 = "/v1"
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -70,7 +81,8 @@ def _view(ep: Endpoint, core: Core, gate: Gate, max_body: int) -> View:
         query = parse_query(ep.query, request)
         raw = await _read(request, max_body) if ep.method in _BODY_METHODS else b""
         body = parse_body(ep.body, request, raw)
-        result = await ep.handler(Call(request, core, principal, path, query, body, raw))
+        result = await ep.handler(Call(request, core, principal, path, query, body, raw,
+                                       path_texts(ep, request)))
         reply = result if isinstance(result, Reply) else Reply(result)
         return web.Response(body=reply.json(), status=reply.status,
                             content_type="application/json",
@@ -141,6 +153,11 @@ def _crm_problem(e: CrmError) -> ApiProblem:
         return ApiProblem(409, "conflict", str(e))
     if isinstance(e, InvalidCursor):
         return ApiProblem(400, "invalid-cursor", str(e))
+    if isinstance(e, InvalidOrder):
+        return ApiProblem(422, "validation-error", str(e), title="Invalid request",
+                          errors=[field_error("body", e.field, e.reason, "invalid")])
+    if isinstance(e, UnknownStatus):
+        return ApiProblem(422, "unknown-status", str(e), title="Invalid request")
     if isinstance(e, InvalidAddress | SendRejected):
         return ApiProblem(422, "rejected", str(e), title="Unprocessable request")
     # Any other refusal of the core (merging a customer into itself, …) says why.

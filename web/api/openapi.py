@@ -15,7 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from crm.types import WebhookEvent
 from web.api.problems import PROBLEM_JSON, Problem
-from web.api.routes import Endpoint
+from web.api.routes import TEXT_PARAMS, Endpoint
 from web.api.schemas.events import EVENT_MODELS
 
 _REF = "#/components/schemas/{model}"
@@ -77,8 +77,10 @@ def document(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict
 
 def _operation(ep: Endpoint, response: dict[str, Any], body: dict[str, Any] | None,
                query: dict[str, Any] | None) -> dict[str, Any]:
-    params: list[dict[str, Any]] = [{"name": p, "in": "path", "required": True, "schema": _ID}
-                                    for p in ep.params]
+    params: list[dict[str, Any]] = [
+        {"name": p, "in": "path", "required": True,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 64}
+         if p in TEXT_PARAMS else _ID} for p in ep.params]
     for name, prop in (query or {}).get("properties", {}).items():
         prop = dict(prop)
         param = {"name": name, "in": "query", "required": name in query.get("required", [])

@@ -24,6 +24,9 @@ B = TypeVar("B", bound=BaseModel | None)
 Q = TypeVar("Q", bound=BaseModel | None)
 _PARAM = re.compile(r"\{(\w+)\}")
 _MAX_ID = 2**31 - 1  # ids are 32-bit in the database: a larger one cannot exist
+# Path parameters that are not integer ids, with what the URL may hold there; the handler
+# validates the value itself (an order number: crm/orders/numbers.py).
+TEXT_PARAMS = {"number": r"[^/]{1,64}"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,7 @@ class Call(Generic[B, Q]):
     query: Q
     body: B
     raw_body: bytes = b""
+    text: dict[str, str] = field(default_factory=dict)  # the TEXT_PARAMS of the path
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)
@@ -93,7 +97,8 @@ class Endpoint:
     @property
     def aiohttp_path(self) -> str:
         # Ids are digits: anything else is a route that does not exist (404), not a bad field.
-        return _PARAM.sub(lambda m: "{" + m.group(1) + r":\d{1,10}}", self.path)
+        return _PARAM.sub(lambda m: "{" + m.group(1) + ":" + TEXT_PARAMS.get(
+            m.group(1), r"\d{1,10}") + "}", self.path)
 
     @property
     def operation_id(self) -> str:
@@ -121,11 +126,16 @@ class Routes:
 
 
 def path_ids(endpoint: Endpoint, request: web.Request) -> dict[str, int]:
-    ids = {name: int(request.match_info[name]) for name in endpoint.params}
+    ids = {name: int(request.match_info[name]) for name in endpoint.params
+           if name not in TEXT_PARAMS}
     for value in ids.values():
         if not 1 <= value <= _MAX_ID:
             raise web.HTTPNotFound()
     return ids
+
+
+def path_texts(endpoint: Endpoint, request: web.Request) -> dict[str, str]:
+    return {name: request.match_info[name] for name in endpoint.params if name in TEXT_PARAMS}
 
 
 def parse_query(model: type[BaseModel] | None, request: web.Request) -> BaseModel | None:

@@ -113,7 +113,7 @@ async def test_restart_mid_stream_loses_and_duplicates_nothing(
         await svc.idle()
     stored = await Message.filter(direction=Direction.IN).values_list("external_id", flat=True)
     assert sorted(stored) == sorted(ids)
-    cursor = await Cursor.get()
+    cursor = await Cursor.get(name__startswith="email:imap:")
     assert cursor.value["last_uid"] == 12
 
 
@@ -161,7 +161,7 @@ async def test_uidvalidity_change_resyncs_without_duplicates(
         await dovecot.append(mailbox, a, "Support")
         await dovecot.append(mailbox, b, "Support")
         await svc.inbox.wait(2)
-    old = (await Cursor.get()).value["uidvalidity"]
+    old = (await Cursor.get(name__startswith="email:imap:")).value["uidvalidity"]
     await dovecot.recreate_folder(mailbox, "Support")  # the server renumbers everything
     await dovecot.append(mailbox, b, "Support")
     await dovecot.append(mailbox, mail("Ann <ann@example.com>", "c", "third",
@@ -172,7 +172,7 @@ async def test_uidvalidity_change_resyncs_without_duplicates(
     stored = await Message.filter(direction=Direction.IN).order_by("id").values_list(
         "external_id", flat=True)
     assert stored == ["uv-a@ex.com", "uv-b@ex.com", "uv-c@ex.com"]
-    cursor = (await Cursor.get()).value
+    cursor = (await Cursor.get(name__startswith="email:imap:")).value
     assert cursor["uidvalidity"] != old and cursor["last_uid"] == 2
 
 

@@ -143,7 +143,7 @@ async def test_stop_start_and_help(kannel_app: AppEvents, smsc: FakeSmsc,
     *_, help_sms = await smsc.wait(number, count=3)
     # The answer and the menu as numbered lines, within [sms] max_segments.
     assert help_sms.decode(ucs2=False) == t("help_sms", "en", company="Acme") + (
-        "\n1 - Talk to a manager\n2 - Language\nReply with a number.")
+        "\n1 - Talk to a manager\n2 - My orders\n3 - Language\nReply with a number.")
     answers = await Message.filter(customer_id=stop.customer_id, author_kind="bot").count()
     assert answers == 3
 

@@ -231,7 +231,7 @@ def test_check_sendable_names_the_limit_and_what_to_do() -> None:
     # An MMS may go without text; a file by SMS needs a signed link (channels/sms/media.py).
     assert check_sendable("", 6, media=["https://crm.example.com/f/t"]).segments == 1
     sms = SmsSettings(provider="kannel")
-    with pytest.raises(SendRejected, match="link_secret"):
+    with pytest.raises(SendRejected, match="download link"):
         sms_parts(sms, "+12025550143", "see attached", [Attachment("document", path="/x")])
     linked = Attachment("document", path="/x", meta={"url": "https://crm.example.com/f/t"})
     assert sms_parts(sms, "+12025550143", "see", [linked]) == (

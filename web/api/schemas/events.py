@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -48,6 +48,36 @@ class OptOutEvent(_Event):
     data: OptOutEventData
 
 
+class OrderEventOrder(Out):
+    id: int
+    number: str
+    external_number: str | None
+    customer_id: int
+    status: str
+    items: list[dict[str, Any]]
+    amount: str | None
+    currency: str | None
+    placed_at: datetime | None
+    status_changed_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class OrderStatusEventData(Out):
+    order: OrderEventOrder
+    status: str
+    previous_status: str | None = Field(description="null: the order is new")
+    source: str = Field(description="api, import, manager or cli")
+    actor: str
+    note: str
+    at: datetime = Field(description="when the order entered the status")
+
+
+class OrderStatusEvent(_Event):
+    type: Literal["order.status_changed"]
+    data: OrderStatusEventData
+
+
 EVENT_MODELS: dict[WebhookEvent, type[_Event]] = {
     WebhookEvent.MESSAGE_RECEIVED: MessageEvent,
     WebhookEvent.MESSAGE_SENT: MessageEvent,
@@ -56,4 +86,5 @@ EVENT_MODELS: dict[WebhookEvent, type[_Event]] = {
     WebhookEvent.CONVERSATION_ASSIGNED: ConversationEvent,
     WebhookEvent.CONVERSATION_CLOSED: ConversationEvent,
     WebhookEvent.CUSTOMER_OPTED_OUT: OptOutEvent,
+    WebhookEvent.ORDER_STATUS_CHANGED: OrderStatusEvent,
 }
