@@ -23,6 +23,8 @@ from crm.models import Manager
 from crm.orders.queries import OrderQueries
 from crm.types import Channel, ConversationStatus
 from crm.views import (
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
     ConversationView,
     CustomerCard,
     CustomerView,
@@ -30,19 +32,18 @@ from crm.views import (
     ManagerView,
     MessageView,
     Page,
-    conversation_of,
+    conversation_from,
     customer_of,
     identity_of,
-    message_of,
+    message_from,
 )
 
 _CUSTOMER = ("id, name, language, timezone, tags, attributes, lead_source, created_at, "
              "last_seen_at, erased_at")
 _IDENTITY = ("id, customer_id, channel, address, display_name, undeliverable_reason, "
              "created_at, last_seen_at")
-_CONVERSATION = ("v.id, v.customer_id, v.status, v.assignee_id, v.channel, v.subject, "
-                 "v.opened_at, v.closed_at, v.first_response_due, v.last_inbound_at, "
-                 "v.last_outbound_at, c.name AS customer_name")
+_CONVERSATION = ", ".join("c.name AS customer_name" if column == "customer_name" else f"v.{column}"
+                          for column in CONVERSATION_COLUMNS)
 # A customer and their identities (i_*), one row per identity (or one with i_id NULL).
 _CARD = (
     "SELECT c.id, c.name, c.language, c.timezone, c.tags, c.attributes, c.lead_source, "
@@ -51,8 +52,7 @@ _CARD = (
     "i.undeliverable_reason AS i_undeliverable_reason, i.created_at AS i_created_at, "
     "i.last_seen_at AS i_last_seen_at FROM customer c LEFT JOIN identity i "
     "ON i.customer_id = c.id WHERE c.id = ? ORDER BY i.id")
-_MESSAGE = ("id, customer_id, conversation_id, channel, direction, text, attachments, "
-            "author_kind, author_id, delivery_status, delivery_error, created_at, sent_at")
+_MESSAGE = ", ".join(MESSAGE_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,23 +201,23 @@ class Queries:
             (last_id,) = pagination.decode("conversations", cursor, int)
             where.append("v.id < ?")
             params.append(last_id)
-        rows = await sql.fetch(
+        rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_CONVERSATION} FROM conversation v JOIN customer c ON c.id = v.customer_id "
             f"WHERE {' AND '.join(where)} ORDER BY v.id DESC LIMIT ?", [*params, limit + 1])
-        items = [conversation_of(r) for r in rows[:limit]]
+        items = [conversation_from(r) for r in rows[:limit]]
         more = len(rows) > limit
         return Page(items, pagination.encode("conversations", items[-1].id)
                     if more and items else None)
 
     async def conversation(self, conversation_id: int) -> ConversationView:
-        rows = await sql.fetch(
+        rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_CONVERSATION} FROM conversation v JOIN customer c ON c.id = v.customer_id "
             "WHERE v.id = ?", [conversation_id])
         if not rows:
             raise NotFound(f"conversation #{conversation_id} does not exist")
-        return conversation_of(rows[0])
+        return conversation_from(rows[0])
 
     async def messages(self, conversation_id: int, limit: int,
                        cursor: str | None = None) -> Page[MessageView]:
@@ -225,31 +225,31 @@ class Queries:
         after = 0
         if cursor:
             (after,) = pagination.decode("messages", cursor, int)
-        rows = await sql.fetch(
+        rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_MESSAGE} FROM message WHERE conversation_id = ? AND id > ? ORDER BY id "
             "LIMIT ?", [conversation_id, after, limit + 1])
-        items = [message_of(r) for r in rows[:limit]]
+        items = [message_from(r) for r in rows[:limit]]
         more = len(rows) > limit
         return Page(items, pagination.encode("messages", items[-1].id)
                     if more and items else None)
 
     async def message(self, message_id: int) -> MessageView:
-        rows = await sql.fetch(get_connection("default"),
-                               f"SELECT {_MESSAGE} FROM message WHERE id = ?", [message_id])
+        rows = await sql.rows(get_connection("default"),
+                              f"SELECT {_MESSAGE} FROM message WHERE id = ?", [message_id])
         if not rows:
             raise NotFound(f"message #{message_id} does not exist")
-        return message_of(rows[0])
+        return message_from(rows[0])
 
     async def timeline(self, customer_id: int, limit: int | None = None) -> list[MessageView]:
         """A customer's timeline, oldest first; with `limit`, only the last entries."""
         cid = await self.resolve(customer_id)
         tail = " LIMIT ?" if limit else ""
-        rows = await sql.fetch(
+        rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_MESSAGE} FROM message WHERE customer_id = ? "
             f"ORDER BY created_at DESC, id DESC{tail}", [cid, *([limit] if limit else [])])
-        return [message_of(r) for r in reversed(rows)]
+        return [message_from(r) for r in reversed(rows)]
 
     async def search(self, text: str, limit: int = 10,
                      topics_in: int | None = None) -> search.SearchResult:

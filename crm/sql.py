@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -32,7 +32,28 @@ def dialect_sql(conn: BaseDBAsyncClient, sql: str) -> str:
 
 async def fetch(conn: BaseDBAsyncClient, sql: str,
                 params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    return list(await conn.execute_query_dict(dialect_sql(conn, sql), list(params)))
+    if is_postgres(conn):  # (an UPDATE … RETURNING needs the dict call on asyncpg)
+        return list(await conn.execute_query_dict(_numbered(sql), list(params)))
+    # sqlite3.Row looks a name up by comparing it with each column's: zip the names once.
+    _count, found = await conn.execute_query(sql, list(params))
+    return _dicts(found)
+
+
+async def rows(conn: BaseDBAsyncClient, sql: str,
+               params: Sequence[Any] = ()) -> Sequence[Sequence[Any]]:
+    """The rows of a short SELECT (a page, a card), by position and by name (sqlite3.Row,
+    asyncpg's Record): the hot lists know their columns' order and need no dict per row."""
+    _count, result = await conn.execute_query(dialect_sql(conn, sql), list(params))
+    return cast(Sequence[Sequence[Any]], result)  # typed as dicts by Tortoise; they are rows
+
+
+def _dicts(found: Sequence[Any]) -> list[dict[str, Any]]:
+    if not found:
+        return []
+    names = tuple(found[0].keys())
+    if len(set(names)) < len(names):  # a name twice: by name, the first column wins
+        return [dict(row) for row in found]
+    return [dict(zip(names, row, strict=True)) for row in found]
 
 
 async def execute(conn: BaseDBAsyncClient, sql: str, params: Sequence[Any] = ()) -> int:
@@ -40,10 +61,15 @@ async def execute(conn: BaseDBAsyncClient, sql: str, params: Sequence[Any] = ())
     return int(count or 0)
 
 
+_fromisoformat = datetime.fromisoformat
+
+
 def as_datetime(value: object) -> datetime | None:
+    if value.__class__ is str:  # SQLite's text, the common case in lists: first
+        return _fromisoformat(value)
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.fromisoformat(str(value))
+    return _fromisoformat(str(value))
 
 
 def placeholders(n: int) -> str:

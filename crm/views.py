@@ -7,6 +7,7 @@ the webhooks serialise them with `to_json`, so a customer or a message looks the
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -151,26 +152,33 @@ def identity_of(row: dict[str, Any]) -> IdentityView:
         last_seen_at=sql.as_datetime(row["last_seen_at"]))
 
 
-def conversation_of(row: dict[str, Any]) -> ConversationView:
+# The columns a statement selects for a view, in the order of its fields: lists build their
+# views from rows by position (`conversation_from`), with no dict and no name lookup per row.
+CONVERSATION_COLUMNS = ("id", "customer_id", "customer_name", "status", "assignee_id",
+                        "channel", "subject", "opened_at", "closed_at", "first_response_due",
+                        "last_inbound_at", "last_outbound_at")
+MESSAGE_COLUMNS = ("id", "customer_id", "conversation_id", "channel", "direction", "text",
+                   "attachments", "author_kind", "author_id", "delivery_status",
+                   "delivery_error", "created_at", "sent_at")
+
+
+def conversation_from(r: Sequence[Any]) -> ConversationView:
+    """A conversation from a row of CONVERSATION_COLUMNS."""
     at = sql.as_datetime
-    return ConversationView(
-        id=int(row["id"]), customer_id=int(row["customer_id"]),
-        customer_name=row.get("customer_name"), status=_STATUS[row["status"]],
-        assignee_id=row["assignee_id"], channel=_CHANNEL[row["channel"]], subject=row["subject"],
-        opened_at=at(row["opened_at"]), closed_at=at(row["closed_at"]),
-        first_response_due=at(row["first_response_due"]),
-        last_inbound_at=at(row["last_inbound_at"]), last_outbound_at=at(row["last_outbound_at"]))
+    return ConversationView(r[0], r[1], r[2], _STATUS[r[3]], r[4], _CHANNEL[r[5]], r[6],
+                            at(r[7]), at(r[8]), at(r[9]), at(r[10]), at(r[11]))
 
 
-def message_of(row: dict[str, Any]) -> MessageView:
-    return MessageView(
-        id=int(row["id"]), customer_id=int(row["customer_id"]),
-        conversation_id=row["conversation_id"], channel=_CHANNEL[row["channel"]],
-        direction=_DIRECTION[row["direction"]], text=row["text"],
-        attachments=list(json_value(row["attachments"]) or []), author_kind=row["author_kind"],
-        author_id=row["author_id"], status=_DELIVERY[row["delivery_status"]],
-        error=row["delivery_error"], created_at=sql.as_datetime(row["created_at"]),
-        sent_at=sql.as_datetime(row["sent_at"]))
+def conversation_of(row: dict[str, Any]) -> ConversationView:
+    return conversation_from([row.get(c) for c in CONVERSATION_COLUMNS])
+
+
+def message_from(r: Sequence[Any]) -> MessageView:
+    """A message from a row of MESSAGE_COLUMNS."""
+    at = sql.as_datetime
+    return MessageView(r[0], r[1], r[2], _CHANNEL[r[3]], _DIRECTION[r[4]], r[5],
+                       list(json_value(r[6]) or []), r[7], r[8], _DELIVERY[r[9]], r[10],
+                       at(r[11]), at(r[12]))
 
 
 def json_value(value: object) -> Any:
