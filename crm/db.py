@@ -10,6 +10,7 @@ from tortoise import Tortoise
 from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
 
+from crm import sqlite_reads
 from crm.errors import SchemaOutdated
 
 MODELS = ["crm.models"]
@@ -41,6 +42,7 @@ async def init(url: str, pool_size: int = 10, sqlite_synchronous: str = "normal"
 
 
 async def close() -> None:
+    sqlite_reads.close_all()
     await Tortoise.close_connections()
 
 

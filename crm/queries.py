@@ -98,7 +98,7 @@ class Queries:
                 at = _utc(sql.as_datetime(seen))
                 keyset = " AND (last_seen_at < ? OR (last_seen_at = ? AND id < ?))"
                 key_params = [at, at, last_id]
-            rows = await sql.fetch(
+            rows = await sql.read(
                 conn, f"SELECT {_CUSTOMER} FROM customer c WHERE {where} "
                 f"AND last_seen_at IS NOT NULL{keyset} ORDER BY last_seen_at DESC, id DESC "
                 "LIMIT ?", [*params, *key_params, limit + 1])
@@ -106,7 +106,7 @@ class Queries:
             keyset, key_params = "", []
             if cursor is not None and seen is None:
                 keyset, key_params = " AND id < ?", [last_id]
-            rows += await sql.fetch(
+            rows += await sql.read(
                 conn, f"SELECT {_CUSTOMER} FROM customer c WHERE {where} "
                 f"AND last_seen_at IS NULL{keyset} ORDER BY id DESC LIMIT ?",
                 [*params, *key_params, limit + 1 - len(rows)])
@@ -127,7 +127,7 @@ class Queries:
         conn = get_connection("default")
         current: int | None = customer_id
         for _ in range(100):
-            rows = await sql.fetch(conn, "SELECT merged_into_id FROM customer WHERE id = ?",
+            rows = await sql.read(conn, "SELECT merged_into_id FROM customer WHERE id = ?",
                                    [current])
             if not rows:
                 break
@@ -139,9 +139,9 @@ class Queries:
     async def customer(self, customer_id: int) -> CustomerView:
         """A customer with their identities, in one statement (a merged one: the survivor)."""
         conn = get_connection("default")
-        rows = await sql.fetch(conn, _CARD, [customer_id])
+        rows = await sql.read(conn, _CARD, [customer_id])
         if rows and rows[0]["merged_into_id"] is not None:
-            rows = await sql.fetch(conn, _CARD, [await self.resolve(customer_id)])
+            rows = await sql.read(conn, _CARD, [await self.resolve(customer_id)])
         if not rows:
             raise NotFound(f"customer #{customer_id} does not exist")
         identities = [identity_of({k[2:]: v for k, v in r.items() if k.startswith("i_")}
@@ -153,9 +153,9 @@ class Queries:
         """Identities, consent and a summary of conversations: one statement (crm/cards.py)."""
         conn = get_connection("default")
         statement = cards.statement(sql.is_postgres(conn))
-        rows = await sql.fetch(conn, statement, [customer_id])
+        rows = await sql.read(conn, statement, [customer_id])
         if rows and rows[0]["merged_into_id"] is not None:
-            rows = await sql.fetch(conn, statement, [await self.resolve(customer_id)])
+            rows = await sql.read(conn, statement, [await self.resolve(customer_id)])
         if not rows:
             raise NotFound(f"customer #{customer_id} does not exist")
         customer = cards.customer(rows[0])
@@ -168,7 +168,7 @@ class Queries:
         if not customer_ids:
             return {}
         out: dict[int, list[IdentityView]] = {}
-        for row in await sql.fetch(
+        for row in await sql.read(
                 conn, f"SELECT {_IDENTITY} FROM identity WHERE customer_id IN "
                 f"({sql.placeholders(len(customer_ids))}) ORDER BY id", list(customer_ids)):
             out.setdefault(int(row["customer_id"]), []).append(identity_of(row))

@@ -15,6 +15,8 @@ from typing import Any, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from crm import sqlite_reads
+
 
 def is_postgres(conn: BaseDBAsyncClient) -> bool:
     return bool(conn.capabilities.dialect == "postgres")
@@ -42,9 +44,20 @@ async def fetch(conn: BaseDBAsyncClient, sql: str,
 async def rows(conn: BaseDBAsyncClient, sql: str,
                params: Sequence[Any] = ()) -> Sequence[Sequence[Any]]:
     """The rows of a short SELECT (a page, a card), by position and by name (sqlite3.Row,
-    asyncpg's Record): the hot lists know their columns' order and need no dict per row."""
+    asyncpg's Record): the hot lists know their columns' order and need no dict per row. On
+    SQLite the read runs in the loop's thread when it can (crm/sqlite_reads.py)."""
+    if not is_postgres(conn):
+        found = sqlite_reads.read(conn, sql, params)
+        if found is not None:
+            return found
     _count, result = await conn.execute_query(dialect_sql(conn, sql), list(params))
     return cast(Sequence[Sequence[Any]], result)  # typed as dicts by Tortoise; they are rows
+
+
+async def read(conn: BaseDBAsyncClient, sql: str,
+               params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """`rows` as dicts, for a short SELECT read by column name."""
+    return _dicts(await rows(conn, sql, params))
 
 
 def _dicts(found: Sequence[Any]) -> list[dict[str, Any]]:
