@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -20,11 +21,9 @@ from web.api.schemas.customers import (
     ConsentIn,
     ConsentList,
     ConsentOut,
-    ConversationsSummary,
     CustomerCardOut,
     CustomerCreate,
     CustomerList,
-    CustomerOut,
     CustomerQuery,
     CustomerUpdate,
     ExportOut,
@@ -52,15 +51,24 @@ def page_size(call: Call[Any, Any], asked: int | None) -> int:
 
 
 def consent_out(states: list[ConsentState]) -> list[ConsentOut]:
-    return [ConsentOut(kind=s.kind, channel=None if s.channel == EVERY_CHANNEL else s.channel,
-                       granted=s.granted, source=s.source, changed_at=s.changed_at)
-            for s in states]
+    return [ConsentOut.model_validate(_consent(s)) for s in states]
 
 
 def card_out(card: CustomerCard) -> CustomerCardOut:
-    base = CustomerOut.model_validate(card.customer)
-    return CustomerCardOut(**dict(base), consent=consent_out(card.consent),
-                           conversations=ConversationsSummary.model_validate(card.conversations))
+    # One validation of the whole card, from the views' attributes: building CustomerOut first
+    # and then the card from its fields validated every field twice (a third of a card's CPU).
+    customer = card.customer
+    return CustomerCardOut.model_validate({
+        **{name: getattr(customer, name) for name in _CUSTOMER_FIELDS},
+        "consent": [_consent(s) for s in card.consent], "conversations": card.conversations})
+
+
+_CUSTOMER_FIELDS = tuple(f.name for f in fields(CustomerView))
+
+
+def _consent(s: ConsentState) -> dict[str, Any]:
+    return {"kind": s.kind, "channel": None if s.channel == EVERY_CHANNEL else s.channel,
+            "granted": s.granted, "source": s.source, "changed_at": s.changed_at}
 
 
 async def _card(call: Call[Any, Any], customer_id: int) -> CustomerCardOut:
