@@ -24,7 +24,8 @@ from __future__ import annotations
 import sqlite3
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.backends.sqlite.client import SqliteClient
@@ -61,8 +62,9 @@ _readers: weakref.WeakKeyDictionary[BaseDBAsyncClient, _Reader | None] = (
 def read(conn: BaseDBAsyncClient, sql: str,
          params: Sequence[Any]) -> Sequence[sqlite3.Row] | None:
     """The rows of `sql`, read here; None when this read must go through Tortoise."""
-    if isinstance(conn, TransactionalDBClient) or not isinstance(conn, SqliteClient):
+    if not _readable(conn.__class__):
         return None
+    conn = cast(SqliteClient, conn)
     worker = conn._connection
     if worker is None:  # closed, or not yet connected: Tortoise (re)connects
         return None
@@ -79,6 +81,12 @@ def read(conn: BaseDBAsyncClient, sql: str,
         return reader.rows(sql, params)
     except sqlite3.Error:  # over budget, locked, another thread's loop: the usual way
         return None
+
+
+@cache
+def _readable(kind: type) -> bool:
+    """SQLite, outside a transaction (TransactionalDBClient is an ABC: isinstance is slow)."""
+    return issubclass(kind, SqliteClient) and not issubclass(kind, TransactionalDBClient)
 
 
 def close_all() -> None:
