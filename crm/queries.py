@@ -101,15 +101,15 @@ class Queries:
             rows = await sql.read(
                 conn, f"SELECT {_CUSTOMER} FROM customer c WHERE {where} "
                 f"AND last_seen_at IS NOT NULL{keyset} ORDER BY last_seen_at DESC, id DESC "
-                "LIMIT ?", [*params, *key_params, limit + 1])
+                f"{sql.limit(limit + 1)}", [*params, *key_params])
         if len(rows) <= limit:  # then those never seen, newest first
             keyset, key_params = "", []
             if cursor is not None and seen is None:
                 keyset, key_params = " AND id < ?", [last_id]
             rows += await sql.read(
                 conn, f"SELECT {_CUSTOMER} FROM customer c WHERE {where} "
-                f"AND last_seen_at IS NULL{keyset} ORDER BY id DESC LIMIT ?",
-                [*params, *key_params, limit + 1 - len(rows)])
+                f"AND last_seen_at IS NULL{keyset} ORDER BY id DESC "
+                f"{sql.limit(limit + 1 - len(rows))}", [*params, *key_params])
         more = len(rows) > limit
         rows = rows[:limit]
         identities = await self._identities(conn, [int(r["id"]) for r in rows])
@@ -204,7 +204,7 @@ class Queries:
         rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_CONVERSATION} FROM conversation v JOIN customer c ON c.id = v.customer_id "
-            f"WHERE {' AND '.join(where)} ORDER BY v.id DESC LIMIT ?", [*params, limit + 1])
+            f"WHERE {' AND '.join(where)} ORDER BY v.id DESC {sql.limit(limit + 1)}", params)
         items = [conversation_from(r) for r in rows[:limit]]
         more = len(rows) > limit
         return Page(items, pagination.encode("conversations", items[-1].id)
@@ -228,7 +228,7 @@ class Queries:
         rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_MESSAGE} FROM message WHERE conversation_id = ? AND id > ? ORDER BY id "
-            "LIMIT ?", [conversation_id, after, limit + 1])
+            f"{sql.limit(limit + 1)}", [conversation_id, after])
         items = [message_from(r) for r in rows[:limit]]
         more = len(rows) > limit
         return Page(items, pagination.encode("messages", items[-1].id)

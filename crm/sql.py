@@ -85,5 +85,12 @@ def as_datetime(value: object) -> datetime | None:
     return _fromisoformat(str(value))
 
 
+def limit(n: int) -> str:
+    """`LIMIT n` written into a page's statement rather than passed as a parameter: with a
+    parameter there, PostgreSQL's generic plan must guess the limit (a tenth of the table), so
+    it plans every call afresh (~0.15 ms of its CPU each). Page sizes are few; `n` is an int."""
+    return f"LIMIT {int(n)}"
+
+
 def placeholders(n: int) -> str:
     return ", ".join("?" * n)
