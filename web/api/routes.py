@@ -195,7 +195,15 @@ def _storable(value: Any, where: str, path: str = "") -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             _storable(key, where, path)
-            _storable(item, where, f"{path}.{key}" if path else str(key))
+            if not _plainly_storable(item):
+                _storable(item, where, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            _storable(item, where, f"{path}.{index}" if path else str(index))
+            if not _plainly_storable(item):
+                _storable(item, where, f"{path}.{index}" if path else str(index))
+
+
+def _plainly_storable(value: Any) -> bool:
+    """The common leaves, checked without a call each (every request's query passes here)."""
+    kind = value.__class__
+    return value is None or kind is int or kind is bool or (kind is str and "\x00" not in value)
