@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
@@ -91,8 +92,8 @@ class Endpoint:
     description: str = ""
 
     @property
-    def params(self) -> list[str]:
-        return _PARAM.findall(self.path)
+    def params(self) -> tuple[str, ...]:
+        return _params(self.path)
 
     @property
     def aiohttp_path(self) -> str:
@@ -123,6 +124,11 @@ class Routes:
                 query, headers, errors, description or (handler.__doc__ or "").strip()))
             return handler
         return register
+
+
+@cache
+def _params(path: str) -> tuple[str, ...]:
+    return tuple(_PARAM.findall(path))  # (every request asks: once per path)
 
 
 def path_ids(endpoint: Endpoint, request: web.Request) -> dict[str, int]:
