@@ -244,11 +244,11 @@ class Queries:
     async def timeline(self, customer_id: int, limit: int | None = None) -> list[MessageView]:
         """A customer's timeline, oldest first; with `limit`, only the last entries."""
         cid = await self.resolve(customer_id)
-        tail = " LIMIT ?" if limit else ""
+        tail = f" {sql.limit(limit)}" if limit else ""
         rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_MESSAGE} FROM message WHERE customer_id = ? "
-            f"ORDER BY created_at DESC, id DESC{tail}", [cid, *([limit] if limit else [])])
+            f"ORDER BY created_at DESC, id DESC{tail}", [cid])
         return [message_from(r) for r in reversed(rows)]
 
     async def search(self, text: str, limit: int = 10,
