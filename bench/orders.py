@@ -224,7 +224,7 @@ async def lookup_run(url: str, stored: int, asks: int) -> dict[str, list[float]]
     await db.init(url)
     core = Core.build(parse_settings({"database": {"url": url},
                                       "orders": {"lookups_per_hour": 10_000},
-                                      "links": {"secret": "s" * 32}}))
+                                      "http": {"link_secret": "s" * 32}}))
     automation(core)
     dialogue = Dialogue(core)
     OrderDialogue(dialogue).install()
