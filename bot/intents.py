@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from crm.orders import numbers
 from crm.types import Channel, Choice, ConsentSource, InboundMessage
 
 
@@ -129,7 +130,7 @@ _LANGUAGES = {"EN": "en", "ENG": "en", "ENGLISH": "en", "АНГЛИЙСКИЙ": 
               "RUS": "ru", "RUSSIAN": "ru", "РУС": "ru", "РУССКИЙ": "ru"}
 # "order 1042", "ORDER #A-77", "заказ №15": an order number holds a digit ("order status" is
 # a question for a person).
-_ORDER = re.compile(r"^\s*(order|заказ)\s*(?:№|#|no\.?)?\s*((?=[\w-]*\d)\w[\w-]{0,39})"
+_ORDER = re.compile(rf"^\s*(order|заказ)\s*(?:№|#|no\.?)?\s*({numbers.PATTERN})"
                     r"\s*[.!?]?\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*#?\s*(\d{1,2})\s*[.)!]?\s*$")
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|wg|ответ|отв|пересл)\s*(\[\d+\])?\s*:\s*)+",
@@ -150,7 +151,8 @@ def keyword(text: str, *, after_stop: bool = False) -> Recognised | None:
     order = _ORDER.match(text)
     if order is not None:
         lang = "ru" if order.group(1).lower() == "заказ" else "en"
-        return Recognised(Intent.ORDER, order.group(2), lang)
+        # "order 1042." ends a sentence: the dot is not part of the number.
+        return Recognised(Intent.ORDER, order.group(2).rstrip("."), lang)
     word = normalize(text)
     if not word:
         return None

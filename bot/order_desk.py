@@ -56,5 +56,5 @@ async def details(core: Core, customer_id: int, number: str) -> str:
         when = f"{e.happened_at:%Y-%m-%d %H:%M}" if e.happened_at else ""
         note = f" — {e.note}" if e.note else ""
         lines.append(escape(f"{when} {label(e.status)} ({e.actor}){note}"))
-    lines.append(f"status page: {escape(await core.orders.link(order.id))}")
+    lines.append(f"status page: {escape(await core.orders.link(order.id, order.customer_id))}")
     return "\n".join(lines)

@@ -58,7 +58,7 @@ class OrderDialogue:
             await self.dialogue.say(turn, "order", t("order_not_found", turn.language,
                                                      number=number))
             return
-        link = await self.core.orders.link(order.id)
+        link = await self.core.orders.link(order.id, order.customer_id)
         # By SMS the last steps only: every segment costs, and the page has the rest.
         await self.dialogue.say(turn, "order", texts.details(
             order, self.core.orders.statuses, turn.language, link,

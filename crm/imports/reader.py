@@ -103,6 +103,7 @@ class CsvFile:
         """Each row with its line, or a BadRow for one the CSV rules cannot read."""
         width = len(self.header)
         while True:
+            first = self._reader.line_num + 2  # where the record starts (the header is line 1)
             try:
                 row = next(self._reader)
             except StopIteration:
@@ -110,9 +111,9 @@ class CsvFile:
             except UnicodeDecodeError as e:
                 raise self._undecodable(self._reader.line_num + 2, e) from None
             except csv.Error as e:
-                yield BadRow(self._reader.line_num + 1, "", f"not readable as CSV: {e}")
+                yield BadRow(first, "", f"not readable as CSV: {e}")
                 continue
-            line = self._reader.line_num + 1  # the header was line 1
+            line = first  # a quoted field may span lines: a record is named by its first
             if not any(cell.strip() for cell in row):
                 continue  # blank lines
             if len(row) > width and any(cell.strip() for cell in row[width:]):

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bot.intents import Context, Intent, Recognised, button, command, keyword, recognise
+from crm.orders.numbers import InvalidOrder, check_number
 from crm.types import Channel, Choice, ConsentSource, InboundMessage
 
 ALL = frozenset(Intent)
@@ -197,3 +198,12 @@ def test_order_commands_and_words() -> None:
     assert found is not None and (found.intent, found.arg, found.language) == (
         Intent.ORDER, "1042", "ru")
     assert keyword("updates") is None  # a word of a sentence, not a switch
+
+
+def test_order_numbers_in_messages_follow_the_orders_own_rule() -> None:
+    assert keyword("ORDER 2026.15") == Recognised(Intent.ORDER, "2026.15", "en")
+    assert keyword("order 1042.") == Recognised(Intent.ORDER, "1042", "en")
+    assert keyword("заказ №З-15") == Recognised(Intent.ORDER, "З-15", "ru")
+    with pytest.raises(InvalidOrder):  # "ß" upper-cases to "SS": the key would not fit
+        check_number("ß" * 39 + "1")
+    assert check_number(" #A-1042. ") == "A-1042"

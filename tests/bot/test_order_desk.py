@@ -21,7 +21,7 @@ async def test_managers_see_the_orders_of_the_customer_in_the_topic(
         me = CustomerRef(identities=((Channel.TELEGRAM, "1101"),))
         await orders.put("A-1", OrderInput(
             customer=me, items=[{"name": "<b>Mug</b> & co", "quantity": 2}],
-            amount_minor=4990, currency="EUR"), source="api", actor="api:shop")
+            amount="49.90", currency="EUR"), source="api", actor="api:shop")
         await orders.set_status("A-1", "shipped", note="DHL <123>", source="api",
                                 actor="api:shop")
         # Each change is an event in the topic, and the customer's notice is mirrored too.

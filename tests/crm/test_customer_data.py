@@ -89,7 +89,7 @@ async def test_orders_follow_a_merge_export_and_forget(core: Core) -> None:
     for number, who in (("A-1", old), ("B-2", new)):
         await core.orders.put(number, OrderInput(
             customer=CustomerRef(customer_id=who), items=[{"name": "Ring, engraved 'Ann'"}],
-            amount_minor=1000, currency="EUR", note="gift"), source="api", actor="api:shop")
+            amount="10.00", currency="EUR", note="gift"), source="api", actor="api:shop")
     await core.customers.merge(new, old)
     assert sorted(o.number for o in await core.queries.orders.recent(old, 10)) == ["A-1", "B-2"]
     data = await core.customers.export(old)
