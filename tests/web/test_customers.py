@@ -68,6 +68,11 @@ async def test_list_filters_and_cursor_pages_stay_stable_under_inserts(api: Api)
     future = await api.get("/api/v1/customers", params={"created_after": (
         now + timedelta(days=1)).isoformat()})
     assert future.body["items"] == []
+    # Case does not matter in any script, on SQLite as on PostgreSQL.
+    olga = await api.customer("+12025550100", name="Ольга Иванова")
+    for q in ("ольга", "ОЛЬГА", "Иван", "иВАНОВА"):
+        found = await api.get("/api/v1/customers", params={"q": q})
+        assert [c["id"] for c in found.body["items"]] == [olga], q
 
 
 async def test_list_refuses_bad_parameters(api: Api) -> None:
