@@ -183,8 +183,15 @@ async def test_merge_consent_export_and_forget(api: Api) -> None:
     assert (await api.get(f"/api/v1/customers/{dup}")).body["id"] == ann  # follows the merge
     is_problem(await api.post(f"/api/v1/customers/{ann}/merge", {"source_id": ann}), 422,
                "rejected")
-    is_problem(await api.post(f"/api/v1/customers/{ann}/merge", {"source_id": 4242}), 404,
+    # An id in the body that leads nowhere names the field; a missing id in the path is a 404.
+    nobody = await api.post(f"/api/v1/customers/{ann}/merge", {"source_id": 4242})
+    is_problem(nobody, 422, "validation-error")
+    assert [(e["in"], e["field"], e["code"]) for e in nobody.body["errors"]] == [
+        ("body", "source_id", "not_found")]
+    other = await api.customer("+12025550199", name="Other")
+    is_problem(await api.post("/api/v1/customers/4242/merge", {"source_id": other}), 404,
                "not-found")
+    assert (await api.get(f"/api/v1/customers/{other}")).body["id"] == other  # not merged
 
     consent = await api.post(f"/api/v1/customers/{ann}/consent",
                              {"kind": "marketing", "granted": False, "channel": "sms"})
