@@ -258,16 +258,39 @@ def test_the_readme_verification_and_the_example_config_work() -> None:
     assert settings.webhooks[0].wants(WebhookEvent.CUSTOMER_OPTED_OUT)
 
 
-async def test_an_event_the_receiver_refuses_does_not_hold_back_the_next(
+async def test_a_receiver_answering_4xx_through_a_deploy_loses_no_event(
         api_with: Any, receiver: Receiver) -> None:
-    receiver.script = [400]  # it cannot take this one payload: a bug of theirs, say
+    # A proxy in front of a receiver being deployed answers all sorts for a while.
+    receiver.script = [404, 401, 403, 502, 400]
     api: Api = await api_with(webhooks=[{"url": receiver.url, "secret": SECRET,
                                          "events": ["message.received"]}])
     recorded = Recorded(api)
     await api.customer(text="first")
     await receiver.wait(1)
     await api.customer(text="second")
+    got = await receiver.wait(7)
+    assert [g["status"] for g in got] == [404, 401, 403, 502, 400, 200, 200]
+    texts = [g["event"]["data"]["message"]["text"] for g in got]
+    assert texts == ["first"] * 6 + ["second"]  # the second waited for the first: in order
+    assert len({g["event"]["id"] for g in got[:6]}) == 1  # one event, retried: dedupe works
+    assert all(receiver_verifies(g) for g in got)
+    rows = await recorded.until(OutboxState.SENT, 2)
+    assert [r.attempts for r in rows] == [6, 1]
+    assert not await Outbox.filter(channel=Channel.WEBHOOK, state=OutboxState.FAILED).exists()
+
+
+async def test_an_event_is_given_up_after_webhook_max_attempts_and_the_next_goes(
+        api_with: Any, receiver: Receiver) -> None:
+    receiver.script = [404, 404]
+    api: Api = await api_with(api={"webhook_max_attempts": 2}, webhooks=[{
+        "url": receiver.url, "secret": SECRET, "events": ["message.received"]}])
+    recorded = Recorded(api)
+    await api.customer(text="first")
+    await receiver.wait(1)
+    await api.customer(text="second")
     [accepted] = await receiver.wait(1, accepted=True)
     assert accepted["event"]["data"]["message"]["text"] == "second"
+    assert [g["status"] for g in receiver.got] == [404, 404, 200]
     [failed] = await recorded.until(OutboxState.FAILED, 1)
-    assert "400" in (failed.last_error or "") and failed.attempts == 1
+    assert "404" in (failed.last_error or "") and failed.attempts == 2
+    assert not await Identity.filter(undeliverable_reason__isnull=False).exists()
