@@ -70,7 +70,13 @@ class WebhookSender:
 
     def _per_receiver(self, url: str) -> tuple[float, float] | None:
         hook = self.hooks.get(url)
-        return (hook.rate_per_second, 1.0) if hook is not None else None
+        if hook is None:
+            return None
+        if hook.rate_per_second < 1:
+            # One POST every 1/rate seconds: a limiter holding less than one POST (0.5 in a
+            # second) could never let one through.
+            return (1.0, 1.0 / hook.rate_per_second)
+        return (hook.rate_per_second, 1.0)
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         hook = self.hooks.get(message.address)
