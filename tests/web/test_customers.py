@@ -75,6 +75,27 @@ async def test_list_filters_and_cursor_pages_stay_stable_under_inserts(api: Api)
         assert [c["id"] for c in found.body["items"]] == [olga], q
 
 
+async def test_a_customer_who_writes_while_a_client_pages_moves_up_as_documented(
+        api: Api) -> None:
+    ids = [await api.customer(f"+1202555{n:04d}", name=f"P{n}") for n in range(4)]
+    now = api.core.clock()
+    for n, cid in enumerate(ids):  # they wrote hours ago, P3 last
+        await Customer.filter(id=cid).update(last_seen_at=now - timedelta(hours=5 - n))
+    walk_began = api.core.clock()
+    first = await api.get("/api/v1/customers", params={"limit": "2"})
+    assert [c["name"] for c in first.body["items"]] == ["P3", "P2"]
+    await api.customer("+12025550001", text="me again")  # P1 jumps to the top...
+    await api.customer("+12025550003", text="me too")  # ...and P3, listed already
+    rest = await api.get("/api/v1/customers",
+                         params={"limit": "2", "cursor": first.body["next_cursor"]})
+    # Nothing twice, and P1, whom the walk had not reached, is skipped...
+    assert [c["name"] for c in rest.body["items"]] == ["P0"]
+    assert rest.body["next_cursor"] is None
+    # ...and found as the README says: those seen since the walk began.
+    since = await api.get("/api/v1/customers", params={"seen_after": walk_began.isoformat()})
+    assert [c["name"] for c in since.body["items"]] == ["P3", "P1"]
+
+
 async def test_list_refuses_bad_parameters(api: Api) -> None:
     for params, field in (({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"),
                           ({"channel": "fax"}, "channel"), ({"colour": "red"}, "colour"),
