@@ -68,9 +68,9 @@ class Automation:
         await self.deadlines.customer_wrote(conv, new=event.new_conversation)
 
     async def _queued(self, event: MessageQueued) -> None:
-        if event.direction is not Direction.OUT or event.author_id is None \
+        if event.direction is not Direction.OUT or not event.answers \
                 or event.conversation_id is None:
-            return
+            return  # the bot's messages leave the customer waiting for a person
         await self.deadlines.answered(event.conversation_id)
         await self.followups.manager_wrote(event.conversation_id, event.customer_id,
                                            event.message_id, event.author_id)

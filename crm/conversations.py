@@ -26,6 +26,12 @@ from crm.types import (
 
 log = structlog.get_logger(__name__)
 
+# Whose message answers the customer: a manager's, or the shop's through the API (its system,
+# or a person using it). Either ends the customer's wait as a manager's reply does: the
+# conversation waits on the customer, its deadline ends. The bot's messages do not: the customer
+# is still waiting for a person.
+ANSWERING = frozenset({"manager", "api"})
+
 
 class Conversations:
     def __init__(self, bus: EventBus, outbox: OutboxService, clock: Clock = utcnow,
@@ -125,10 +131,11 @@ class Conversations:
                 # committed): that one is the message; this copy goes.
                 await message.delete()
                 return await Message.get(id=row.message_id)
-            if conversation is not None and author_kind in ("manager", "bot"):
+            answers = author_kind in ANSWERING
+            if conversation is not None and (answers or author_kind == "bot"):
                 conversation.last_outbound_at = now
                 update = ["last_outbound_at"]
-                if author_kind == "manager":
+                if answers:
                     conversation.first_response_due = None
                     update.append("first_response_due")
                     if conversation.status is ConversationStatus.OPEN:
@@ -144,7 +151,7 @@ class Conversations:
                 message_id=message.id, customer_id=customer.id,
                 conversation_id=conversation.id if conversation else None,
                 channel=identity.channel, direction=Direction.OUT,
-                author_id=author.id if author else None, outbox_id=row.id))
+                author_id=author.id if author else None, outbox_id=row.id, answers=answers))
             return message
 
     async def _target(self, customer: Customer, channel: Channel | None,

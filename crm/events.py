@@ -60,6 +60,9 @@ class MessageQueued:
     direction: Direction
     author_id: int | None
     outbox_id: int | None
+    # A person's answer to the customer (a manager's, or one sent through the API: the shop's
+    # system or someone using it): the conversation now waits on the customer, not on us.
+    answers: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Follow-ups, reminders, the rating survey and the after-hours auto-reply (config [followups]).
 
-- Automatic follow-up: `silence_hours` after a manager's message with no answer, the bot sends
-  `text`; again after as long, at most `max_count` times; any message of the customer stops it.
+- Automatic follow-up: `silence_hours` after our answer (a manager's, or one sent through the
+  API) with no word back, the bot sends `text`; again after as long, at most `max_count` times;
+  any message of the customer stops it.
   The hours are business hours when `[sla]` hours are set (crm/sla.py), wall-clock otherwise.
 - A manager's `/followup`: their text goes to the customer at the due time unless the customer
   wrote first. A manager's `/remind`: a notice to them at the due time; if they neither answer
@@ -101,9 +102,11 @@ class Followups:
                                 reason="the customer wrote")
 
     async def manager_wrote(self, conv_id: int, customer_id: int, message_id: int,
-                            manager_id: int) -> None:
-        await self.tasks.cancel([TaskKind.ESCALATION], customer_id=customer_id,
-                                manager_id=manager_id, reason="the manager answered")
+                            manager_id: int | None) -> None:
+        """The customer was answered: by a manager, or through the API (`manager_id` None)."""
+        if manager_id is not None:  # their /remind is done; an answer by the API is not theirs
+            await self.tasks.cancel([TaskKind.ESCALATION], customer_id=customer_id,
+                                    manager_id=manager_id, reason="the manager answered")
         if not self.settings.silence_hours or not self.settings.max_count:
             return
         await self.tasks.cancel([TaskKind.AUTO_FOLLOWUP], conversation_id=conv_id,

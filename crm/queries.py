@@ -86,6 +86,8 @@ class Queries:
     async def customers(self, f: CustomerFilter, limit: int,
                         cursor: str | None = None) -> Page[CustomerView]:
         conn = get_connection("default")
+        if f.q and not sql.is_postgres(conn):
+            await search.with_fold(conn)  # `q` folds case with it (_customer_where)
         where, params = _customer_where(conn, f)
         seen: str | None = None
         last_id: int | None = None
@@ -280,10 +282,13 @@ def _customer_where(conn: BaseDBAsyncClient, f: CustomerFilter) -> tuple[str, li
                      "AND i.channel = ?)")
         params.append(f.channel.value)
     if f.q:
-        pattern = "%" + f.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
-            "_", "\\_") + "%"
-        where.append("(LOWER(c.name) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM identity i "
-                     "WHERE i.customer_id = c.id AND LOWER(i.address) LIKE ? ESCAPE '\\'))")
+        if sql.is_postgres(conn):
+            fold, pattern = "LOWER", "%" + f.q.lower().replace("\\", "\\\\").replace(
+                "%", "\\%").replace("_", "\\_") + "%"
+        else:  # SQLite's LOWER() folds A-Z only: crm_fold is casefold, for every script
+            fold, pattern = "crm_fold", search.like(f.q)
+        where.append(f"({fold}(c.name) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM identity i "
+                     f"WHERE i.customer_id = c.id AND {fold}(i.address) LIKE ? ESCAPE '\\'))")
         params += [pattern, pattern]
     for column, op, value in (("created_at", ">=", f.created_after),
                               ("created_at", "<", f.created_before),

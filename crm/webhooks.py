@@ -3,9 +3,10 @@
 Each event a receiver subscribed to is one outbox row on the WEBHOOK channel (address: the
 receiver's URL), written in the transaction of its cause, so an event is sent only if what caused
 it committed, and durably: the dispatcher retries with the outbox's backoff until the receiver
-answers 2xx. The body is fixed when the row is written, with an event id (`evt_…`) shared by every
-receiver of that event and kept on every retry, so receivers can dedupe. web/webhooks.py signs and
-POSTs it.
+answers 2xx (410 Gone drops the event; at most `[api] webhook_max_attempts` tries: web/webhooks.py
+says which answer does what). The body is fixed when the row is written, with an event id
+(`evt_…`) shared by every receiver of that event and kept on every retry, so receivers can
+dedupe. web/webhooks.py signs and POSTs it.
 
 Later features publish their own events (`order.status_changed`, `campaign.finished`) with
 `publish`, after adding them to `WebhookEvent`.

@@ -10,10 +10,11 @@ from crm.apikeys import Scope
 from crm.consent import EVERY_CHANNEL, ConsentState
 from crm.errors import InvalidAddress
 from crm.identity import normalize_typed_address
+from crm.models import Customer
 from crm.queries import CustomerFilter
 from crm.types import Channel, ConsentSource
 from crm.views import CustomerCard, CustomerView, Page
-from web.api.problems import ApiProblem, field_error
+from web.api.problems import ApiProblem, field_error, unknown_id
 from web.api.routes import Call, Reply, Routes
 from web.api.schemas.common import channel
 from web.api.schemas.customers import (
@@ -141,7 +142,11 @@ async def remove_identity(call: Call[None, None]) -> CustomerCardOut:
 @routes.route("POST", "/customers/{id}/merge", summary="Merge another customer into this one",
               scopes=WRITE, response=CustomerCardOut, body=MergeIn, errors=(404, 409, 422))
 async def merge_customer(call: Call[MergeIn, None]) -> CustomerCardOut:
-    """Identities, messages, conversations, tasks and consent of `source_id` move here."""
+    """Identities, messages, conversations, tasks and consent of `source_id` move here. A
+    `source_id` that does not exist is a 422 naming it; this customer not existing, a 404."""
+    await call.core.customers.get(call.path["id"])
+    if not await Customer.filter(id=call.body.source_id).exists():
+        raise unknown_id("body", "source_id", f"no customer #{call.body.source_id}")
     target = await call.core.customers.merge(call.body.source_id, call.path["id"],
                                              actor=call.principal.actor)
     return await _card(call, target.id)
