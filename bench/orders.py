@@ -115,11 +115,21 @@ def _raw_batches(data: list[tuple[str, ...]], customers: int
             order.append((i, number, number.upper(), None, cid, status, items,
                           round(float(amount) * 100), "EUR", at, at, now, now))
             event.append((i, status, "import:bench", "", at, now))
-            meta = f'{{"order":"{number}","status":"{status}","actor":"import:bench"}}'
+            meta = json.dumps({"order": number, "status": status, "actor": "import:bench",
+                               "phrase": _phrase(number, status)}, separators=(",", ":"))
             timeline.append((cid, "email", f"Order {number} placed: {status.title()} "
                              "(import:bench).", meta, False, now))
         batches.append((cust, ident, order, event, timeline))
     return batches
+
+
+def _phrase(number: str, status: str) -> dict[str, Any]:
+    """The shape of the phrase an imported order's timeline line keeps (crm/i18n.py)."""
+    label = {"label": {"en": status.title(), "ru": status.title()}}
+    actor = {"phrase": {"key": "actor_import", "args": {"name": "bench"}}}
+    head = {"phrase": {"key": "event_order_placed", "args": {"number": number, "status": label,
+                                                             "actor": actor}}}
+    return {"key": "event_order", "args": {"head": head, "note": "", "untold": ""}}
 
 
 _RAW = (

@@ -187,7 +187,7 @@ class Dialogue:
                                           else "file_file", turn.language) for a in big)
         limit = int(big[0].meta.get("limit") or self.core.files.max_bytes)
         await self.say(turn, "file_too_large", t("file_too_large", turn.language, names=names,
-                                                 limit=megabytes(limit)))
+                                                 limit=megabytes(limit, turn.language)))
 
     def _menu_choices(self, turn: Turn, opted_out: bool = False) -> tuple[Choice, ...]:
         return menu.main_menu(turn.channel, turn.language, opted_out=opted_out,

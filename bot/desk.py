@@ -97,8 +97,9 @@ class Desk:
         token = from_chat.set(True)
         try:
             await self._act(manager, message, where)
-        except CrmError as e:  # a sentence for the manager; the detail is in the log
-            await self.say(where, f"⚠️ {e}")
+        except CrmError as e:  # a sentence for the manager, in their language
+            log.info("desk.refused", error=str(e), customer_id=where.customer_id)
+            await self.say(where, f"⚠️ {e.in_language(where.lang)}")
         finally:
             from_chat.reset(token)
 
@@ -142,7 +143,7 @@ class Desk:
     async def say(self, where: Where, text: str, *, html: bool = False) -> None:
         block = text if html else render.notice(text, "")
         await self.mirror.answer(where.chat_id, where.thread_id, where.customer_id, [block],
-                                 key=where.key)
+                                 key=where.key, language=where.lang)
 
     # --- commands --------------------------------------------------------------------------
 
@@ -227,23 +228,24 @@ class Desk:
     async def _info(self, manager: Manager, where: Where, _args: str) -> None:
         card = await self.core.queries.card(where.customer_id or 0)
         customer, conv = card.customer, card.conversations.latest
+        lang = where.lang
         name = customer.name or (customer.identities[0].address if customer.identities
-                                 else f"customer #{customer.id}")
+                                 else team("customer_number", lang, id=customer.id))
         lines = [f"<b>{escape(name)}</b> #{customer.id}"]
         for ident in customer.identities:
             bad = f" ⛔ {ident.undeliverable_reason}" if ident.undeliverable_reason else ""
             lines.append(f"{render.mark(ident.channel)}: {escape(ident.address + bad)}")
-        lang = where.lang
+        state = team(f"state_{conv.status.value}", lang) if conv else "—"
         lines += [
             f"{team('card_tags', lang)}: {escape(', '.join(customer.tags) or '—')}",
             f"{team('card_assignee', lang)}: "
             f"{escape(card.conversations.assignee_name or '—')}",
-            f"{team('card_conversation', lang)}: {conv.status.value if conv else '—'}",
+            f"{team('card_conversation', lang)}: {escape(state)}",
             f"{team('card_lead_source', lang)}: {escape(customer.lead_source or '—')}",
             f"{team('card_language', lang)}: {escape(customer.language or '—')}",
-            *(escape(line) for line in describe(card.consent)),
+            *(escape(line) for line in describe(card.consent, lang)),
             f"{team('card_orders', lang)}: "
-            f"{escape(await order_desk.summary(self.core, customer.id))}",
+            f"{escape(await order_desk.summary(self.core, customer.id, lang))}",
         ]
         await self.say(where, "\n".join(lines), html=True)
 
@@ -255,7 +257,7 @@ class Desk:
         for message in messages:
             blocks += render.blocks(await self.mirror.entry(message, language=where.lang))
         await self.mirror.answer(where.chat_id, where.thread_id, where.customer_id, blocks,
-                                 key=where.key)
+                                 key=where.key, language=where.lang)
 
     async def _help(self, manager: Manager, where: Where, _args: str) -> None:
         await self.say(where, team("help", where.lang))
@@ -270,15 +272,13 @@ class Desk:
         await toolkit.find(self, where, args)
 
     async def _orders(self, manager: Manager, where: Where, _args: str) -> None:
-        await self.say(where, await order_desk.listing(self.core, where.customer_id or 0),
-                       html=True)
+        await self.say(where, await order_desk.listing(self.core, where.customer_id or 0,
+                                                       where.lang), html=True)
 
     async def _order(self, manager: Manager, where: Where, args: str) -> None:
         if not args.strip():
-            await self.say(where, "Usage: /order NUMBER (/orders lists them).")
+            await self.say(where, team("order_usage", where.lang))
             return
         await self.say(where, await order_desk.details(self.core, where.customer_id or 0,
-                                                       args.strip().lstrip("#")), html=True)
-
-
-
+                                                       args.strip().lstrip("#"), where.lang),
+                       html=True)

@@ -12,22 +12,25 @@ skips a row our transaction has locked, so nothing falls between the two).
 
 Files: a message's files are mirrored as the files themselves, one row each (never extended),
 the first with the entry as its caption when it fits; what follows a file joins a new row, so
-the topic keeps the order. Texts are in the group's language ([telegram] managers_language); a
-notice to one manager is in theirs.
+the topic keeps the order. Texts are in the group's language ([telegram] managers_language); in
+private chats (no group) and a notice to one manager, in each manager's own.
 """
 
 from __future__ import annotations
 
 import contextvars
+import inspect
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 import structlog
 
 from bot import render
 from channels.telegram import TelegramRuntime
 from channels.telegram.text import utf16_len
+from crm.actors import actor_named
 from crm.events import (
     ConsentChanged,
     ConversationChanged,
@@ -38,8 +41,8 @@ from crm.events import (
     MessageReceived,
     TeamNotice,
 )
-from crm.files import is_kept
-from crm.i18n import team
+from crm.files import is_kept, note_of
+from crm.i18n import Phrase, Text, customer_label, in_language, team
 from crm.identity import reply_warning
 from crm.models import Conversation, Customer, CustomerTopic, Identity, Manager, Message, Outbox
 from crm.services import Core
@@ -62,6 +65,17 @@ COALESCE_LIMIT = 12_000  # characters of one row; past it a new row starts
 # Once half of a chat's window is spent, a new row waits this long so that what follows joins
 # it: the budget goes further (one message per customer, not one per line) at a small delay.
 COALESCE_DELAY = 2.0
+# What to post: blocks as they are (already in their reader's language), or made per language.
+Blocks = list[str] | Callable[[str], list[str] | Awaitable[list[str]]]
+
+
+class Target(NamedTuple):
+    """Where a mirror goes: a chat, the language it is read in, and for a manager's private
+    chat the header naming the customer (None: the customer's topic in the group)."""
+
+    address: str
+    lang: str
+    header: str | None
 
 
 class Mirror:
@@ -102,49 +116,62 @@ class Mirror:
 
     async def mirror(self, customer_id: int, message: Message, *, key: str,
                      reopen: bool = False) -> None:
-        """A timeline entry into the chat: as text, or as its files with a caption."""
-        entry = await self.entry(message)
+        """A timeline entry into the chat: as text, or as its files with a caption; for each
+        reader in their language."""
         files = [Attachment(**a) for a in message.attachments if is_kept(a)]  # type: ignore[arg-type]
-        single = render.caption(entry) if len(files) == 1 == len(message.attachments) else None
-        if single is None:
-            await self.post(customer_id, render.blocks(entry), key=key, reopen=reopen)
-        for i, file in enumerate(files):
-            text = single or render.file_caption(entry, file.filename or file.kind)
-            await self.post_file(customer_id, file, text, key=f"{key}:f{i}",
-                                 reopen=reopen and single is not None)
+        entries: dict[str, render.Entry] = {}
+        for target in await self.targets(customer_id):
+            if target.lang not in entries:
+                entries[target.lang] = await self.entry(message, language=target.lang)
+            entry = entries[target.lang]
+            single = render.caption(entry) if len(files) == 1 == len(message.attachments) \
+                else None
+            if single is None:
+                await self._to(target, customer_id, render.blocks(entry), key, reopen=reopen)
+            for i, file in enumerate(files):
+                text = single or render.file_caption(entry, file.filename or file.kind)
+                await self._file_to(target, customer_id, file, text, key=f"{key}:f{i}",
+                                    reopen=reopen and single is not None)
 
     async def _edited(self, event: MessageEdited) -> None:
         if from_chat.get():
             return  # the manager's own correction: they see it where they made it
         message = await Message.get(id=event.message_id)
-        entry = await self.entry(message, edited=True)
-        await self.post(event.customer_id, render.blocks(entry),
+
+        async def blocks(lang: str) -> list[str]:
+            return render.blocks(await self.entry(message, edited=True, language=lang))
+
+        await self.post(event.customer_id, blocks,
                         key=f"e{message.id}:{uuid.uuid4().hex[:8]}")
 
     async def _changed(self, event: ConversationChanged) -> None:
         if event.change == "merged":
             return  # the topic says "merged into this customer"; the survivor's goes on
-        who = await _actor_name(event.actor)
-        if event.status is ConversationStatus.CLOSED:
-            text, close, reopen = team("closed_by", self.lang, who=who), True, False
-        else:
-            assignee = await Manager.get_or_none(id=event.assignee_id) \
-                if event.assignee_id else None
-            text = team("conversation_state", self.lang,
-                        state=team(f"state_{event.status.value}", self.lang),
-                        assignee=assignee.name if assignee else team("nobody", self.lang),
-                        who=who)
-            close, reopen = False, True
-        await self.post(event.customer_id, [render.notice(text)],
+        who = await actor_named(event.actor)
+        closed = event.status is ConversationStatus.CLOSED
+        assignee = await Manager.get_or_none(id=event.assignee_id) \
+            if event.assignee_id and not closed else None
+
+        async def blocks(lang: str) -> list[str]:
+            if closed:
+                return [render.notice(team("closed_by", lang, who=in_language(who, lang)))]
+            return [render.notice(team(
+                "conversation_state", lang, state=team(f"state_{event.status.value}", lang),
+                assignee=assignee.name if assignee else team("nobody", lang),
+                who=in_language(who, lang)))]
+
+        await self.post(event.customer_id, blocks,
                         key=f"c{event.conversation_id}:{uuid.uuid4().hex[:8]}",
-                        close=close, reopen=reopen)
+                        close=closed, reopen=not closed)
 
     async def _notice(self, event: TeamNotice) -> None:
-        block = render.notice(event.render(self.lang), "🔔")
         if self.group is not None and event.customer_id is not None:
-            await self.post(event.customer_id, [block], key=f"n{event.key}")
+            await self.post(event.customer_id,
+                            lambda lang: [render.notice(event.render(lang), "🔔")],
+                            key=f"n{event.key}")
             return
         if self.group is not None and event.manager_id is None:
+            block = render.notice(event.render(self.lang), "🔔")
             await self._enqueue(str(self.group), [block], f"tgnotice:{event.key}", None, {})
             return
         targets = [event.manager_id] if event.manager_id is not None else \
@@ -155,9 +182,9 @@ class Mirror:
                                 f"tgnotice:{event.key}:{manager.id}", None, {})
 
     async def _merged(self, event: CustomersMerged) -> None:
-        await self.post(event.target_id, [render.notice(
-            team("merged", self.lang, id=event.source_id))],
-            key=f"merged{event.source_id}")
+        await self.post(event.target_id,
+                        lambda lang: [render.notice(team("merged", lang, id=event.source_id))],
+                        key=f"merged{event.source_id}")
 
     async def _consent(self, event: ConsentChanged) -> None:
         """A line in the customer's topic, if they have one: worth knowing before writing to
@@ -165,16 +192,16 @@ class Mirror:
         if self.group is None or not await CustomerTopic.filter(
                 customer_id=event.customer_id, chat_id=self.group).exists():
             return
-        await self.post(event.customer_id, [render.notice(render.consent_line(
-            event.kind.value, event.channel, event.granted, event.source, self.lang))],
+        await self.post(event.customer_id, lambda lang: [render.notice(render.consent_line(
+            event.kind.value, event.channel, event.granted, event.source, lang))],
             key=f"consent:{event.kind.value}:{event.channel}:{uuid.uuid4().hex[:8]}")
 
     async def _delivery_failed(self, event: DeliveryChanged) -> None:
         if event.status is not DeliveryStatus.FAILED or event.message_id is None \
                 or event.customer_id is None:
             return
-        await self.post(event.customer_id, [render.failure(event.error, event.channel,
-                                                           self.lang)],
+        await self.post(event.customer_id,
+                        lambda lang: [render.failure(event.error, event.channel, lang)],
                         key=f"f{event.message_id}:{event.outbox_id}")
 
     async def _delivery_shown(self, event: DeliveryChanged) -> None:
@@ -196,11 +223,12 @@ class Mirror:
         lang = language or self.lang
         who, warning = team("who_system", lang), None
         if message.direction is Direction.IN:
-            who = await customer_name(message.customer_id,
-                                      str(message.meta.get("sender_name") or "") or None)
+            who = in_language(await customer_name(
+                message.customer_id, str(message.meta.get("sender_name") or "") or None), lang)
             identity = await Identity.get_or_none(id=message.identity_id) \
                 if message.identity_id is not None else None
-            warning = reply_warning(message.channel, identity.address) if identity else None
+            phrase = reply_warning(message.channel, identity.address) if identity else None
+            warning = phrase.render(lang) if phrase is not None else None
         elif message.author_id is not None:
             author = await Manager.get_or_none(id=message.author_id)
             who = author.name if author else team("who_manager", lang)
@@ -208,67 +236,80 @@ class Mirror:
             who = team("who_bot", lang)
         headers = message.meta.get("headers")
         subject = headers.get("subject") if isinstance(headers, dict) else None
+        said = Phrase.from_json(message.meta.get("phrase")) \
+            if message.direction is Direction.EVENT else None
         return render.Entry(message.direction, message.channel, message.text, who,
                             attachments=[_label(a, lang) for a in message.attachments],
                             subject=subject if message.channel is Channel.EMAIL else None,
                             automated=message.automated, edited=edited, warning=warning,
-                            language=lang)
+                            language=lang, phrase=said)
 
     # --- writing to the chat ---------------------------------------------------------------
 
-    async def post(self, customer_id: int, blocks: list[str], *, key: str,
+    async def post(self, customer_id: int, blocks: Blocks, *, key: str,
                    close: bool = False, reopen: bool = False) -> None:
-        """Queue `blocks` for the customer's topic, or the managers' private chats."""
+        """Queue `blocks` for the customer's topic, or the managers' private chats: the same
+        blocks, or made for each reader's language (`blocks(lang)`)."""
+        made: dict[str, list[str]] = {}
+        for target in await self.targets(customer_id):
+            if target.lang not in made:
+                shown = blocks if isinstance(blocks, list) else blocks(target.lang)
+                made[target.lang] = await shown if inspect.isawaitable(shown) else shown
+            await self._to(target, customer_id, made[target.lang], key, close=close,
+                           reopen=reopen)
+
+    async def targets(self, customer_id: int) -> list[Target]:
+        """Where what is about this customer goes: their topic, in the group's language; else
+        the private chats of `private_targets`, each in its manager's language."""
+        if self.group is not None:
+            return [Target(str(self.group), self.lang, None)]
+        name = await customer_name(customer_id)
+        targets = []
+        for manager in await self.private_targets(customer_id):
+            lang = manager.language or self.lang
+            header = render.private_header(in_language(name, lang), customer_id)
+            targets.append(Target(str(manager.telegram_user_id), lang, header))
+        return targets
+
+    async def _to(self, target: Target, customer_id: int, blocks: list[str], key: str, *,
+                  close: bool = False, reopen: bool = False) -> None:
         if not blocks:
             return
-        if self.group is not None:
-            await self._coalesce(str(self.group), customer_id, blocks, key,
-                                 {"topic_customer_id": customer_id, "close_topic": close,
-                                  "reopen_topic": reopen})
-            return
-        name = await customer_name(customer_id)
-        header = render.private_header(name, customer_id)
-        for chat_id in await self.private_targets(customer_id):
-            await self._coalesce(str(chat_id), customer_id, blocks, key, {"header": header})
+        options: dict[str, Any] = {"header": target.header} if target.header is not None \
+            else {"topic_customer_id": customer_id, "close_topic": close, "reopen_topic": reopen}
+        await self._coalesce(target.address, customer_id, blocks, key, options)
 
-    async def post_file(self, customer_id: int, file: Attachment, caption: str, *, key: str,
-                        reopen: bool = False) -> None:
-        """Queue one file for the customer's topic (or the managers' private chats)."""
-        if self.group is not None:
-            address = str(self.group)
-            await self._enqueue(address, [], f"tgmirror:{address}:{customer_id}:{key}",
-                                customer_id, {"topic_customer_id": customer_id,
-                                              "reopen_topic": reopen, "caption": caption},
-                                attachments=(file,))
-            return
-        header = render.private_header(await customer_name(customer_id), customer_id)
-        for chat_id in await self.private_targets(customer_id):
-            await self._enqueue(str(chat_id), [], f"tgmirror:{chat_id}:{customer_id}:{key}",
-                                customer_id, {"caption": f"{header}\n{caption}"[:1024]},
-                                attachments=(file,))
+    async def _file_to(self, target: Target, customer_id: int, file: Attachment, caption: str,
+                       *, key: str, reopen: bool = False) -> None:
+        """Queue one file for the customer's topic (or a manager's private chat)."""
+        options: dict[str, Any] = {"caption": f"{target.header}\n{caption}"[:1024]} \
+            if target.header is not None else \
+            {"topic_customer_id": customer_id, "reopen_topic": reopen, "caption": caption}
+        await self._enqueue(target.address, [], f"tgmirror:{target.address}:{customer_id}:{key}",
+                            customer_id, options, attachments=(file,))
 
     async def answer(self, chat_id: int, thread_id: int | None, customer_id: int | None,
-                     blocks: list[str], key: str) -> None:
-        """A reply of the bot to a manager where they wrote."""
+                     blocks: list[str], key: str, language: str | None = None) -> None:
+        """A reply of the bot to a manager where they wrote (in `language`, theirs)."""
         if customer_id is not None and self.group is not None and chat_id == self.group:
             await self.post(customer_id, blocks, key=key)
             return
         options: dict[str, Any] = {"thread_id": thread_id} if thread_id else {}
         if customer_id is not None and self.group is None:
-            options["header"] = render.private_header(await customer_name(customer_id),
-                                                      customer_id)
+            name = in_language(await customer_name(customer_id), language or self.lang)
+            options["header"] = render.private_header(name, customer_id)
         await self._enqueue(str(chat_id), blocks, f"tgans:{key}", customer_id, options)
 
-    async def private_targets(self, customer_id: int) -> list[int]:
+    async def private_targets(self, customer_id: int) -> list[Manager]:
         """The assignee; else the managers online; else every manager."""
         conv = await Conversation.filter(customer_id=customer_id).order_by("-id").first()
         if conv is not None and conv.assignee_id is not None:
             manager = await Manager.get_or_none(id=conv.assignee_id, active=True)
             if manager is not None:
-                return [manager.telegram_user_id]
+                return [manager]
         managers = await Manager.filter(active=True).order_by("id")
         online = [m for m in managers if m.availability.value == "online"]
-        return [m.telegram_user_id for m in (online or managers)]
+        return online or managers
 
     async def _coalesce(self, address: str, customer_id: int, blocks: list[str], key: str,
                         options: dict[str, Any]) -> None:
@@ -307,14 +348,15 @@ class Mirror:
             delay_seconds=delay)
 
 
-async def customer_name(customer_id: int, fallback: str | None = None) -> str:
+async def customer_name(customer_id: int, fallback: str | None = None) -> Text:
+    """Their name, else `fallback`, else their first address, else "customer #12"."""
     customer = await Customer.get_or_none(id=customer_id)
     if customer is not None and customer.name:
         return customer.name
     if fallback:
         return fallback
     identity = await Identity.filter(customer_id=customer_id).order_by("id").first()
-    return identity.address if identity else f"customer #{customer_id}"
+    return identity.address if identity else customer_label(None, customer_id)
 
 
 def _label(attachment: dict[str, object], lang: str) -> str:
@@ -325,13 +367,5 @@ def _label(attachment: dict[str, object], lang: str) -> str:
         return name
     if meta.get("too_large"):
         return team("file_label_too_large", lang, name=name)
-    return f"{name} ({meta['note']})" if meta.get("note") else name
-
-
-async def _actor_name(actor: str) -> str:
-    kind, _, ident = actor.partition(":")
-    if kind == "manager" and ident.isdigit():
-        manager = await Manager.get_or_none(id=int(ident))
-        if manager is not None:
-            return manager.name
-    return actor
+    note = note_of(attachment, lang)
+    return f"{name} ({note})" if note else name

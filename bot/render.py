@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from channels.telegram.text import escape, escaped_pieces, utf16_len
 from channels.telegram.topics import topic_link
-from crm.i18n import team
+from crm.consent import source_name
+from crm.i18n import Phrase, team
 from crm.types import Channel, DeliveryStatus, Direction
 
 CAPTION_LIMIT = 1024  # Telegram's, for a file's caption
@@ -36,6 +37,7 @@ class Entry:
     error: str | None = None
     warning: str | None = None  # e.g. crm.identity.reply_warning: shown under the head line
     language: str = "en"  # of whoever reads it
+    phrase: Phrase | None = None  # an event's text to show in `language` instead of `text`
 
 
 def mark(channel: Channel) -> str:
@@ -86,6 +88,8 @@ def blocks(entry: Entry, limit: int = BLOCK_LIMIT) -> list[str]:
     top = "\n".join([_head(entry), *_extra(entry)])
     body = entry.text.strip()
     if entry.direction is Direction.EVENT and not entry.automated:
+        if entry.phrase is not None:
+            body = entry.phrase.render(entry.language).strip()
         return [f"ℹ️ <i>{escape(body)}</i>"] if body else []
     if not body:
         return [top]
@@ -130,4 +134,5 @@ def consent_line(kind: str, channel: str, granted: bool, source: str,
     """`Marketing: stopped on sms (keyword).` for the managers' topic (plain text)."""
     where = team("every_channel", language) if channel == "*" else channel
     return team("consent_resumed" if granted else "consent_stopped", language,
-                kind=team(f"kind_{kind}", language), where=where, source=source)
+                kind=team(f"kind_{kind}", language), where=where,
+                source=source_name(source, language))

@@ -32,6 +32,7 @@ from crm import sql
 from crm.clock import Clock, utcnow
 from crm.config import ConsentSettings
 from crm.events import ConsentChanged, EventBus
+from crm.i18n import Phrase, team
 from crm.models import AuditLog, Consent, Identity, Message
 from crm.types import Channel, ConsentKind, ConsentSource, Direction
 
@@ -130,7 +131,7 @@ class Consents:
         return changed
 
     async def refusal(self, customer_id: int, channel: Channel, author_kind: str, *,
-                      answers_customer: bool = False) -> str | None:
+                      answers_customer: bool = False) -> Phrase | None:
         """Why nothing may be sent to the customer on `channel` now, or None.
 
         Only SMS has such a rule: after STOP by SMS (notifications by SMS denied), the bot and
@@ -145,16 +146,16 @@ class Consents:
                           self.default(ConsentKind.NOTIFICATIONS))
         if state.granted:
             return None
-        when = f" on {state.changed_at:%Y-%m-%d %H:%M} UTC" if state.changed_at else ""
+        when: Phrase | str = Phrase("sms_stop_when", at=f"{state.changed_at:%Y-%m-%d %H:%M}") \
+            if state.changed_at else ""
         if author_kind == "manager" and state.changed_at is not None:
             since = await Message.filter(
                 customer_id=customer_id, channel=channel, direction=Direction.IN,
                 created_at__gt=state.changed_at).order_by("-id").limit(20)
             if any(not m.meta.get("command") for m in since):
                 return None  # they wrote again after the STOP: a reply to that may go
-            return (f"The customer replied STOP by SMS{when}: an SMS can go only after they "
-                    "write again or send START. Answer on another channel (/via email).")
-        return f"The customer replied STOP by SMS{when}: nothing automatic goes to them by SMS."
+            return Phrase("sms_stop_manager", when=when)
+        return Phrase("sms_stop_automatic", when=when)
 
     async def allows(self, customer_id: int, kind: ConsentKind, channel: Channel) -> bool:
         rows = await Consent.filter(customer_id=customer_id, kind=kind,
@@ -235,17 +236,31 @@ class Consents:
         return {"consents": await Consent.filter(customer_id=customer_id).update(actor="erased")}
 
 
-def describe(states: Sequence[ConsentState]) -> list[str]:
-    """One line per kind for people (`crm customers show`, the managers' /info):
+def describe(states: Sequence[ConsentState], language: str | None = None) -> list[str]:
+    """One line per kind for people (`crm customers show`, the managers' /info, in their
+    language):
     `marketing: telegram yes, sms no (keyword, 2026-12-01), other channels yes (default)`."""
     lines: list[str] = []
     for kind in ConsentKind:
         parts = []
         for state in (s for s in states if s.kind is kind):
-            where = "other channels" if state.channel == EVERY_CHANNEL else state.channel
-            how = "default" if state.is_default else \
-                f"{state.source}, {state.changed_at:%Y-%m-%d}" if state.changed_at else \
-                str(state.source)
-            parts.append(f"{where} {'yes' if state.granted else 'no'} ({how})")
-        lines.append(f"{kind.value}: {', '.join(parts)}")
+            where = team("consent_other_channels", language) \
+                if state.channel == EVERY_CHANNEL else state.channel
+            source = source_name(state.source, language)
+            how = team("consent_default", language) if state.is_default else \
+                f"{source}, {state.changed_at:%Y-%m-%d}" if state.changed_at else source
+            parts.append(team("consent_part", language, where=where, how=how,
+                              answer=team("yes" if state.granted else "no", language)))
+        lines.append(team("consent_kind_line", language, parts=", ".join(parts),
+                          kind=team(f"consent_kind_{kind.value}", language)))
     return lines
+
+
+def source_name(source: str | None, language: str | None = None) -> str:
+    """Where a word of the customer came from (`keyword`, `command`, …), for people."""
+    if not source:
+        return ""
+    try:
+        return team(f"source_{source}", language)
+    except KeyError:  # a source of a later version, or a test's: shown as it is
+        return source

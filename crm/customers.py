@@ -20,6 +20,7 @@ from tortoise.models import Model
 from crm.clock import Clock, utcnow
 from crm.errors import AddressTaken, CrmError, Erased, NotFound
 from crm.events import ConversationChanged, CustomersMerged, EventBus
+from crm.i18n import Phrase
 from crm.identity import normalize_address, normalize_typed_address
 from crm.models import (
     AuditLog,
@@ -69,7 +70,7 @@ class Customers:
     async def get(self, customer_id: int) -> Customer:
         customer = await Customer.get_or_none(id=customer_id)
         if customer is None:
-            raise NotFound(f"customer #{customer_id} does not exist")
+            raise NotFound(Phrase("customer_missing", id=customer_id))
         while customer.merged_into_id is not None:
             customer = await Customer.get(id=customer.merged_into_id)
         return customer
@@ -79,8 +80,7 @@ class Customers:
         stored about them again under the old record."""
         customer = await self.get(customer_id)
         if customer.erased_at is not None:
-            raise Erased(f"customer #{customer.id} was erased: nothing new can be stored on "
-                         "them (a person who writes again becomes a new customer)")
+            raise Erased(Phrase("customer_erased", id=customer.id))
         return customer
 
     async def find(self, query: str = "", limit: int = 50, offset: int = 0) -> list[Customer]:

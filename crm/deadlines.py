@@ -121,7 +121,7 @@ class Deadlines:
         customer = await Customer.get(id=conv.customer_id)
         left = max(1, int((due - now).total_seconds() // 60))
         await self.core.bus.emit(TeamNotice.of(
-            "deadline_warning", Phrase("deadline_warning", customer=str(customer),
+            "deadline_warning", Phrase("deadline_warning", customer=customer.label,
                                        due=self._local(due), left=left),
             key=f"task:{task.id}", customer_id=conv.customer_id, manager_id=conv.assignee_id))
         return TaskState.DONE
@@ -135,7 +135,7 @@ class Deadlines:
         late = await Manager.get_or_none(id=conv.assignee_id) if conv.assignee_id else None
         who = Phrase("assigned_to", name=late.name) if late else Phrase("nobody_assigned")
         await self.core.bus.emit(TeamNotice.of(
-            "deadline_missed", Phrase("deadline_missed", customer=str(customer),
+            "deadline_missed", Phrase("deadline_missed", customer=customer.label,
                                       since=self._local(due), who=who),
             key=f"task:{task.id}", customer_id=conv.customer_id))
         if late is not None and self.core.settings.sla.reassign_on_miss:

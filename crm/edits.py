@@ -17,6 +17,7 @@ from crm.clock import Clock, utcnow
 from crm.dispatcher import Dispatcher
 from crm.errors import CrmError
 from crm.events import EventBus, MessageEdited
+from crm.i18n import Phrase
 from crm.models import Manager, Message, Outbox
 from crm.outbox import OutboxService
 from crm.types import Channel, DeliveryStatus, OutboundMessage, OutboxState, Priority
@@ -48,11 +49,11 @@ class Edits:
                    *, key: str | None = None) -> tuple[EditOutcome, Channel]:
         """Replace the text of an outbound message. `key` makes a replayed edit a no-op."""
         if not text.strip():
-            raise CrmError("An edit needs some text: the message was left as it was.")
+            raise CrmError(Phrase("edit_empty"))
         async with self.bus.unit_of_work():
             message = await Message.filter(id=message_id).select_for_update().first()
             if message is None:
-                raise CrmError(f"message #{message_id} does not exist")
+                raise CrmError(Phrase("message_missing", id=message_id))
             if message.text == text:
                 return EditOutcome.UNCHANGED, message.channel
             now = self.clock()
@@ -78,7 +79,7 @@ class Edits:
                 return EditOutcome.UPDATED
             row = await Outbox.get(id=row.id)
         if row.state is OutboxState.SENDING:
-            raise CrmError("This message is being sent right now: edit it again in a moment.")
+            raise CrmError(Phrase("edit_while_sending"))
         if not self.dispatcher.can_edit(message.channel) or row.state is not OutboxState.SENT \
                 or not message.external_id or message.delivery_status is DeliveryStatus.FAILED:
             return EditOutcome.KEPT

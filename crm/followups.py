@@ -237,7 +237,7 @@ class Followups:
         customer = await Customer.get(id=task.customer_id)
         if is_late(task, now, timedelta(hours=self.settings.late_limit_hours)):
             await self.core.bus.emit(TeamNotice.of(
-                "followup_skipped", Phrase("followup_skipped", customer=str(customer),
+                "followup_skipped", Phrase("followup_skipped", customer=customer.label,
                                            due=self._local(task.due_at), text=task.text),
                 key=f"task:{task.id}", customer_id=customer.id, manager_id=task.manager_id))
             return TaskState.SKIPPED
@@ -250,7 +250,7 @@ class Followups:
     async def _reminder(self, task: Task, now: datetime) -> TaskState:
         customer = await Customer.get_or_none(id=task.customer_id) if task.customer_id \
             else None
-        about = Phrase("about_customer", customer=str(customer)) if customer else ""
+        about = Phrase("about_customer", customer=customer.label) if customer else ""
         late = Phrase("late_due", due=self._local(task.due_at)) \
             if is_late(task, now, timedelta(minutes=5)) else ""
         await self.core.bus.emit(TeamNotice.of(
@@ -270,7 +270,7 @@ class Followups:
         customer = await Customer.get_or_none(id=task.customer_id) if task.customer_id \
             else None
         who = manager.name if manager else Phrase("a_manager")
-        about = Phrase("escalation_about", customer=str(customer)) if customer else ""
+        about = Phrase("escalation_about", customer=customer.label) if customer else ""
         text = Phrase("escalation", who=who, about=about, text=task.text,
                       number=task.payload.get("reminder_id"))
         admins: list[Manager | None] = [

@@ -15,6 +15,7 @@ import idna
 import phonenumbers
 
 from crm.errors import InvalidAddress
+from crm.i18n import Phrase
 from crm.types import Channel
 
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+$")
@@ -104,8 +105,8 @@ def normalize_sms_sender(raw: str, default_region: str = "US") -> str:
     return text
 
 
-def reply_warning(channel: Channel, address: str) -> str | None:
-    """What managers should know before answering this sender, or None.
+def reply_warning(channel: Channel, address: str) -> Phrase | None:
+    """What managers should know before answering this sender (in their language), or None.
 
     An SMS sender kept raw by `normalize_sms_sender` is no E.164 number: gateways refuse to send
     to alphanumeric ids, and short codes take replies only where the operator routes them.
@@ -117,8 +118,7 @@ def reply_warning(channel: Channel, address: str) -> str | None:
             return None
     except InvalidAddress:
         pass
-    return (f"The sender \u201c{address}\u201d is not a phone number (a short code or a "
-            "sender name): a reply by SMS may not be possible.")
+    return Phrase("sms_sender_warning", address=address)
 
 
 def normalize_telegram(raw: str | int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from crm.i18n import Text, customer_label
 from crm.types import (
     Availability,
     Channel,
@@ -43,6 +44,11 @@ class Customer(Model):
 
     def __str__(self) -> str:
         return self.name or f"customer #{self.id}"
+
+    @property
+    def label(self) -> Text:
+        """How the team calls them: the name, else "customer #12" in the reader's language."""
+        return customer_label(self.name, self.id)
 
 
 class Identity(Model):

@@ -19,6 +19,7 @@ from tortoise.connection import get_connection
 from crm import cards, pagination, search, sql
 from crm.consent import Consents
 from crm.errors import NotFound
+from crm.i18n import Phrase
 from crm.models import Manager
 from crm.orders.queries import OrderQueries
 from crm.types import Channel, ConversationStatus
@@ -136,7 +137,7 @@ class Queries:
             if rows[0]["merged_into_id"] is None:
                 return int(current or 0)
             current = int(rows[0]["merged_into_id"])
-        raise NotFound(f"customer #{customer_id} does not exist")
+        raise NotFound(Phrase("customer_missing", id=customer_id))
 
     async def customer(self, customer_id: int) -> CustomerView:
         """A customer with their identities, in one statement (a merged one: the survivor)."""
@@ -145,7 +146,7 @@ class Queries:
         if rows and rows[0]["merged_into_id"] is not None:
             rows = await sql.fetch(conn, _CARD, [await self.resolve(customer_id)])
         if not rows:
-            raise NotFound(f"customer #{customer_id} does not exist")
+            raise NotFound(Phrase("customer_missing", id=customer_id))
         identities = [identity_of({k[2:]: v for k, v in r.items() if k.startswith("i_")}
                                   | {"customer_id": r["id"]})
                       for r in rows if r["i_id"] is not None]
@@ -159,7 +160,7 @@ class Queries:
         if rows and rows[0]["merged_into_id"] is not None:
             rows = await sql.fetch(conn, statement, [await self.resolve(customer_id)])
         if not rows:
-            raise NotFound(f"customer #{customer_id} does not exist")
+            raise NotFound(Phrase("customer_missing", id=customer_id))
         customer = cards.customer(rows[0])
         states = self.consent.states_of(cards.consent_rows(rows[0]),
                                         [i.channel.value for i in customer.identities])

@@ -58,7 +58,8 @@ class TelegramRuntime:
         self.settings = settings
         self.application = build_application(settings)
         self.bot: Bot = self.application.bot
-        self.topics = Topics(self.bot, settings.managers_chat_id) \
+        self.topics = Topics(self.bot, settings.managers_chat_id,
+                             core.settings.team_language) \
             if settings.managers_chat_id is not None else None
         self._sender = TelegramSender(self.bot, self.topics)
         self.files = TelegramFiles(self.bot, core.files)

@@ -28,13 +28,17 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from channels.telegram import media
 from channels.telegram.limits import Windows, rate_limits
-from channels.telegram.text import MAX_TEXT, pack, split_text, utf16_len
+from channels.telegram.text import MAX_TEXT, escape, pack, split_text, utf16_len
 from channels.telegram.topics import Topics
+from crm.i18n import team
 from crm.types import Channel, DeliveryResult, OutboundMessage
 
 log = structlog.get_logger(__name__)
 
-RECREATED_HEADER = "🔁 <i>This topic was recreated: the previous one was deleted.</i>"
+
+def recreated_header(language: str | None) -> str:
+    """The first line in a topic made again after someone deleted it (the group's language)."""
+    return f"🔁 <i>{escape(team('topic_recreated', language))}</i>"
 
 
 def parts_of(message: OutboundMessage) -> list[str]:
@@ -168,7 +172,7 @@ class TelegramSender:
             step = steps[index]
             text = step.text
             if recreated and index == len(done) and html and step.file is None:
-                text = f"{RECREATED_HEADER}\n\n{text}"
+                text = f"{recreated_header(topics.language if topics else None)}\n\n{text}"
             await self._wait_turn(chat_id)
             try:
                 if step.file is not None:

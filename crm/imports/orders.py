@@ -214,10 +214,12 @@ class OrderImporter:
                 events.append([order_id, status, self.actor[:200], r.note, placed, now])
                 # Its first status is in the customer's timeline, as an order placed through
                 # the API is (the address it came by names the channel).
-                timeline.append([customer_id, r.identities[0][0].value,
-                                 orders.event_text(r.number, None, status, self.actor, r.note),
+                text, said = await orders.event_entry(r.number, None, status, self.actor,
+                                                      r.note)
+                timeline.append([customer_id, r.identities[0][0].value, text,
                                  _ENCODE({"order": r.number, "status": status,
-                                          "actor": self.actor}), False, now])
+                                          "actor": self.actor, "phrase": said.to_json()}),
+                                 False, now])
                 placed_orders.append(OrderStatusChanged(
                     order_id, customer_id, r.number, status, None, "import", self.actor,
                     r.note, placed))

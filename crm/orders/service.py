@@ -26,6 +26,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from crm import links
+from crm.actors import actor_named
 from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.consent import Consents
@@ -33,6 +34,7 @@ from crm.conversations import Conversations
 from crm.customers import Customers
 from crm.errors import Conflict, NotFound, SendRejected
 from crm.events import EventBus, MessageQueued, OrderStatusChanged
+from crm.i18n import Phrase
 from crm.identity import normalize_typed_address
 from crm.models import AuditLog, Conversation, Customer, Identity, Message, Order, OrderEvent
 from crm.orders import texts
@@ -227,29 +229,39 @@ class Orders:
                                         previous_status=previous, source=source,
                                         actor=actor[:200], note=note, happened_at=at)
         target: Channel | None = None
-        why = ""
+        why: Phrase | None = None
         if notify and self.statuses.get(status).notify:
             target, why = await self._target(order.customer_id)
-        text = self.event_text(order.number, previous, status, actor, note, why)
-        await self._timeline(order, text, status, actor)
+        text, said = await self.event_entry(order.number, previous, status, actor, note, why)
+        await self._timeline(order, text, said, status, actor)
         if target is not None:
             await self._notify(order, status, target, event.id)
         await self.bus.emit(OrderStatusChanged(order.id, order.customer_id, order.number,
                                                status, previous, source, actor, note, at))
 
-    def event_text(self, number: str, previous: str | None, status: str, actor: str,
-                   note: str = "", why: str = "") -> str:
-        """The timeline's line for a status entered (what the managers' topic shows)."""
+    async def event_entry(self, number: str, previous: str | None, status: str, actor: str,
+                          note: str = "", why: Phrase | None = None) -> tuple[str, Phrase]:
+        """The timeline's line for a status entered: the English text for the API, exports and
+        the command line (the actor as its id), and the phrase for the managers' chat, in the
+        reader's language."""
         label = self.statuses.label
         text = (f"Order {number}: {label(previous)} → {label(status)}" if previous
                 else f"Order {number} placed: {label(status)}") + f" ({actor})."
         if note:
             text += f" Note: {note}"
         if why:
-            text += f" The customer was not told: {why}."
-        return text
+            text += f" The customer was not told: {why.render()}."
+        labels, who = self.statuses.labels, await actor_named(actor)
+        head = Phrase("event_order_moved", number=number, previous=labels(previous),
+                      status=labels(status), actor=who) if previous else \
+            Phrase("event_order_placed", number=number, status=labels(status), actor=who)
+        said = Phrase("event_order", head=head,
+                      note=Phrase("event_order_note", note=note) if note else "",
+                      untold=Phrase("event_order_untold", why=why) if why else "")
+        return text, said
 
-    async def _timeline(self, order: Order, text: str, status: str, actor: str) -> None:
+    async def _timeline(self, order: Order, text: str, said: Phrase, status: str,
+                        actor: str) -> None:
         conversation = await Conversation.filter(customer_id=order.customer_id).order_by(
             "-id").first()
         last = await Message.filter(customer_id=order.customer_id).order_by("-id").first()
@@ -259,14 +271,15 @@ class Orders:
             customer_id=order.customer_id,
             conversation_id=conversation.id if conversation else None,
             direction=Direction.EVENT, channel=channel, text=text, author_kind="system",
-            meta={"order": order.number, "status": status, "actor": actor},
+            meta={"order": order.number, "status": status, "actor": actor,
+                  "phrase": said.to_json()},
             created_at=self.clock())
         await self.bus.emit(MessageQueued(
             message_id=message.id, customer_id=order.customer_id,
             conversation_id=message.conversation_id, channel=channel,
             direction=Direction.EVENT, author_id=None, outbox_id=None))
 
-    async def _target(self, customer_id: int) -> tuple[Channel | None, str]:
+    async def _target(self, customer_id: int) -> tuple[Channel | None, Phrase | None]:
         """The channel to tell the customer on, or None and why not."""
         last = await Message.filter(customer_id=customer_id, direction=Direction.IN).order_by(
             "-id").first()
@@ -280,11 +293,11 @@ class Orders:
             [*([last.channel] if last else []), *(i.channel for i in identities)])
             if c is not Channel.WEBHOOK and any(i.channel is c for i in identities)]
         if not channels:
-            return None, "no address we can reach"
+            return None, Phrase("untold_no_address")
         for channel in channels:
             if await self.consent.allows(customer_id, ConsentKind.NOTIFICATIONS, channel):
-                return channel, ""
-        return None, "order updates are off on every channel they use"
+                return channel, None
+        return None, Phrase("untold_updates_off")
 
     async def _notify(self, order: Order, status: str, channel: Channel,
                       event_id: int) -> None:

@@ -186,4 +186,8 @@ async def test_managers_read_the_bot_in_their_language(
         await tg.wait_for(lambda: "ТЕКСТ" in topic_text(tg, thread))
         tg.manager_says(GROUP, olga, "/tasks", thread)
         await tg.wait_for(lambda: "У вас задач нет." in topic_text(tg, thread))
+        # A refusal of the core too: the English sentence stays for logs and the API.
+        tg.manager_says(GROUP, olga, "/r nope", thread)
+        await tg.wait_for(lambda: "Готового ответа nope нет" in topic_text(tg, thread))
     assert (await Manager.get(telegram_user_id=9207)).language == "ru"  # remembered
+    assert "No canned reply" not in topic_text(tg, thread)

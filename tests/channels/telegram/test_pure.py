@@ -9,8 +9,10 @@ from telegram import Bot, InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboa
 from bot.render import Entry, blocks, customer_ref, private_header
 from channels.telegram.limits import Windows, is_group, per_recipient
 from channels.telegram.normalize import command_of, to_inbound
-from channels.telegram.sender import markup_of
+from channels.telegram.sender import markup_of, recreated_header
 from channels.telegram.text import MAX_TEXT, escape, escaped_pieces, pack, split_text, utf16_len
+from channels.telegram.topics import topic_name
+from crm.models import Customer
 from crm.types import Channel, Choice, Direction, OutboundMessage
 from tests.support.telegram_double import check_html
 
@@ -140,3 +142,12 @@ def test_choices_become_buttons_and_the_phone_request_a_contact_button() -> None
     assert phone.keyboard[0][0].request_contact is True
     assert isinstance(markup_of(message(close_keyboard=True)), ReplyKeyboardRemove)
     assert markup_of(message()) is None
+
+
+def test_a_topic_without_a_name_and_a_recreated_topic_read_in_the_group_s_language() -> None:
+    nameless = Customer(id=12, name=None)
+    assert topic_name(nameless) == "Customer #12"
+    assert topic_name(nameless, "ru") == "Клиент #12"
+    assert topic_name(Customer(id=3, name="Ann"), "ru") == "Ann #3"
+    assert "создана заново" in check_html(recreated_header("ru"))
+    assert "was recreated" in recreated_header("en")
