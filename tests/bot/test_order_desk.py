@@ -57,7 +57,7 @@ async def test_a_russian_speaking_manager_reads_orders_and_the_card_in_russian(
         thread = await customer_topic(tg, ann, "где посылка?")
         me = CustomerRef(identities=((Channel.TELEGRAM, "1102"),))
         await orders.put("B-1", OrderInput(customer=me, external_number="SHOP-9",
-                                           amount_minor=1000, currency="EUR"),
+                                           amount="10.00", currency="EUR"),
                          source="api", actor="api:shop")
         await orders.set_status("B-1", "shipped", source="api", actor="api:shop")
         customer_id = (await app.core.customers.find("1102"))[0].id
