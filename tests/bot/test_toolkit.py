@@ -15,8 +15,7 @@ PHOTO = bytes(range(256)) * 400  # 100 KB that must arrive byte for byte
 
 
 def topic_text(tg: TelegramDouble, thread: int | None = None) -> str:
-    return "\n".join(s.text for s in tg.sent if s.chat_id == GROUP
-                     and (thread is None or s.thread_id == thread))
+    return tg.topic_text(thread)
 
 
 async def customer_topic(tg: TelegramDouble, customer: dict, text: str) -> int:

@@ -671,6 +671,21 @@ class TelegramDouble:
         return [s for s in self.sent if s.method == "sendMessage" and s.chat_id == chat_id
                 and (thread_id is None or s.thread_id == thread_id)]
 
+    def topic_text(self, thread_id: int | None = None, chat_id: int | None = None) -> str:
+        """Everything the bot wrote in the managers' group (or one topic of it): texts and
+        captions."""
+        group = GROUP if chat_id is None else chat_id
+        return "\n".join(s.text for s in self.sent if s.chat_id == group
+                         and (thread_id is None or s.thread_id == thread_id))
+
+    async def topic_of(self, text: str, chat_id: int | None = None) -> int:
+        """The topic in which the bot showed `text` (a customer's message), once it did."""
+        group = GROUP if chat_id is None else chat_id
+        await self.wait_for(lambda: any(text in s.text and s.thread_id is not None
+                                         for s in self.sent if s.chat_id == group))
+        return next(s.thread_id for s in self.sent
+                    if s.chat_id == group and text in s.text and s.thread_id is not None)
+
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 20) -> Any:
         """Wait until `predicate()` is truthy (re-checked whenever the double is called)."""
         async with self.changed:

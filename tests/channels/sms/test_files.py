@@ -33,16 +33,6 @@ def url(app: App, path: str) -> str:
     return f"{app.settings.http.public_url}{path}?token={TOKEN}"
 
 
-def topic_text(tg: TelegramDouble, thread: int) -> str:
-    return "\n".join(s.text for s in tg.sent if s.chat_id == GROUP and s.thread_id == thread)
-
-
-async def topic_of(tg: TelegramDouble, text: str) -> int:
-    """The thread of the customer whose message `text` the managers' chat shows."""
-    await tg.wait_for(lambda: any(text in s.text for s in tg.sent if s.chat_id == GROUP))
-    return next(s.thread_id for s in tg.sent if s.chat_id == GROUP and text in s.text)
-
-
 async def test_an_mms_from_a_customer_is_kept_byte_for_byte_and_shown_as_the_file(
         twilio_desk: AppEvents, twilio: TwilioDouble, tg: TelegramDouble, phone: Phone) -> None:
     app, events = twilio_desk
@@ -84,7 +74,7 @@ async def test_a_manager_s_photo_in_the_topic_goes_as_mms_which_twilio_fetches_f
     number = phone()
     await twilio.post(url(app, "/sms/twilio/inbound"),
                       twilio.inbound_params(number, OUR_NUMBER, "photo of the label?"))
-    thread = await topic_of(tg, "photo of the label?")
+    thread = await tg.topic_of("photo of the label?")
     sent = tg.manager_says(GROUP, bob, "", thread, **tg.file_message(
         "document", PICTURE, "label.png", "image/png", caption="Here:"))
     [sms] = await twilio.wait_sent(number)
@@ -126,16 +116,16 @@ async def test_a_canned_reply_and_an_edit_for_an_sms_customer(
     number = phone()
     await twilio.post(url(app, "/sms/twilio/inbound"),
                       twilio.inbound_params(number, OUR_NUMBER, "when are you open?"))
-    thread = await topic_of(tg, "when are you open?")
+    thread = await tg.topic_of("when are you open?")
     tg.manager_says(GROUP, bob, "/r hours", thread)
     [hours] = await twilio.wait_sent(number)
     assert hours.body == "Acme is open 9-18."  # plain by SMS
-    await tg.wait_for(lambda: "Acme is open 9-18." in topic_text(tg, thread))
+    await tg.wait_for(lambda: "Acme is open 9-18." in tg.topic_text(thread))
     reply = tg.manager_says(GROUP, bob, "We ship on Mnoday", thread)
     await twilio.wait_sent(number, 2)
     await tg.wait_for(lambda: tg.reactions.get((GROUP, reply["message"]["message_id"])))
     tg.edit(reply, "We ship on Monday")
-    await tg.wait_for(lambda: "Edited in the timeline only: sms" in topic_text(tg, thread))
+    await tg.wait_for(lambda: "Edited in the timeline only: sms" in tg.topic_text(thread))
     # Nothing more went by SMS; the timeline keeps both versions.
     assert [s.body for s in twilio.sent if s.to == number] == ["Acme is open 9-18.",
                                                                "We ship on Mnoday"]
@@ -149,7 +139,7 @@ async def test_without_mms_the_sms_carries_a_signed_link_that_expires(
     _, bob = await add_manager(9303, "Bob")
     number = phone()
     await smsc.deliver(number, OUR_NUMBER, "send the manual")
-    thread = await topic_of(tg, "send the manual")
+    thread = await tg.topic_of("send the manual")
     manual = b"%PDF-1.4 " + bytes(range(256)) * 20
     tg.manager_says(GROUP, bob, "", thread, **tg.file_message(
         "document", manual, "Руководство.pdf", "application/pdf", caption="The manual:"))
