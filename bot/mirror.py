@@ -107,9 +107,9 @@ class Mirror:
                           reopen=event.direction is Direction.IN)
 
     async def _queued(self, event: MessageQueued) -> None:
-        if from_chat.get():
-            return
         message = await Message.get(id=event.message_id)
+        if from_chat.get() and not message.meta.get("canned"):
+            return  # what a manager wrote is in the chat already; `/r KEY` shows only the key
         if message.meta.get("dialogue"):
             return  # the bot's answer to a menu button or a keyword: not the team's business
         await self.mirror(event.customer_id, message, key=f"m{message.id}")
@@ -197,12 +197,36 @@ class Mirror:
             key=f"consent:{event.kind.value}:{event.channel}:{uuid.uuid4().hex[:8]}")
 
     async def _delivery_failed(self, event: DeliveryChanged) -> None:
-        if event.status is not DeliveryStatus.FAILED or event.message_id is None \
-                or event.customer_id is None:
+        if event.status is not DeliveryStatus.FAILED or event.customer_id is None:
+            return
+        if event.message_id is None:
+            await self._file_not_shown(event)
             return
         await self.post(event.customer_id,
                         lambda lang: [render.failure(event.error, event.channel, lang)],
                         key=f"f{event.message_id}:{event.outbox_id}")
+
+    async def _file_not_shown(self, event: DeliveryChanged) -> None:
+        """A file of ours the chat refused (over Telegram's 50 MB, …): its caption and why, as
+        text, so what the customer wrote is not lost with the file."""
+        row = await Outbox.get_or_none(id=event.outbox_id) if event.outbox_id else None
+        if row is None or row.channel is not Channel.TELEGRAM \
+                or not row.idempotency_key.startswith("tgmirror:"):
+            return
+        files = row.payload.get("attachments")
+        if not isinstance(files, list) or not files or not isinstance(files[0], dict):
+            return
+        options = row.payload.get("options")
+        options = options if isinstance(options, dict) else {}
+        name = str(files[0].get("filename") or files[0].get("kind") or "file")
+        why = render.notice(team("file_not_shown", self.lang, name=name,
+                                 reason=event.error or team("unknown_reason", self.lang)), "⚠️")
+        caption = str(options.get("caption") or "")
+        where = {"topic_customer_id": options["topic_customer_id"]} \
+            if "topic_customer_id" in options else {}
+        await self._enqueue(row.address, [b for b in (caption, why) if b],
+                            f"tgmirror:{row.address}:{event.customer_id}:nf{row.id}",
+                            event.customer_id, where)
 
     async def _delivery_shown(self, event: DeliveryChanged) -> None:
         if event.message_id is None:
@@ -282,10 +306,19 @@ class Mirror:
     async def _file_to(self, target: Target, customer_id: int, file: Attachment, caption: str,
                        *, key: str, reopen: bool = False) -> None:
         """Queue one file for the customer's topic (or a manager's private chat)."""
-        options: dict[str, Any] = {"caption": f"{target.header}\n{caption}"[:1024]} \
-            if target.header is not None else \
-            {"topic_customer_id": customer_id, "reopen_topic": reopen, "caption": caption}
-        await self._enqueue(target.address, [], f"tgmirror:{target.address}:{customer_id}:{key}",
+        address = target.address
+        if target.header is None:
+            options: dict[str, Any] = {"topic_customer_id": customer_id,
+                                       "reopen_topic": reopen, "caption": caption}
+        else:
+            headed = f"{target.header}\n{caption}"
+            if utf16_len(headed) > render.CAPTION_LIMIT:
+                # With the header it would be cut: the text goes whole, before its file.
+                await self._coalesce(address, customer_id, [caption], f"{key}:t",
+                                     {"header": target.header})
+                headed = target.header
+            options = {"caption": headed}
+        await self._enqueue(address, [], f"tgmirror:{address}:{customer_id}:{key}",
                             customer_id, options, attachments=(file,))
 
     async def answer(self, chat_id: int, thread_id: int | None, customer_id: int | None,

@@ -4,10 +4,10 @@ reader's language. Pure."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
-from channels.telegram.text import escape, escaped_pieces, utf16_len
+from channels.telegram.text import escape, escaped_pieces, split_text, utf16_len
 from channels.telegram.topics import topic_link
 from crm.consent import source_name
 from crm.i18n import Phrase, team
@@ -16,6 +16,7 @@ from crm.types import Channel, DeliveryStatus, Direction
 CAPTION_LIMIT = 1024  # Telegram's, for a file's caption
 __all__ = ["topic_link"]
 
+NAME_LIMIT = 128  # of a name in a caption or a header: a long one must not crowd out the rest
 BLOCK_LIMIT = 3800  # leaves room for a header when blocks are packed into one message
 CHANNEL_MARK = {Channel.TELEGRAM: "✈️ telegram", Channel.EMAIL: "✉️ email",
                 Channel.SMS: "📱 sms", Channel.TEST: "🧪 test"}
@@ -68,8 +69,17 @@ def caption(entry: Entry) -> str | None:
 
 
 def file_caption(entry: Entry, name: str) -> str:
-    """The caption of one of several files: whose it is, and its name."""
-    return f"{_head(entry)}\n📎 {escape(name)}"[:CAPTION_LIMIT]
+    """The caption of one of several files: whose it is, and its name. Names are cut as plain
+    text, before escaping: a cut never splits a tag or an entity, which Telegram would refuse."""
+    head = _head(replace(entry, who=_cut(entry.who, NAME_LIMIT)))
+    return f"{head}\n📎 {escape(_cut(name, CAPTION_LIMIT - utf16_len(head) - 4, escape))}"
+
+
+def _cut(text: str, limit: int, measure: Callable[[str], str] = str) -> str:
+    """`text` within `limit` UTF-16 units (as `measure` makes it), "…" marking a cut."""
+    if utf16_len(measure(text)) <= limit:
+        return text
+    return split_text(text, limit - 1, lambda s: utf16_len(measure(s)))[0] + "…"
 
 
 def _extra(entry: Entry, *, with_files: bool = True) -> list[str]:
@@ -111,7 +121,7 @@ def private_header(customer_name: str, customer_id: int) -> str:
     by its `#c<id>`."""
     # One line whatever the name holds: a newline in it would push our reference off the first
     # line and let the name's own "#c9" pick the customer a reply goes to.
-    name = " ".join(customer_name.split())
+    name = _cut(" ".join(customer_name.split()), NAME_LIMIT)
     return f"<b>{escape(name)}</b> #c{customer_id}"
 
 

@@ -6,7 +6,8 @@
   The hours are business hours when `[sla]` hours are set (crm/sla.py), wall-clock otherwise.
 - A manager's `/followup`: their text goes to the customer at the due time unless the customer
   wrote first. A manager's `/remind`: a notice to them at the due time; if they neither answer
-  the customer nor mark it done within `reminder_escalate_minutes`, the admins are told.
+  the customer nor mark it done within `reminder_escalate_minutes`, the admins are told. Both
+  are due in business days and hours when `[sla]` hours are set (crm/team_commands.py).
 - Survey: `survey_delay_minutes` after a conversation closes the customer is asked for a 1–5
   rating; an answer within `survey_answer_hours` is stored on the conversation (CSAT per
   manager) and does not reopen it.

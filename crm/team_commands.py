@@ -3,6 +3,8 @@
 Each takes (manager, customer_id, args, now) and returns the reply text, so a chat handler only
 parses the update, calls one of these and answers. `customer_id` is the customer whose topic the
 command was written in (None in a private chat). A mistake is answered with how to do it right.
+With `[sla]` hours set, "/followup 2d" and "/remind 3h" count business days and hours, like the
+automatic follow-ups (crm/sla.py `BusinessHours.later`).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class TeamCommands:
             return e.in_language(lang)
         ref = ref or _default_ref(manager, customer_id, now, text)
         task = await self.tasks.schedule(
-            TaskKind.REMINDER, now + delay, key=f"remind:{ref}",
+            TaskKind.REMINDER, self.hours.later(now, delay), key=f"remind:{ref}",
             customer_id=customer_id, manager_id=manager.id, text=text,
             created_by=f"manager:{manager.id}")
         return team("reminder_set", lang, id=task.id, due=self._local(task.due_at, lang),
@@ -113,7 +115,7 @@ class TeamCommands:
             return e.in_language(lang)
         conv = await Conversation.filter(customer_id=customer_id).order_by("-id").first()
         task = await self.tasks.schedule(
-            TaskKind.FOLLOWUP, now + delay,
+            TaskKind.FOLLOWUP, self.hours.later(now, delay),
             key=f"followup:{ref or _default_ref(manager, customer_id, now, text)}",
             customer_id=customer_id, conversation_id=conv.id if conv else None,
             manager_id=manager.id, text=text, payload={"since": now.isoformat()},

@@ -16,7 +16,8 @@ Telegram is strict, or the tests would prove nothing:
   10 MB and of anything over 50 MB are refused, captions over 1024 characters too; `getFile`
   gives a `file_path` for `/file/bot<token>/<file_path>`, and "file is too big" past 20 MB;
 - editMessageText / editMessageCaption only on a message the bot sent in that chat, of that
-  kind, and only with a change ("message is not modified" otherwise).
+  kind, and only with a change ("message is not modified" otherwise); 403 for a user who
+  blocked the bot since, 400 for a text over 4096 characters.
 
 Tests inject updates (`customer_says`, `manager_says`, …) and await what the bot sent (`wait_for`).
 """
@@ -460,6 +461,8 @@ class TelegramDouble:
 
     def _edited_message(self, p: dict[str, Any], kind: str, new: str) -> tuple[int, int]:
         chat_id, message_id = _int(p, "chat_id"), _int(p, "message_id")
+        if chat_id in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
         found = self.bot_messages.get((chat_id, message_id))
         if found is None:
             raise ApiError(400, "Bad Request: message to edit not found")
@@ -478,6 +481,8 @@ class TelegramDouble:
         visible = check_html(text) if p.get("parse_mode") == "HTML" else text
         if not visible.strip():
             raise ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(visible) > MAX_TEXT:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         chat_id, message_id = self._edited_message(p, "text", visible)
         self.bot_messages[(chat_id, message_id)] = ("text", visible)
         self.sent.append(Sent("editMessageText", chat_id, message_id, text, None,
@@ -665,6 +670,21 @@ class TelegramDouble:
     def sent_to(self, chat_id: int, thread_id: int | None = None) -> list[Sent]:
         return [s for s in self.sent if s.method == "sendMessage" and s.chat_id == chat_id
                 and (thread_id is None or s.thread_id == thread_id)]
+
+    def topic_text(self, thread_id: int | None = None, chat_id: int | None = None) -> str:
+        """Everything the bot wrote in the managers' group (or one topic of it): texts and
+        captions."""
+        group = GROUP if chat_id is None else chat_id
+        return "\n".join(s.text for s in self.sent if s.chat_id == group
+                         and (thread_id is None or s.thread_id == thread_id))
+
+    async def topic_of(self, text: str, chat_id: int | None = None) -> int:
+        """The topic in which the bot showed `text` (a customer's message), once it did."""
+        group = GROUP if chat_id is None else chat_id
+        await self.wait_for(lambda: any(text in s.text and s.thread_id is not None
+                                         for s in self.sent if s.chat_id == group))
+        return next(s.thread_id for s in self.sent
+                    if s.chat_id == group and text in s.text and s.thread_id is not None)
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 20) -> Any:
         """Wait until `predicate()` is truthy (re-checked whenever the double is called)."""
