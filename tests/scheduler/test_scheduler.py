@@ -93,6 +93,7 @@ async def test_one_leader_fires_and_another_takes_over(db: str, pg_server: Postg
         assert [len(n.of("reminder")) for n in notices] == [1, 0]
 
         first.leadership.terminate()  # the leader's process dies: its connection closes
+        await _lock_released(lock_url, 4242)  # once the server has noticed
         await auto.commands.remind(ann, None, "1h second", clock())
         clock.advance(hours=1)
         await asyncio.gather(first.tick(), second.tick())
@@ -102,6 +103,23 @@ async def test_one_leader_fires_and_another_takes_over(db: str, pg_server: Postg
     finally:
         for s in schedulers:
             await s.ticks.leadership.close()
+
+
+async def _lock_released(url: str, lock_id: int) -> None:
+    """Wait until the server has let go of an advisory lock whose holder's connection dropped
+    (its backend notices the closed socket a moment later, in another process)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        for _ in range(500):
+            if not await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = "
+                                       "'advisory' AND objid = $1", lock_id):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"advisory lock {lock_id} still held")
+    finally:
+        await conn.close()
 
 
 async def _line(proc: asyncio.subprocess.Process, want: str) -> None:
