@@ -38,6 +38,7 @@ from crm import sql
 from crm.clock import Clock, utcnow
 from crm.config import ConsentSettings
 from crm.events import ConsentChanged, EventBus
+from crm.i18n import team
 from crm.models import AuditLog, Consent, Identity, Message
 from crm.types import Channel, ConsentKind, ConsentSource, Direction
 
@@ -278,17 +279,23 @@ class Consents:
         return {"consents": await Consent.filter(customer_id=customer_id).update(actor="erased")}
 
 
-def describe(states: Sequence[ConsentState]) -> list[str]:
-    """One line per kind for people (`crm customers show`, the managers' /info):
+def describe(states: Sequence[ConsentState], language: str = "en") -> list[str]:
+    """One line per kind for people (`crm customers show`, the managers' /info and /consent),
+    in the reader's language (crm/locales/team.*.toml):
     `marketing: telegram yes, sms no (keyword, 2026-12-01), other channels yes (default)`."""
     lines: list[str] = []
     for kind in ConsentKind:
         parts = []
         for state in (s for s in states if s.kind is kind):
-            where = "other channels" if state.channel == EVERY_CHANNEL else state.channel
-            how = "default" if state.is_default else \
+            where = team("consent_other_channels", language) \
+                if state.channel == EVERY_CHANNEL else state.channel
+            how = team("consent_default", language) if state.is_default else \
                 f"{state.source}, {state.changed_at:%Y-%m-%d}" if state.changed_at else \
                 str(state.source)
-            parts.append(f"{where} {'yes' if state.granted else 'no'} ({how})")
-        lines.append(f"{kind.value}: {', '.join(parts)}")
+            parts.append(team("consent_part", language, where=where, how=how,
+                              answer=team("consent_yes" if state.granted else "consent_no",
+                                          language)))
+        lines.append(team("consent_kind_line", language,
+                          kind=team(f"consent_kind_{kind.value}", language),
+                          parts=", ".join(parts)))
     return lines
