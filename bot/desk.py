@@ -19,6 +19,7 @@ from bot import order_desk, render, scheduling, toolkit
 from bot.mirror import Mirror, from_chat
 from channels.telegram import TelegramRuntime
 from channels.telegram.text import escape
+from crm import consent_commands
 from crm.consent import describe
 from crm.errors import CrmError
 from crm.i18n import known_language, team
@@ -29,7 +30,7 @@ from crm.types import Attachment, Channel, ConversationStatus, StaffMessage
 log = structlog.get_logger(__name__)
 
 CUSTOMER_COMMANDS = {"via", "assign", "close", "reopen", "note", "tag", "untag", "info",
-                     "history", "r", "orders", "order"}
+                     "history", "r", "orders", "order", "consent"}
 VIA = {"telegram": Channel.TELEGRAM, "email": Channel.EMAIL, "sms": Channel.SMS,
        "tg": Channel.TELEGRAM, "mail": Channel.EMAIL}
 
@@ -61,7 +62,7 @@ class Desk:
             "untag": self._untag, "info": self._info, "history": self._history,
             "help": self._help, "start": self._help, "r": self._canned,
             "replies": self._replies, "find": self._find,
-            "orders": self._orders, "order": self._order}
+            "orders": self._orders, "order": self._order, "consent": self._consent}
 
     async def in_group(self, message: StaffMessage) -> None:
         manager = await self.core.managers.by_telegram(message.user_id)
@@ -270,6 +271,11 @@ class Desk:
 
     async def _find(self, manager: Manager, where: Where, args: str) -> None:
         await toolkit.find(self, where, args)
+
+    async def _consent(self, manager: Manager, where: Where, args: str) -> None:
+        await self.say(where, await consent_commands.command(
+            self.core, where.customer_id or 0, args, actor=f"manager:{manager.id}",
+            language=where.lang))
 
     async def _orders(self, manager: Manager, where: Where, _args: str) -> None:
         await self.say(where, await order_desk.listing(self.core, where.customer_id or 0,

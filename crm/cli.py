@@ -171,7 +171,7 @@ def managers_remove(config_path: str, telegram_user_id: int) -> None:
 
 @main.group()
 def customers() -> None:
-    """Customers: find, read a timeline, import, merge, export or forget."""
+    """Customers: find, read a timeline, consent, import, merge, export or forget."""
 
 
 def _core(settings: Settings) -> Any:
@@ -423,12 +423,14 @@ def tasks_list(config_path: str, manager_id: int | None) -> None:
 
 
 # Commands in modules of their own, registered here: the toolkit's (crm/cli_toolkit.py:
-# replies, customers find) and the imports (crm/cli_import.py: orders import, customers
-# import). They need the helpers above.
+# replies, customers find), consent (crm/cli_consent.py: customers consent) and the imports
+# (crm/cli_import.py: orders import, customers import). They need the helpers above.
+from crm.cli_consent import register as register_consent  # noqa: E402
 from crm.cli_import import customers_import, orders  # noqa: E402
 from crm.cli_toolkit import register  # noqa: E402
 
 register(main, customers)
+register_consent(customers)
 main.add_command(orders)
 customers.add_command(customers_import)
 

@@ -167,6 +167,9 @@ class OutboxSettings(_Section):
     # Per channel and per lane (live, notify, bulk each have this many; crm/dispatcher.py).
     max_in_flight: int = Field(default=50, ge=1, le=1000)
     shutdown_grace: float = Field(default=5.0, ge=0, le=120)
+    # PostgreSQL, several processes: how often one that stands by for a channel tries to take
+    # over its sending, and the one sending checks it still may (crm/dispatcher.py).
+    standby_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
 class LoggingSettings(_Section):

@@ -42,7 +42,12 @@ OWN_TABLES: tuple[type[Model], ...] = (Identity, Message, Conversation, Outbox, 
 
 
 class CustomerData(Protocol):
-    """Another table of a customer's data: moved on merge, exported, erased on forget."""
+    """Another table of a customer's data: moved on merge, exported, erased on forget.
+
+    A handler may also declare `parts`: tables that reach the customer only through `model`
+    (OrderEvent through Order), which it exports and erases with it; a merge moves them with
+    their parent row.
+    """
 
     @property
     def model(self) -> type[Model]: ...
@@ -65,7 +70,8 @@ class Customers:
     @property
     def covered(self) -> set[type[Model]]:
         """Every table whose rows follow the customer (the completeness test reads it)."""
-        return {*OWN_TABLES, *(r.model for r in self.related)}
+        return {*OWN_TABLES, *(r.model for r in self.related),
+                *(part for r in self.related for part in getattr(r, "parts", ()))}
 
     async def get(self, customer_id: int) -> Customer:
         customer = await Customer.get_or_none(id=customer_id)

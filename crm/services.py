@@ -60,7 +60,9 @@ class Core:
         # Every table with a customer's data besides the customers module's own: merge, export
         # and forget cover them (tests/crm/test_customer_data.py fails when one is missing).
         related: list[CustomerData] = [TaskRecords(), consent, OrderData()]
-        dispatcher = Dispatcher(outbox, bus, settings.outbox)
+        # Several processes share a PostgreSQL database: each channel is sent by one of them.
+        dispatcher = Dispatcher(outbox, bus, settings.outbox, lock_url=None
+                                if settings.database.is_sqlite else settings.database.url)
         signer = Signer(settings.http.link_secret, clock)
         links = FileLinks(settings.http.public_url, signer, settings.files.link_hours)
         conversations = Conversations(bus, outbox, clock, consent, links)

@@ -236,3 +236,31 @@ async def test_merge_consent_export_and_forget(api: Api) -> None:
     actions = set(await AuditLog.filter(actor="api:default").values_list("action", flat=True))
     assert {"customer.merged", "consent.changed", "customer.exported",
             "customer.forgotten"} <= actions
+
+
+async def test_an_sms_opt_out_through_the_api_stops_every_message_by_sms(api: Api) -> None:
+    """The carriers' rule holds whoever passes the word on: marketing off by SMS stops order
+    updates by SMS too, marketing on brings both back; notifications alone are their own."""
+    ann = await api.customer("+12025550177", name="Ann")
+
+    async def sms_states(body: dict) -> dict[str, bool]:
+        assert body is not None
+        return {c["kind"]: c["granted"] for c in body["consent"] if c["channel"] == "sms"}
+
+    off = await api.post(f"/api/v1/customers/{ann}/consent",
+                         {"kind": "marketing", "granted": False, "channel": "sms"})
+    assert off.status == 200, off.text
+    assert await sms_states(off.body) == {"marketing": False, "notifications": False}
+    assert not await api.core.consent.allows(ann, ConsentKind.NOTIFICATIONS, Channel.SMS)
+    assert await api.core.consent.allows(ann, ConsentKind.NOTIFICATIONS, Channel.EMAIL)
+    on = await api.post(f"/api/v1/customers/{ann}/consent",
+                        {"kind": "marketing", "granted": True, "channel": "sms"})
+    assert await sms_states(on.body) == {"marketing": True, "notifications": True}
+    updates = await api.post(f"/api/v1/customers/{ann}/consent",
+                             {"kind": "notifications", "granted": False, "channel": "sms"})
+    assert await sms_states(updates.body) == {"marketing": True, "notifications": False}
+    audit = await AuditLog.filter(customer_id=ann, action="consent.changed").order_by("id")
+    assert [(a.detail["kind"], a.detail["granted"], a.detail["source"]) for a in audit] == [
+        ("marketing", False, "api"), ("notifications", False, "api"),
+        ("marketing", True, "api"), ("notifications", True, "api"),
+        ("notifications", False, "api")]

@@ -156,12 +156,14 @@ async def merge_customer(call: Call[MergeIn, None]) -> CustomerCardOut:
               scopes=WRITE, response=ConsentList, body=ConsentIn, errors=(404, 422))
 async def change_consent(call: Call[ConsentIn, None]) -> ConsentList:
     """What the customer told you elsewhere (a form, a call): marketing or notifications, on one
-    channel or every channel. Audited with the key's name; an opt-out emits
+    channel or every channel, with the channels' rules applied as if they had said it there
+    (marketing by SMS is every message by SMS: its opt-out also stops order updates by SMS, its
+    opt-in brings them back). Audited with the key's name; an opt-out emits
     `customer.opted_out`."""
     customer = await call.core.customers.live(call.path["id"])
-    await call.core.consent.change(customer.id, call.body.kind, call.body.granted,
-                                   channel=channel(call.body.channel), source=ConsentSource.API,
-                                   actor=call.principal.actor)
+    word = call.core.consent.start if call.body.granted else call.core.consent.stop
+    await word(customer.id, channel(call.body.channel), kind=call.body.kind,
+               source=ConsentSource.API, actor=call.principal.actor)
     return ConsentList(consent=consent_out(await call.core.consent.states(customer.id)))
 
 
