@@ -426,10 +426,12 @@ def tasks_list(config_path: str, manager_id: int | None) -> None:
 # replies, customers find) and the imports (crm/cli_import.py: orders import, customers
 # import). They need the helpers above.
 from crm.cli_import import customers_import, orders  # noqa: E402
+from crm.cli_reports import reports  # noqa: E402
 from crm.cli_toolkit import register  # noqa: E402
 
 register(main, customers)
 main.add_command(orders)
+main.add_command(reports)
 customers.add_command(customers_import)
 
 
