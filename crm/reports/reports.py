@@ -233,7 +233,8 @@ class Reports:
         def share(a: int, b: int) -> float | None:
             return a / b if b else None
 
-        out: tuple[dict[str, Any], ...] = tuple({"source": r.source, "contacts": r.contacts, "answered": r.answered,
+        out: tuple[dict[str, Any], ...] = tuple({
+                     "source": r.source, "contacts": r.contacts, "answered": r.answered,
                      "ordered": r.ordered, "reordered": r.reordered,
                      "answered_rate": share(r.answered, r.contacts),
                      "ordered_rate": share(r.ordered, r.answered),
@@ -295,7 +296,8 @@ class Reports:
         rules_ = await self.rules()
         found = await sales.cohorts(self._conn(), rules_, period, self.clock())
         span = max((len(c.active) for c in found), default=0)
-        rows: tuple[dict[str, Any], ...] = tuple({"cohort": c.month.strftime("%Y-%m"), "customers": c.size,
+        rows: tuple[dict[str, Any], ...] = tuple({
+                      "cohort": c.month.strftime("%Y-%m"), "customers": c.size,
                       **{f"m{k}": (c.active[k] / c.size if k < len(c.active) and c.size
                                    else None) for k in range(span)}} for c in found)
         columns = (Column("cohort", Kind.TEXT), Column("customers", Kind.COUNT),
