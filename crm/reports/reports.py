@@ -130,7 +130,8 @@ class Reports:
             ReportName.CHANNELS: self._service, ReportName.CSAT: self._csat,
             ReportName.HOURS: self._hours, ReportName.SOURCES: self._sources,
             ReportName.CUSTOMERS: self._customers, ReportName.COHORTS: self._cohorts}
-        report = await builders[name](period, by if name in SERVICE else None)
+        by = (by or SERVICE.get(name)) if name in SERVICE else None
+        report = await builders[name](period, by)
         return Report(name.value, report.period, report.figures, report.tables, report.chart,
                       report.by, report.currency, report.notes)
 
@@ -319,6 +320,7 @@ class Reports:
         """The conversations or customers behind a report; `only`: one group's (a manager's
         name, a channel, a tag, a source, an RFM segment, a cohort month)."""
         period = period or self.default_period(name)
+        by = (by or SERVICE.get(name)) if name in SERVICE else None
         conn = self._conn()
         if name in (ReportName.OVERVIEW, ReportName.TEAM, ReportName.CHANNELS):
             out = await self._wait_rows(conn, period, by)

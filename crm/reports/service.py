@@ -68,7 +68,8 @@ async def waits(conn: BaseDBAsyncClient, period: Period, by: Dimension | None,
                {quantile("rs", "n", "s", 9, 10)} AS p90_s,
                {quantile("rb", "n", "b", 1, 2)} AS med_b,
                {quantile("rb", "n", "b", 9, 10)} AS p90_b,
-               SUM(CASE WHEN b <= CASE WHEN kind = 'first_response' THEN ? ELSE ? END
+               SUM(CASE WHEN b <= CASE WHEN kind = 'first_response' THEN CAST(? AS BIGINT)
+                   ELSE CAST(? AS BIGINT) END
                    THEN 1 ELSE 0 END) AS within
         FROM ranked GROUP BY g, kind, cur""",
         [period.start, period.previous.start, period.end, targets.first_response,
