@@ -118,7 +118,7 @@ def _stacked(fig: Any, chart: Chart, lang: str) -> None:
     ax.set_xticks(range(len(x)), [str(v)[:18] for v in x])
     ax.set_ylabel(label("axis_ratings", lang))
     _whole(ax)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(loc="upper right", framealpha=0.9)
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -161,8 +161,8 @@ def _pareto(fig: Any, chart: Chart, lang: str) -> None:
     if share is not None:
         ax.axvline(share * 100, color="#d62728", linestyle="--", linewidth=1)
         ax.annotate(team("rep_pareto_mark", lang, share=f"{share * 100:.0f}"),
-                    (share * 100, 80), xytext=(10, -30), textcoords="offset points",
-                    arrowprops={"arrowstyle": "->"})
+                    (share * 100, 80), xytext=(min(share * 100 + 4, 45), 45),
+                    arrowprops={"arrowstyle": "->"}, fontsize=10)
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 101)
     ax.set_xlabel(label("axis_share_customers", lang))
