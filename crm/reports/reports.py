@@ -50,6 +50,10 @@ class UnknownReport(CrmError):
     pass
 
 
+class BadDimension(CrmError):
+    """--by (the API's `by`) that does not apply."""
+
+
 def report_name(text: str) -> ReportName:
     try:
         return ReportName(text.strip().lower())
@@ -62,12 +66,12 @@ def dimension(text: str | None, name: ReportName) -> Dimension | None:
     if not text:
         return SERVICE.get(name)
     if name not in SERVICE:
-        raise UnknownReport(f"--by applies to {', '.join(n.value for n in SERVICE)}; the "
+        raise BadDimension(f"--by applies to {', '.join(n.value for n in SERVICE)}; the "
                             f"{name.value} report has its own rows")
     try:
         return Dimension(text.strip().lower())
     except ValueError:
-        raise UnknownReport(f"--by {text!r}: use one of "
+        raise BadDimension(f"--by {text!r}: use one of "
                             f"{', '.join(d.value for d in Dimension)}") from None
 
 
