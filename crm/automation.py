@@ -18,6 +18,7 @@ from crm.events import REACT, ConversationChanged, MessageQueued, MessageReceive
 from crm.followups import Followups
 from crm.i18n import Phrase
 from crm.models import Conversation
+from crm.reports.digest import Digest
 from crm.reports.facts import Facts
 from crm.routing import Router
 from crm.sla import BusinessHours
@@ -44,6 +45,7 @@ class Automation:
         self.commands = TeamCommands(core, self.tasks, self.router, self.hours)
         self.replies = AutoReplies(core, self.hours)
         self.facts = Facts(self.hours, core.clock)
+        self.digest = Digest(core, self.tasks)
 
     def install(self) -> None:
         bus = self.core.bus

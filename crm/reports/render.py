@@ -163,9 +163,13 @@ def summary(report: Report, lang: str, limit: int = 900) -> str:
             lines.append(f"{label(f.key, lang)}: {value}{change(f, lang, report.currency)}")
         if not report.figures and report.tables:
             t = report.tables[0]
-            cols = t.columns[:3]
+            wanted = ("group", "first_response_median", "csat", "unattended", "ratings")
+            cols = tuple(c for c in t.columns if c.key in wanted) or t.columns[:3]
             for r in t.rows[:6]:
-                lines.append(" · ".join(cell(t, c, r, lang, report.currency) for c in cols))
+                lines.append(" · ".join(
+                    cell(t, c, r, lang, report.currency) if c.key == "group"
+                    else f"{label(c.key, lang)} {cell(t, c, r, lang, report.currency)}"
+                    for c in cols))
         lines += [team(key, lang, **values) for key, values in report.notes]
     out = "\n".join(lines)
     return out if len(out) <= limit else out[:limit - 1] + "…"

@@ -148,8 +148,10 @@ class Reports:
         names = {str(m.id): m.name for m in await Manager.filter(id__in=ids)} if ids else {}
         return {k: names.get(k, f"#{k}") if k else "" for k in keys}
 
-    async def _groups(self, period: Period, by: Dimension | None) -> service.Groups:
-        return await service.measure(self._conn(), period, by, self.targets(), self.clock())
+    async def _groups(self, period: Period, by: Dimension | None,
+                      only_surveys: bool = False) -> service.Groups:
+        return await service.measure(self._conn(), period, by, self.targets(), self.clock(),
+                                     only_surveys=only_surveys)
 
     def _row(self, label: str, m: dict[int, dict[str, Any]]) -> dict[str, Any]:
         row: dict[str, Any] = {"group": label}
@@ -160,9 +162,9 @@ class Reports:
                 row[f"{key}_previous"] = m[0].get(key, zero)
         return row
 
-    async def _table(self, period: Period, by: Dimension | None,
-                     columns: tuple[Column, ...]) -> tuple[Table, service.Groups]:
-        groups = await self._groups(period, by)
+    async def _table(self, period: Period, by: Dimension | None, columns: tuple[Column, ...],
+                     only_surveys: bool = False) -> tuple[Table, service.Groups]:
+        groups = await self._groups(period, by, only_surveys)
         labels = await self._labels(by, list(groups))
         rows = sorted((self._row(labels[k], m) for k, m in groups.items()),
                       key=lambda r: (r["group"] == "", str(r["group"]).lower()))
@@ -197,7 +199,7 @@ class Reports:
         return Report("", period, (), (table,), chart, by=by.value)
 
     async def _csat(self, period: Period, by: Dimension | None) -> Report:
-        table, groups = await self._table(period, by, CSAT_COLUMNS)
+        table, groups = await self._table(period, by, CSAT_COLUMNS, only_surveys=True)
         figures = self._figures(groups, ("surveys", "ratings", "response_rate", "csat")) \
             if by is None else ()
         rows = [r for r in table.rows if r["ratings"]]

@@ -147,10 +147,12 @@ async def waiting_now(conn: BaseDBAsyncClient, by: Dimension | None, now: dateti
 
 
 async def measure(conn: BaseDBAsyncClient, period: Period, by: Dimension | None,
-                  targets: Targets, now: datetime) -> Groups:
+                  targets: Targets, now: datetime, *, only_surveys: bool = False) -> Groups:
     out: Groups = defaultdict(lambda: {0: {}, 1: {}})
-    await waits(conn, period, by, targets, out)
-    await opened(conn, period, by, out)
+    if not only_surveys:
+        await waits(conn, period, by, targets, out)
+        await opened(conn, period, by, out)
     await surveys(conn, period, by, out)
-    await waiting_now(conn, by, now, out)
+    if not only_surveys:
+        await waiting_now(conn, by, now, out)
     return dict(out)
