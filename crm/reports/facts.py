@@ -145,3 +145,21 @@ def _replay(facts: Facts, c: dict[str, Any], msgs: list[dict[str, Any]]) -> list
         out.append(facts.fact(FactKind.RESOLUTION, conv, opened, closed, c["assignee_id"],
                               str(c["channel"])))
     return out
+
+
+class FactRecords:
+    """A customer's recorded waits follow them on merge; export says how many there are (the
+    times are the team's, not the customer's data); forget keeps them, anonymous, for the
+    figures."""
+
+    model = ReportFact
+
+    async def move(self, source_id: int, target_id: int) -> dict[str, int]:
+        moved = await ReportFact.filter(customer_id=source_id).update(customer_id=target_id)
+        return {"report_facts": moved}
+
+    async def export(self, customer_id: int) -> dict[str, Any]:
+        return {"report_facts": await ReportFact.filter(customer_id=customer_id).count()}
+
+    async def forget(self, customer_id: int) -> dict[str, int]:
+        return {}
