@@ -401,7 +401,8 @@ class ReportsSettings(_Section):
 
     # Days, months and busy hours are counted in this zone; empty: [sla] timezone.
     timezone: str = ""
-    # Revenue is summed in this currency (ISO code); empty: the one most orders are in.
+    # Revenue is summed in this currency (ISO code); empty: the one most of the latest 1,000
+    # orders are in.
     currency: str = Field(default="", pattern=r"^([A-Za-z]{3})?$")
     # Orders in these statuses are neither orders nor revenue in the reports.
     excluded_statuses: list[str] = Field(default_factory=lambda: ["cancelled"])

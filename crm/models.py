@@ -439,4 +439,5 @@ class ReportFact(Model):
 
     class Meta:
         table = "report_fact"
-        indexes = (("kind", "ended_at"), ("customer_id",), ("conversation_id",))
+        # Reports select a period by `ended_at`; the funnel looks customers up.
+        indexes = (("ended_at",), ("customer_id", "kind"), ("conversation_id",))

@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
                 ('seconds', fields.BigIntField()),
                 ('business_seconds', fields.BigIntField()),
             ],
-            options={'table': 'report_fact', 'app': 'models', 'indexes': [Index(fields=['kind', 'ended_at']), Index(fields=['customer_id']), Index(fields=['conversation_id'])], 'pk_attr': 'id', 'table_description': "A customer's wait for the team, measured when it ended (crm/reports/facts.py): a first"},
+            options={'table': 'report_fact', 'app': 'models', 'indexes': [Index(fields=['ended_at']), Index(fields=['customer_id', 'kind']), Index(fields=['conversation_id'])], 'pk_attr': 'id', 'table_description': "A customer's wait for the team, measured when it ended (crm/reports/facts.py): a first"},
             bases=['Model'],
         ),
         AddColumn(

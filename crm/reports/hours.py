@@ -1,7 +1,8 @@
 """Busy hours: customers' messages by weekday and hour of the day, in the team's time zone.
 
-SQL counts the messages per quarter hour since 1970 (cheap on both databases, whatever the
-zone); the quarter hours are then put in local weekdays and hours here, so daylight saving and
+SQL counts the messages per hour (per quarter hour in zones off UTC by a fraction of an hour)
+since 1970 (cheap on both databases, whatever the zone); those are then put in local weekdays
+and hours here, so daylight saving and
 zones of half or three quarters of an hour fall where a wall clock would put them.
 """
 
@@ -19,14 +20,24 @@ from crm.reports.sqlkit import epoch
 QUARTER = 900
 
 
+def step(period: Period) -> int:
+    """Whole hours where the zone is a whole number of hours from UTC all period long (most
+    zones); quarter hours elsewhere (India, Nepal, parts of Australia)."""
+    offsets = {period.local(m).utcoffset() for m in (period.start, period.end)}
+    whole = all(o is not None and o.total_seconds() % 3600 == 0 for o in offsets)
+    return 3600 if whole else QUARTER
+
+
 async def quarter_counts(conn: BaseDBAsyncClient, table: str, column: str, where: str,
                          params: list[object], period: Period) -> Counter[int]:
-    """Rows of `table` per quarter hour (its start, epoch seconds) within the period."""
-    bucket = f"({epoch(conn, column)} / {QUARTER})"
+    """Rows of `table` per hour (or quarter hour: `step`) within the period, by the bucket's
+    start in epoch seconds."""
+    size = step(period)
+    bucket = f"({epoch(conn, column)} / {size})"
     rows = await sql.fetch(conn, f"SELECT {bucket} AS q, COUNT(*) AS n FROM {table} "
                            f"WHERE {column} >= ? AND {column} < ? AND {where} GROUP BY 1",
                            [period.start, period.end, *params])
-    return Counter({int(r["q"]) * QUARTER: int(r["n"]) for r in rows})
+    return Counter({int(r["q"]) * size: int(r["n"]) for r in rows})
 
 
 def fold(counts: Counter[int], period: Period) -> list[list[int]]:

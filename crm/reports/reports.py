@@ -23,10 +23,11 @@ from crm.models import Manager
 from crm.reports import hours as busy
 from crm.reports import sales, service, value
 from crm.reports.model import Chart, Column, Figure, Kind, Report, Rows, Table
-from crm.reports.money import ORDER_TIME, OrderRules, other_currencies, rules
+from crm.reports.money import ORDER_TIME, OrderRules, rules
 from crm.reports.period import Period, last_days
 from crm.reports.rfm import scores_sql
 from crm.reports.sqlkit import Dimension, group, source
+from crm.reports.sqlkit import key as group_key
 
 
 class ReportName(StrEnum):
@@ -225,11 +226,9 @@ class Reports:
 
     # --- where customers come from, who brings the revenue ---------------------------------
 
-    async def _notes(self, rules_: OrderRules, period: Period | None) -> tuple[
-            tuple[str, dict[str, Any]], ...]:
-        where, params = ("1 = 1", list[object]()) if period is None else (
-            f"{ORDER_TIME} >= ? AND {ORDER_TIME} < ?", [period.start, period.end])
-        others = await other_currencies(self._conn(), rules_, where, params)
+    @staticmethod
+    def _notes(others: int, rules_: OrderRules) -> tuple[tuple[str, dict[str, Any]], ...]:
+        """Orders of the report left out of the revenue for their currency."""
         return (("rep_note_currency", {"count": others, "currency": rules_.currency}),) \
             if others else ()
 
@@ -272,13 +271,12 @@ class Reports:
                                                          "reordered")}})
         return Report("", period, figures, (Table("sources", columns, out),), chart,
                       currency=rules_.currency or None,
-                      notes=await self._notes(rules_, None))
+                      notes=self._notes(sum(r.other_currency for r in rows), rules_))
 
     async def _customers(self, period: Period, _by: Dimension | None) -> Report:
         rules_ = await self.rules()
         conn = self._conn()
-        p = await value.pareto(conn, rules_, period)
-        segs = await value.segments(conn, rules_, period)
+        p, segs = await value.value(conn, rules_, period)
         buyers = sum(s.customers for s in segs)
         rows = tuple({"segment": s.segment, "customers": s.customers,
                       "share": s.customers / buyers if buyers else None, "revenue": s.revenue,
@@ -297,7 +295,8 @@ class Reports:
             "curve": [list(pt) for pt in p.curve], "share_for_80": p.share_for_80,
             "segments": {r["segment"]: r["customers"] for r in rows}})
         return Report("", period, figures, (Table("segments", columns, rows),), chart,
-                      currency=rules_.currency or None, notes=await self._notes(rules_, period))
+                      currency=rules_.currency or None,
+                      notes=self._notes(p.other_currency, rules_))
 
     async def _cohorts(self, period: Period, _by: Dimension | None) -> Report:
         rules_ = await self.rules()
@@ -367,7 +366,7 @@ class Reports:
         await self._names(conn, rows)
         t = self.targets()
         for r in rows:
-            r["group"] = r.pop("grp")
+            r["group"] = group_key(r.pop("grp"))
             if by is Dimension.MANAGER:
                 r["group"] = r["manager"]
             limit = {"first_response": t.first_response, "reply": t.reply}.get(r["kind"])
@@ -392,7 +391,7 @@ class Reports:
             [period.start, period.end])
         await self._names(conn, rows)
         for r in rows:
-            r["group"] = r["manager"] if by is Dimension.MANAGER else r.pop("grp")
+            r["group"] = r["manager"] if by is Dimension.MANAGER else group_key(r.pop("grp"))
             r.pop("grp", None)
             r["survey_sent_at"], r["rated_at"] = _iso(r["survey_sent_at"]), _iso(r["rated_at"])
         return Rows(_columns(("conversation_id", "customer_id", "customer", "group", "manager",

@@ -83,31 +83,35 @@ class Score:
         return segment(self.r, self.f)
 
 
-def scores_sql(rules: OrderRules, start: datetime, end: datetime) -> tuple[str, list[Any]]:
+def scores_sql(rules: OrderRules, start: datetime, end: datetime,
+               extra: bool = False) -> tuple[str, list[Any]]:
     """SELECT id, last_at, orders, revenue, r, f, m, segment — one row per customer with a
-    counted order in [start, end)."""
+    counted order in [start, end); with `extra`, also `others`: their orders left out of the
+    revenue for the currency."""
     cond, cparams = rules.counted()
     money, mparams = rules.money()
+    other, oparams = rules.other() if extra else ("0", [])
     query = f"""
         WITH c AS (
             SELECT o.customer_id AS id, MAX({ORDER_TIME}) AS last_at, COUNT(*) AS orders,
-                   SUM({money}) AS revenue
+                   SUM({money}) AS revenue, SUM({other}) AS others
             FROM customer_order o
             WHERE {cond} AND {ORDER_TIME} >= ? AND {ORDER_TIME} < ?
             GROUP BY o.customer_id
         ), ranked AS (
-            SELECT id, last_at, orders, revenue, COUNT(*) OVER () AS n,
+            SELECT id, last_at, orders, revenue, others, COUNT(*) OVER () AS n,
                    RANK() OVER (ORDER BY last_at) AS rr, RANK() OVER (ORDER BY orders) AS rf,
                    RANK() OVER (ORDER BY revenue) AS rm
             FROM c
         ), scored AS (
-            SELECT id, last_at, orders, revenue, 1 + (rr - 1) * 5 / n AS r,
+            SELECT id, last_at, orders, revenue, others, 1 + (rr - 1) * 5 / n AS r,
                    1 + (rf - 1) * 5 / n AS f, 1 + (rm - 1) * 5 / n AS m
             FROM ranked
         )
-        SELECT id, last_at, orders, revenue, r, f, m, {segment_sql("r", "f")} AS segment
+        SELECT id, last_at, orders, revenue, others, r, f, m,
+               {segment_sql("r", "f")} AS segment
         FROM scored"""
-    return query, [*mparams, *cparams, start, end]
+    return query, [*mparams, *oparams, *cparams, start, end]
 
 
 async def scores(conn: BaseDBAsyncClient, rules: OrderRules, start: datetime,

@@ -31,34 +31,36 @@ class FunnelRow:
     ordered: int
     reordered: int
     revenue: int
+    other_currency: int  # their counted orders left out of the revenue for the currency
 
 
 async def funnel(conn: BaseDBAsyncClient, rules: OrderRules, period: Period) -> list[FunnelRow]:
     cond, cparams = rules.counted()
     money, mparams = rules.money()
+    other, oparams = rules.other()
     rows = await sql.fetch(conn, f"""
         WITH c AS (
             SELECT cu.id AS id, {source("cu")} AS src FROM customer cu
             WHERE cu.created_at >= ? AND cu.created_at < ? AND cu.merged_into_id IS NULL
-        ), answered AS (
-            SELECT DISTINCT f.customer_id AS id FROM report_fact f
-            WHERE f.kind IN ('first_response', 'reply') AND f.customer_id IN (SELECT id FROM c)
         ), bought AS (
-            SELECT o.customer_id AS id, COUNT(*) AS n, SUM({money}) AS revenue
+            SELECT o.customer_id AS id, COUNT(*) AS n, SUM({money}) AS revenue,
+                   SUM({other}) AS others
             FROM customer_order o
             WHERE {cond} AND o.customer_id IN (SELECT id FROM c)
             GROUP BY o.customer_id
         )
-        SELECT c.src AS src, COUNT(*) AS contacts, COUNT(a.id) AS answered,
+        SELECT c.src AS src, COUNT(*) AS contacts,
+               SUM(CASE WHEN EXISTS (SELECT 1 FROM report_fact f WHERE f.customer_id = c.id
+                   AND f.kind IN ('first_response', 'reply')) THEN 1 ELSE 0 END) AS answered,
                SUM(CASE WHEN b.n >= 1 THEN 1 ELSE 0 END) AS ordered,
                SUM(CASE WHEN b.n >= 2 THEN 1 ELSE 0 END) AS reordered,
-               SUM(COALESCE(b.revenue, 0)) AS revenue
-        FROM c LEFT JOIN answered a ON a.id = c.id LEFT JOIN bought b ON b.id = c.id
+               SUM(COALESCE(b.revenue, 0)) AS revenue, SUM(COALESCE(b.others, 0)) AS others
+        FROM c LEFT JOIN bought b ON b.id = c.id
         GROUP BY c.src ORDER BY COUNT(*) DESC, c.src""",
-        [period.start, period.end, *mparams, *cparams])
-    return [FunnelRow(str(r["src"]), int(r["contacts"]), int(r["answered"]),
-                      int(r["ordered"] or 0), int(r["reordered"] or 0), int(r["revenue"] or 0))
-            for r in rows]
+        [period.start, period.end, *mparams, *oparams, *cparams])
+    return [FunnelRow(str(r["src"]), int(r["contacts"]), int(r["answered"] or 0),
+                      int(r["ordered"] or 0), int(r["reordered"] or 0), int(r["revenue"] or 0),
+                      int(r["others"] or 0)) for r in rows]
 
 
 def month_starts(period: Period, until: datetime) -> list[date]:

@@ -19,7 +19,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from crm import sql
 from crm.reports.period import Period
-from crm.reports.sqlkit import Dimension, group, quantile
+from crm.reports.sqlkit import Dimension, group, key, quantile
 from crm.types import FactKind
 
 WAITS = (FactKind.FIRST_RESPONSE, FactKind.REPLY, FactKind.RESOLUTION)
@@ -75,7 +75,7 @@ async def waits(conn: BaseDBAsyncClient, period: Period, by: Dimension | None,
         [period.start, period.previous.start, period.end, targets.first_response,
          targets.reply])
     for r in rows:
-        m = out[str(r["g"])][int(r["cur"])]
+        m = out[key(r["g"])][int(r["cur"])]
         kind = FactKind(r["kind"])
         p = _PREFIX[kind]
         m[f"{p}_count"] = int(r["cnt"])
@@ -99,7 +99,7 @@ async def opened(conn: BaseDBAsyncClient, period: Period, by: Dimension | None,
         WHERE v.opened_at >= ? AND v.opened_at < ?
         GROUP BY 1, 2""", [period.start, period.previous.start, period.end])
     for r in rows:
-        out[str(r["g"])][int(r["cur"])]["opened"] = int(r["n"])
+        out[key(r["g"])][int(r["cur"])]["opened"] = int(r["n"])
 
 
 async def surveys(conn: BaseDBAsyncClient, period: Period, by: Dimension | None,
@@ -117,7 +117,7 @@ async def surveys(conn: BaseDBAsyncClient, period: Period, by: Dimension | None,
         WHERE v.survey_sent_at >= ? AND v.survey_sent_at < ?
         GROUP BY 1, 2""", [period.start, period.previous.start, period.end])
     for r in rows:
-        m = out[str(r["g"])][int(r["cur"])]
+        m = out[key(r["g"])][int(r["cur"])]
         sent, rated = int(r["sent"]), int(r["rated"])
         m["surveys"], m["ratings"] = sent, rated
         m["response_rate"] = rated / sent if sent else None
@@ -139,7 +139,7 @@ async def waiting_now(conn: BaseDBAsyncClient, by: Dimension | None, now: dateti
         WHERE v.status IN ('open', 'waiting') AND v.waiting_since IS NOT NULL
         GROUP BY 1""")
     for r in rows:
-        m = out[str(r["g"])][1]
+        m = out[key(r["g"])][1]
         m["unattended"] = int(r["n"])
         m["unassigned"] = int(r["unassigned"] or 0)
         since = sql.as_datetime(r["since"])

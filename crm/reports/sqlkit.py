@@ -54,6 +54,11 @@ def tag_join(conn: BaseDBAsyncClient, customer: str) -> str:
     return f" LEFT JOIN json_each({customer}.tags) AS tg ON 1 = 1"
 
 
+def key(value: object) -> str:
+    """A group's key as text: a manager's id, a channel, a tag, a source ('' for none)."""
+    return "" if value is None else str(value)
+
+
 def group(conn: BaseDBAsyncClient, by: Dimension | None, *, manager: str, channel: str,
           customer_id: str) -> tuple[str, str]:
     """(the group's SQL expression, the joins it needs) for rows with a manager column, a
@@ -61,7 +66,7 @@ def group(conn: BaseDBAsyncClient, by: Dimension | None, *, manager: str, channe
     if by is None:
         return "''", ""
     if by is Dimension.MANAGER:
-        return f"COALESCE(CAST({manager} AS VARCHAR(20)), '')", ""
+        return manager, ""  # an id (or NULL): `key` makes it text
     if by is Dimension.CHANNEL:
         return channel, ""
     joins = f" JOIN customer cu ON cu.id = {customer_id}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from crm import sql
-from crm.reports.money import ORDER_TIME, OrderRules
+from crm.reports.money import OrderRules
 from crm.reports.period import Period
 from crm.reports.rfm import SEGMENTS, scores_sql
 
@@ -23,38 +23,48 @@ class Pareto:
     revenue: int
     top_for_80: int | None  # the fewest customers whose revenue reaches 80%
     curve: tuple[tuple[float, float], ...]  # (share of customers, share of revenue)
+    other_currency: int = 0  # counted orders left out of the revenue for their currency
 
     @property
     def share_for_80(self) -> float | None:
         return self.top_for_80 / self.customers if self.customers and self.top_for_80 else None
 
 
-async def pareto(conn: BaseDBAsyncClient, rules: OrderRules, period: Period) -> Pareto:
-    cond, cparams = rules.counted()
-    money, mparams = rules.money()
+async def value(conn: BaseDBAsyncClient, rules: OrderRules,
+                period: Period) -> tuple[Pareto, list[SegmentRow]]:
+    """The Pareto curve and the RFM segments in one statement: one pass over the orders."""
+    query, params = scores_sql(rules, period.start, period.end, extra=True)
     rows = await sql.fetch(conn, f"""
-        WITH rev AS (
-            SELECT o.customer_id AS id, SUM({money}) AS revenue
-            FROM customer_order o
-            WHERE {cond} AND {ORDER_TIME} >= ? AND {ORDER_TIME} < ?
-            GROUP BY o.customer_id
-        ), ranked AS (
+        WITH s AS ({query}), p AS (
             SELECT revenue, ROW_NUMBER() OVER (ORDER BY revenue DESC, id) AS rn,
                    SUM(revenue) OVER (ORDER BY revenue DESC, id ROWS UNBOUNDED PRECEDING)
                        AS cum,
                    COUNT(*) OVER () AS n, SUM(revenue) OVER () AS total
-            FROM rev WHERE revenue > 0
+            FROM s WHERE revenue > 0
         )
-        SELECT (rn * 100 + n - 1) / n AS pct, MAX(rn) AS rn, MAX(cum) AS cum, MAX(n) AS n,
-               MAX(total) AS total, MIN(CASE WHEN cum * 5 >= total * 4 THEN rn END) AS reach
-        FROM ranked GROUP BY (rn * 100 + n - 1) / n ORDER BY 1""",
-        [*mparams, *cparams, period.start, period.end])
-    if not rows:
-        return Pareto(0, 0, None, ())
-    n, total = int(rows[0]["n"]), int(rows[0]["total"])
-    reach = [int(r["reach"]) for r in rows if r["reach"] is not None]
-    curve = ((0.0, 0.0), *((int(r["rn"]) / n, float(r["cum"]) / total) for r in rows))
-    return Pareto(n, total, min(reach) if reach else None, curve)
+        SELECT 'p' AS part, CAST((rn * 100 + n - 1) / n AS VARCHAR(8)) AS k, MAX(rn) AS a,
+               MAX(cum) AS b, MAX(n) AS c, MAX(total) AS d,
+               MIN(CASE WHEN cum * 5 >= total * 4 THEN rn END) AS e, NULL AS f, NULL AS g,
+               (SELECT SUM(others) FROM s) AS h
+        FROM p GROUP BY (rn * 100 + n - 1) / n
+        UNION ALL
+        SELECT 's', segment, COUNT(*), SUM(revenue), AVG(orders), AVG(r), AVG(f), AVG(m), NULL,
+               NULL
+        FROM s GROUP BY segment""", params)
+    curve_rows = sorted((r for r in rows if r["part"] == "p"), key=lambda r: int(r["k"]))
+    found = {str(r["k"]): r for r in rows if r["part"] == "s"}
+    segments = [SegmentRow(name.value, int(found[name.value]["a"]),
+                           int(found[name.value]["b"] or 0), float(found[name.value]["c"]),
+                           float(found[name.value]["d"]), float(found[name.value]["e"]),
+                           float(found[name.value]["f"]))
+                for name, _, _ in SEGMENTS if name.value in found]
+    if not curve_rows:
+        return Pareto(0, 0, None, ()), segments
+    n, total = int(curve_rows[0]["c"]), int(curve_rows[0]["d"])
+    reach = [int(r["e"]) for r in curve_rows if r["e"] is not None]
+    curve = ((0.0, 0.0), *((int(r["a"]) / n, float(r["b"]) / total) for r in curve_rows))
+    return Pareto(n, total, min(reach) if reach else None, curve,
+                  int(curve_rows[0]["h"] or 0)), segments
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +76,3 @@ class SegmentRow:
     r: float
     f: float
     m: float
-
-
-async def segments(conn: BaseDBAsyncClient, rules: OrderRules,
-                   period: Period) -> list[SegmentRow]:
-    query, params = scores_sql(rules, period.start, period.end)
-    rows = await sql.fetch(conn, f"""
-        SELECT segment, COUNT(*) AS n, SUM(revenue) AS revenue, AVG(orders) AS orders,
-               AVG(r) AS r, AVG(f) AS f, AVG(m) AS m
-        FROM ({query}) s GROUP BY segment""", params)
-    found = {str(r["segment"]): r for r in rows}
-    return [SegmentRow(name.value, int(found[name.value]["n"]),
-                       int(found[name.value]["revenue"] or 0),
-                       float(found[name.value]["orders"]), float(found[name.value]["r"]),
-                       float(found[name.value]["f"]), float(found[name.value]["m"]))
-            for name, _, _ in SEGMENTS if name.value in found]
