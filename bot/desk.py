@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import structlog
 
 from bot import order_desk, render, scheduling, toolkit
+from bot import reports as report_desk
 from bot.mirror import Mirror, from_chat
 from channels.telegram import TelegramRuntime
 from channels.telegram.text import escape
@@ -62,7 +63,8 @@ class Desk:
             "untag": self._untag, "info": self._info, "history": self._history,
             "help": self._help, "start": self._help, "r": self._canned,
             "replies": self._replies, "find": self._find,
-            "orders": self._orders, "order": self._order, "consent": self._consent}
+            "orders": self._orders, "order": self._order, "consent": self._consent,
+            "report": self._report}
 
     async def in_group(self, message: StaffMessage) -> None:
         manager = await self.core.managers.by_telegram(message.user_id)
@@ -280,6 +282,9 @@ class Desk:
     async def _orders(self, manager: Manager, where: Where, _args: str) -> None:
         await self.say(where, await order_desk.listing(self.core, where.customer_id or 0,
                                                        where.lang), html=True)
+
+    async def _report(self, manager: Manager, where: Where, args: str) -> None:
+        await report_desk.report(self, manager, where, args)
 
     async def _order(self, manager: Manager, where: Where, args: str) -> None:
         if not args.strip():

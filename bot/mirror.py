@@ -29,7 +29,7 @@ import structlog
 
 from bot import render
 from channels.telegram import TelegramRuntime
-from channels.telegram.text import utf16_len
+from channels.telegram.text import escape, utf16_len
 from crm.actors import actor_named
 from crm.events import (
     ConsentChanged,
@@ -40,6 +40,7 @@ from crm.events import (
     MessageQueued,
     MessageReceived,
     TeamNotice,
+    TeamReport,
 )
 from crm.files import is_kept, note_of
 from crm.i18n import Phrase, Text, customer_label, in_language, team
@@ -92,6 +93,7 @@ class Mirror:
         bus.subscribe(MessageEdited, self._edited, phase="in_transaction")
         bus.subscribe(ConversationChanged, self._changed, phase="in_transaction")
         bus.subscribe(TeamNotice, self._notice, phase="in_transaction")
+        bus.subscribe(TeamReport, self._report, phase="in_transaction")
         bus.subscribe(CustomersMerged, self._merged, phase="in_transaction")
         bus.subscribe(ConsentChanged, self._consent, phase="in_transaction")
         bus.subscribe(DeliveryChanged, self._delivery_failed, phase="in_transaction")
@@ -180,6 +182,22 @@ class Mirror:
             own = render.notice(event.render(manager.language or self.lang), "🔔")
             await self._enqueue(str(manager.telegram_user_id), [own],
                                 f"tgnotice:{event.key}:{manager.id}", None, {})
+
+    async def _report(self, event: TeamReport) -> None:
+        manager = await Manager.get_or_none(id=event.manager_id, active=True)
+        if manager is not None:
+            await self.send_file(manager.telegram_user_id, None, event.photo, event.caption,
+                                 key=f"report:{event.key}")
+
+    async def send_file(self, chat_id: int, thread_id: int | None, file: Attachment,
+                        caption: str, key: str) -> None:
+        """A file of the bot's own (a report's chart) where a manager asked, with a plain-text
+        caption (escaped here for Telegram's HTML)."""
+        options: dict[str, Any] = {"caption": escape(caption)[:1024]}
+        if thread_id:
+            options["thread_id"] = thread_id
+        await self._enqueue(str(chat_id), [], f"tgfile:{key}", None, options,
+                            attachments=(file,))
 
     async def _merged(self, event: CustomersMerged) -> None:
         await self.post(event.target_id,

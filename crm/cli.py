@@ -427,11 +427,13 @@ def tasks_list(config_path: str, manager_id: int | None) -> None:
 # (crm/cli_import.py: orders import, customers import). They need the helpers above.
 from crm.cli_consent import register as register_consent  # noqa: E402
 from crm.cli_import import customers_import, orders  # noqa: E402
+from crm.cli_reports import reports  # noqa: E402
 from crm.cli_toolkit import register  # noqa: E402
 
 register(main, customers)
 register_consent(customers)
 main.add_command(orders)
+main.add_command(reports)
 customers.add_command(customers_import)
 
 

@@ -399,6 +399,37 @@ class WebhookSettings(_Section):
         return "*" in self.events or event.value in self.events
 
 
+class ReportsSettings(_Section):
+    """Reports (crm/reports) and the weekly digest to the admins."""
+
+    # Days, months and busy hours are counted in this zone; empty: [sla] timezone.
+    timezone: str = ""
+    # Revenue is summed in this currency (ISO code); empty: the one most of the latest 1,000
+    # orders are in.
+    currency: str = Field(default="", pattern=r"^([A-Za-z]{3})?$")
+    # Orders in these statuses are neither orders nor revenue in the reports.
+    excluded_statuses: list[str] = Field(default_factory=lambda: ["cancelled"])
+    # The weekly digest: the overview of the last 7 days, as a chart and a summary, to every
+    # admin's private chat with the bot.
+    digest: bool = False
+    digest_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    digest_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    digest_timezone: str = ""  # empty: the reports' zone
+
+    @field_validator("timezone", "digest_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if not v:
+            return v
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone name such as UTC or Europe/Berlin") from None
+        return v
+
+
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
@@ -417,6 +448,7 @@ class Settings(_Section):
     api: ApiSettings = ApiSettings()
     orders: OrdersSettings = OrdersSettings()
     customers: CustomersSettings = CustomersSettings()
+    reports: ReportsSettings = ReportsSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
 
     @field_validator("webhooks")

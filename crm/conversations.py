@@ -231,9 +231,14 @@ class Conversations:
                          actor: str, *, conversation_id: int | None = None) -> Conversation:
         async with self.bus.unit_of_work():
             conversation = await self._current_for_change(customer_id, conversation_id)
+            fields = ["status", "closed_at"]
+            if conversation.status is ConversationStatus.CLOSED \
+                    and status is not ConversationStatus.CLOSED:
+                conversation.reopened_at = self.clock()  # resolution time counts from here
+                fields.append("reopened_at")
             conversation.status = status
             conversation.closed_at = self.clock() if status is ConversationStatus.CLOSED else None
-            await conversation.save(update_fields=["status", "closed_at"])
+            await conversation.save(update_fields=fields)
             await self._event(conversation, Phrase("event_status",
                                                    state=Phrase(f"state_{status.value}")), actor)
             return conversation

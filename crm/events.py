@@ -21,7 +21,15 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from crm.i18n import Phrase
-from crm.types import Channel, ConsentKind, ConversationStatus, DeliveryStatus, Direction, Priority
+from crm.types import (
+    Attachment,
+    Channel,
+    ConsentKind,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    Priority,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -117,6 +125,17 @@ class TeamNotice:
 
     def render(self, language: str | None = None) -> str:
         return self.phrase.render(language) if self.phrase is not None else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class TeamReport:
+    """A report's chart for one member of the team (the weekly digest): the managers' chat
+    (bot/) queues it, as a photo with `caption`, for their private chat with the bot."""
+
+    manager_id: int
+    photo: Attachment
+    caption: str
+    key: str  # idempotency key of the message
 
 
 @dataclass(frozen=True, slots=True)

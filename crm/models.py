@@ -13,6 +13,7 @@ from crm.types import (
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    FactKind,
     OutboxState,
     Role,
     TaskKind,
@@ -130,10 +131,16 @@ class Conversation(Model):
     survey_sent_at = fields.DatetimeField(null=True)
     rating = fields.SmallIntField(null=True)  # the customer's 1–5 answer to the survey
     rated_at = fields.DatetimeField(null=True)
+    # Reports (crm/reports/facts.py): since when the customer waits for a person (None: nobody
+    # owes them an answer), when a person first replied, and when it was last reopened.
+    waiting_since = fields.DatetimeField(null=True)
+    first_reply_at = fields.DatetimeField(null=True)
+    reopened_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "conversation"
-        indexes = (("customer_id", "status"), ("status", "assignee_id"))
+        indexes = (("customer_id", "status"), ("status", "assignee_id"), ("opened_at",),
+                   ("survey_sent_at",))
 
 
 class Message(Model):
@@ -413,3 +420,30 @@ class OrderEvent(Model):
     class Meta:
         table = "order_event"
         indexes = (("order_id", "id"),)
+
+
+class ReportFact(Model):
+    """A customer's wait for the team, measured when it ended (crm/reports/facts.py): a first
+    response, a reply or a resolution, in wall-clock and in business seconds.
+
+    Recorded as it happens because business hours (time zone, holidays) cannot be counted in
+    SQL on both databases, and finding "the first reply after the customer began to wait" in
+    the timeline costs a scan of every message. Ids are plain integers, not foreign keys: the
+    figures stay when a customer is erased (they hold no personal data).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharEnumField(FactKind, max_length=16)
+    conversation_id = fields.IntField()
+    customer_id = fields.IntField()
+    manager_id = fields.IntField(null=True)  # who answered; for a resolution, the assignee
+    channel = fields.CharField(max_length=16)
+    started_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField()
+    seconds = fields.BigIntField()
+    business_seconds = fields.BigIntField()
+
+    class Meta:
+        table = "report_fact"
+        # Reports select a period by `ended_at`; the funnel looks customers up.
+        indexes = (("ended_at",), ("customer_id", "kind"), ("conversation_id",))

@@ -22,6 +22,7 @@ from crm.outbox import OutboxService
 from crm.ports import Inbox
 from crm.queries import Queries
 from crm.replies import CannedReplies
+from crm.reports.facts import FactRecords
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
 
@@ -59,7 +60,7 @@ class Core:
         timeline = Timeline(settings, bus, clock)
         # Every table with a customer's data besides the customers module's own: merge, export
         # and forget cover them (tests/crm/test_customer_data.py fails when one is missing).
-        related: list[CustomerData] = [TaskRecords(), consent, OrderData()]
+        related: list[CustomerData] = [TaskRecords(), consent, OrderData(), FactRecords()]
         # Several processes share a PostgreSQL database: each channel is sent by one of them.
         dispatcher = Dispatcher(outbox, bus, settings.outbox, lock_url=None
                                 if settings.database.is_sqlite else settings.database.url)

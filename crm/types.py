@@ -44,6 +44,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     MANAGER = "manager"
     MARKETER = "marketer"
+    LEAD = "lead"  # reads the reports (/report) like an admin; answers customers like a manager
 
 
 class Availability(StrEnum):
@@ -289,6 +290,15 @@ class TaskKind(StrEnum):
     DEADLINE_WARNING = "deadline_warning"  # the response deadline is near: remind the assignee
     DEADLINE_MISSED = "deadline_missed"  # the deadline passed: flag and reassign
     ESCALATION = "escalation"  # a reminder nobody acted on: tell the admins
+    REPORT_DIGEST = "report_digest"  # the weekly report to the admins (crm/reports/digest.py)
+
+
+class FactKind(StrEnum):
+    """A measured wait of a customer, recorded when it ends (crm/reports/facts.py)."""
+
+    FIRST_RESPONSE = "first_response"  # the first reply by a person in a conversation
+    REPLY = "reply"  # a later reply by a person to a customer who was waiting
+    RESOLUTION = "resolution"  # the conversation was closed
 
 
 class TaskState(StrEnum):

@@ -53,6 +53,21 @@ async def test_jobs_have_ids_one_instance_and_coalesce(db: str) -> None:
         await asyncio.sleep(0)
 
 
+async def test_the_weekly_digest_has_its_job_and_writes_its_row(db: str) -> None:
+    core = Core.build(make_settings(db, reports={"digest": True}))
+    scheduler = build_scheduler(core)
+    scheduler.start(paused=True)
+    try:
+        assert scheduler.get_job("reports.digest") is not None
+        assert await scheduler.ticks.digest() == 1
+        assert await scheduler.ticks.digest() == 1  # the same row, not another
+        assert await Task.filter(kind=TaskKind.REPORT_DIGEST).count() == 1
+    finally:
+        scheduler.shutdown(wait=False)
+        await asyncio.sleep(0)
+        await scheduler.ticks.leadership.close()
+
+
 async def test_a_reminder_missed_while_down_fires_once_at_start(db: str) -> None:
     clock = TravelClock()
     _core, auto = build(db, clock)
