@@ -22,6 +22,7 @@ from crm.outbox import OutboxService
 from crm.ports import Inbox
 from crm.queries import Queries
 from crm.replies import CannedReplies
+from crm.staff import Staff
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
 
@@ -49,6 +50,8 @@ class Core:
     links: FileLinks
     # The key of every public link (/f/, /o/): `[http] link_secret`, or one kept in the database.
     signer: Signer
+    # Staff sign-in and sessions of the web console (crm/staff.py).
+    staff: Staff
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -66,6 +69,7 @@ class Core:
         conversations = Conversations(bus, outbox, clock, consent, links)
         customers = Customers(bus, settings.sms.default_region, clock, related)
         queries = Queries(consent)
+        managers = Managers()
         return cls(
             settings=settings,
             bus=bus,
@@ -74,7 +78,7 @@ class Core:
             dispatcher=dispatcher,
             conversations=conversations,
             customers=customers,
-            managers=Managers(),
+            managers=managers,
             consent=consent,
             inbox=timeline,
             queries=queries,
@@ -86,5 +90,7 @@ class Core:
             replies=CannedReplies(settings.bot.company_name, settings.bot.default_language),
             edits=Edits(bus, outbox, dispatcher, clock),
             links=links,
+            staff=Staff(settings.console, settings.http.public_url, signer, managers, bus,
+                        clock),
             clock=clock,
         )
