@@ -113,7 +113,7 @@ async def reply(visit: Visit, customer_id: int, form: Any) -> None:
     await visit.core.conversations.send(
         customer_id, _text(form), channel=channel, author=visit.manager,
         idempotency_key=f"console:{visit.manager.id}:{nonce}", actor=visit.actor,
-        meta={"origin": {"console": visit.manager.id}})
+        meta={"console": visit.manager.id})
 
 
 async def note(visit: Visit, customer_id: int, form: Any) -> None:
