@@ -1,6 +1,8 @@
 """`/console/events`: server-sent events from the live feed (crm/live.py).
 
-Each change is sent twice: as `inbox` (the inbox list looks again) and as `customer-ID` (that
+On connecting the stream says `ready`: the page fetches its live parts once then, so what
+changed between the page's render and the stream's start is not missed. Each change is sent
+twice: as `inbox` (the inbox list looks again) and as `customer-ID` (that
 customer's page looks again); the data is the change as JSON. The page's htmx (sse extension)
 turns them into requests for the part that changed, rendered by the server as ever.
 """

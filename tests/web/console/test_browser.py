@@ -29,6 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 WAIT_MS = 15_000
+expect.set_options(timeout=WAIT_MS)
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -123,6 +124,7 @@ async def test_a_customer_message_appears_live_and_a_reply_reaches_them(
     assert not ready.empty()
     await page.click("#inbox .row .who")
     await expect(page.locator("#timeline")).to_contain_text("Do you ship to Riga?")
+    await page.wait_for_selector("html[data-keys=on]", state="attached")
     await page.keyboard.press("r")
     await page.keyboard.type("Yes, in 3 days")
     await page.click("#send")
@@ -148,6 +150,7 @@ async def test_assign_and_close_in_the_browser(live: Console, context: BrowserCo
     await page.select_option("select[name=manager_id]", str(bob.id))
     await page.click("#assign")
     await expect(page.locator("#state")).to_contain_text("assigned to Bob")
+    await page.wait_for_selector("html[data-keys=on]", state="attached")
     await page.keyboard.press("e")  # the keyboard's close
     await expect(page.locator("#state")).to_contain_text("closed")
     conv = await Conversation.get(customer_id=cid)

@@ -41,7 +41,7 @@ async def test_inbox_lists_with_counts_and_filters(console: Console) -> None:
     assert "Boris" in vip.text and "Alice" not in vip.text
     # htmx asks for the list alone when a live event comes.
     part = await browser.get("/console/inbox?list=open", headers={"HX-Request": "true"})
-    assert part.text.lstrip().startswith('<div id="inbox"') and "<html" not in part.text
+    assert part.text.lstrip().startswith('<nav class="tabs">') and "<html" not in part.text
 
 
 async def test_waiting_on_us_is_sorted_by_how_long_the_customer_waited(

@@ -53,6 +53,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  document.documentElement.dataset.keys = "on";  // the keyboard is listening (tests wait for it)
   document.body.addEventListener("htmx:afterSwap", function (ev) { localTimes(ev.target); });
   // Keep the selected row across a live refresh of the list.
   document.body.addEventListener("htmx:beforeSwap", function () {
