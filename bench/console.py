@@ -172,9 +172,8 @@ async def run_database(name: str, url: str, conversations: int, requests: int,
     from crm import db
     from crm.app import App
     from crm.config import parse_settings
-    from crm.types import Channel, InboundMessage, Role
-
     from crm.managers import Managers
+    from crm.types import Channel, InboundMessage, Role
 
     await db.init(url)
     await db.upgrade()
@@ -192,7 +191,8 @@ async def run_database(name: str, url: str, conversations: int, requests: int,
                            "messages": conversations * PER_CONVERSATION,
                            "seed_seconds": round(seeded, 1)}
     async with App(settings, builtin_channels=False, manage_database=False) as app:
-        assert app.core is not None and app.http is not None
+        assert app.core is not None
+        assert app.http is not None
         core = app.core
         base = f"http://127.0.0.1:{app.http.port}"
         jar = aiohttp.CookieJar(unsafe=True)
