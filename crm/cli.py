@@ -200,12 +200,17 @@ def managers_list(config_path: str, include_removed: bool) -> None:
 
 @managers.command("remove")
 @_config_option
-@click.argument("telegram_user_id", type=int)
-def managers_remove(config_path: str, telegram_user_id: int) -> None:
-    """Remove a manager (their history stays)."""
+@click.argument("who")
+def managers_remove(config_path: str, who: str) -> None:
+    """Remove a manager (their history stays): WHO is a Telegram user id, an email, @username,
+    #id or a name."""
     from crm.managers import Managers
 
-    m = _with_db(_settings(config_path), lambda: Managers().remove(telegram_user_id))
+    async def work() -> Any:
+        managers = Managers()
+        return await managers.deactivate(await managers.find(who), actor="cli")
+
+    m = _with_db(_settings(config_path), work)
     click.echo(f"removed manager #{m.id}: {m.name}")
 
 

@@ -100,7 +100,8 @@ class Managers:
         else:
             found = await active.filter(name__iexact=ref)
         if not found:
-            raise NotFound(f"no manager {ref!r} (see `crm managers list`)")
+            what = f"with Telegram user id {ref}" if ref.isdigit() else repr(ref)
+            raise NotFound(f"no manager {what} (see `crm managers list`)")
         if len(found) > 1:
             raise CrmError(f"{len(found)} managers are called {ref!r}: name one by email or "
                            "#id (see `crm managers list`)")
