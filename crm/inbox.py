@@ -29,15 +29,19 @@ class InboxList(StrEnum):
     CLOSED = "closed"
 
 
-_NOT_CLOSED = "v.status IN ('open', 'waiting')"
+# `{status}` is the status column: as it is for counts (they walk the (status, assignee_id)
+# index); for the newest-first lists on SQLite as `+v.status`, which keeps SQLite from sorting
+# every open conversation by id when walking the primary key backwards stops after a page.
+_NOT_CLOSED = "{status} IN ('open', 'waiting')"
 _WAITING_ON_US = ("v.status = 'open' AND v.last_inbound_at IS NOT NULL AND "
                   "(v.last_outbound_at IS NULL OR v.last_outbound_at < v.last_inbound_at)")
 _WHERE: dict[InboxList, str] = {
     InboxList.MINE: f"{_NOT_CLOSED} AND v.assignee_id = ?",
     InboxList.UNASSIGNED: f"{_NOT_CLOSED} AND v.assignee_id IS NULL",
     InboxList.OPEN: _NOT_CLOSED,
+    # The (status, last_inbound_at) index: open ones, the longest wait first.
     InboxList.WAITING: _WAITING_ON_US,
-    InboxList.CLOSED: "v.status = 'closed'",
+    InboxList.CLOSED: "{status} = 'closed'",
 }
 _ORDER: dict[InboxList, str] = {
     InboxList.WAITING: "v.last_inbound_at ASC, v.id ASC",
@@ -105,23 +109,20 @@ class Inbox:
         conn = get_connection("default")
         postgres = sql.is_postgres(conn)
         extra, extra_params = _filters(f, postgres)
-        where = _WHERE[which] + extra
+        where = _WHERE[which].format(status="v.status" if postgres else "+v.status") + extra
         params: list[Any] = ([manager_id] if which is InboxList.MINE else []) + extra_params
         order = _ORDER.get(which, "v.id DESC")
         rows = await sql.fetch(
             conn,
             "SELECT v.id, v.customer_id, c.name AS customer_name, v.status, v.channel, "
             "v.assignee_id, m.name AS assignee_name, v.last_inbound_at, v.last_outbound_at, "
-            "v.opened_at, v.closed_at, "
-            "(SELECT x.text FROM message x WHERE x.conversation_id = v.id AND "
-            "x.direction IN ('in', 'out') ORDER BY x.created_at DESC, x.id DESC LIMIT 1) "
-            "AS last_text, "
-            "(SELECT x.direction FROM message x WHERE x.conversation_id = v.id AND "
-            "x.direction IN ('in', 'out') ORDER BY x.created_at DESC, x.id DESC LIMIT 1) "
-            "AS last_direction "
+            "v.opened_at, v.closed_at, lm.text AS last_text, lm.direction AS last_direction "
             "FROM conversation v JOIN customer c ON c.id = v.customer_id "
-            f"LEFT JOIN manager m ON m.id = v.assignee_id WHERE {where} ORDER BY {order} "
-            "LIMIT ? OFFSET ?", [*params, limit + 1, offset])
+            "LEFT JOIN manager m ON m.id = v.assignee_id "
+            "LEFT JOIN message lm ON lm.id = (SELECT x.id FROM message x WHERE "
+            "x.conversation_id = v.id AND x.direction IN ('in', 'out') "
+            "ORDER BY x.created_at DESC, x.id DESC LIMIT 1) "
+            f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", [*params, limit + 1, offset])
         return InboxPage([_row(r) for r in rows[:limit]],
                          await self.counts(manager_id, f), len(rows) > limit)
 
@@ -134,7 +135,8 @@ class Inbox:
         parts, params = [], []
         for which in InboxList:
             parts.append(f"(SELECT COUNT(*) FROM conversation v{join} WHERE "
-                         f"{_WHERE[which]}{extra}) AS n_{which.value}")
+                         f"{_WHERE[which].format(status='v.status')}{extra}) "
+                         f"AS n_{which.value}")
             params += ([manager_id] if which is InboxList.MINE else []) + extra_params
         rows = await sql.fetch(conn, f"SELECT {', '.join(parts)}", params)
         return {which: int(rows[0][f"n_{which.value}"] or 0) for which in InboxList}

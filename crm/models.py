@@ -130,7 +130,9 @@ class Conversation(Model):
 
     class Meta:
         table = "conversation"
-        indexes = (("customer_id", "status"), ("status", "assignee_id"))
+        # The last: the console's "waiting on us", the longest wait first (crm/inbox.py).
+        indexes = (("customer_id", "status"), ("status", "assignee_id"),
+                   ("status", "last_inbound_at"))
 
 
 class Message(Model):

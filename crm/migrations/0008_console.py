@@ -12,6 +12,7 @@ import re
 from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.migrations import operations as ops
+from tortoise.indexes import Index
 
 
 def _dialect(state_editor):
@@ -155,5 +156,10 @@ class Migration(migrations.Migration):
             ],
             options={'table': 'sign_in_lock', 'app': 'models', 'pk_attr': 'id', 'table_description': 'Failed sign-ins counted per email and per client address; past the limit, a lockout.'},
             bases=['Model'],
+        ),
+        # The inbox's "waiting on us", the longest wait first: a plain CREATE INDEX on both.
+        ops.AddIndex(
+            model_name='Conversation',
+            index=Index(fields=['status', 'last_inbound_at']),
         ),
     ]
