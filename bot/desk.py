@@ -26,6 +26,7 @@ from crm.errors import CrmError
 from crm.i18n import known_language, team
 from crm.models import Cursor, Identity, Manager
 from crm.services import Core
+from crm.staff import LINK_MINUTES
 from crm.types import Attachment, Channel, ConversationStatus, StaffMessage
 
 log = structlog.get_logger(__name__)
@@ -64,7 +65,7 @@ class Desk:
             "help": self._help, "start": self._help, "r": self._canned,
             "replies": self._replies, "find": self._find,
             "orders": self._orders, "order": self._order, "consent": self._consent,
-            "report": self._report}
+            "report": self._report, "web": self._web}
 
     async def in_group(self, message: StaffMessage) -> None:
         manager = await self.core.managers.by_telegram(message.user_id)
@@ -216,13 +217,12 @@ class Desk:
         self.runtime.react(where.chat_id, where.message_id, "✍")
 
     async def _tag(self, manager: Manager, where: Where, args: str, add: bool = True) -> None:
-        tags = {w.lstrip("#").lower() for w in args.split() if w.strip("#")}
+        tags = [w for w in args.split() if w.strip("#")]
         if not tags:
             await self.say(where, team("tag_usage", where.lang))
             return
-        customer = await self.core.customers.get(where.customer_id or 0)
-        now = set(customer.tags) | tags if add else set(customer.tags) - tags
-        await self.core.customers.update(customer.id, tags=sorted(now))
+        await self.core.customers.retag(where.customer_id or 0, add=tags if add else (),
+                                        remove=() if add else tags)
         self.runtime.react(where.chat_id, where.message_id, "👌")
 
     async def _untag(self, manager: Manager, where: Where, args: str) -> None:
@@ -278,6 +278,14 @@ class Desk:
         await self.say(where, await consent_commands.command(
             self.core, where.customer_id or 0, args, actor=f"manager:{manager.id}",
             language=where.lang))
+
+    async def _web(self, manager: Manager, where: Where, _args: str) -> None:
+        """A one-time sign-in link to the web console, only in the manager's private chat."""
+        if manager.telegram_user_id is None or where.chat_id != manager.telegram_user_id:
+            await self.say(where, team("web_private", where.lang))
+            return
+        url = await self.core.staff.sign_in_link(manager)
+        await self.say(where, team("web_link", where.lang, url=url, minutes=LINK_MINUTES))
 
     async def _orders(self, manager: Manager, where: Where, _args: str) -> None:
         await self.say(where, await order_desk.listing(self.core, where.customer_id or 0,

@@ -178,14 +178,15 @@ class Mirror:
             return
         targets = [event.manager_id] if event.manager_id is not None else \
             [m.id for m in await Manager.filter(active=True)]
-        for manager in await Manager.filter(id__in=targets, active=True):
+        for manager in await Manager.filter(id__in=targets, active=True,
+                                            telegram_user_id__isnull=False):
             own = render.notice(event.render(manager.language or self.lang), "🔔")
             await self._enqueue(str(manager.telegram_user_id), [own],
                                 f"tgnotice:{event.key}:{manager.id}", None, {})
 
     async def _report(self, event: TeamReport) -> None:
         manager = await Manager.get_or_none(id=event.manager_id, active=True)
-        if manager is not None:
+        if manager is not None and manager.telegram_user_id is not None:  # console-only staff
             await self.send_file(manager.telegram_user_id, None, event.photo, event.caption,
                                  key=f"report:{event.key}")
 
@@ -356,9 +357,11 @@ class Mirror:
         conv = await Conversation.filter(customer_id=customer_id).order_by("-id").first()
         if conv is not None and conv.assignee_id is not None:
             manager = await Manager.get_or_none(id=conv.assignee_id, active=True)
-            if manager is not None:
+            if manager is not None and manager.telegram_user_id is not None:
                 return [manager]
-        managers = await Manager.filter(active=True).order_by("id")
+        # Staff of the web console only (no Telegram id) read it there.
+        managers = await Manager.filter(active=True, telegram_user_id__isnull=False) \
+            .order_by("id")
         online = [m for m in managers if m.availability.value == "online"]
         return online or managers
 

@@ -72,6 +72,7 @@ class App:
         self.core: Core | None = None
         self.channels: list[ChannelRuntime] = []
         self.http: HttpServer | None = None
+        self.live: Any = None  # crm/live.py LiveFeed, when the console is on
         self.scheduler: Any = None
         self._off: dict[str, str] = {}
 
@@ -130,10 +131,17 @@ class App:
                 core.dispatcher.register(runtime.sender)
 
         self._web(core, web_app)
+        if settings.console.enabled:
+            await self._console(core, web_app)
 
         self.http = HttpServer(web_app, settings.http.host, settings.http.port)
         await self.http.start()
         self._stack.push_async_callback(self.http.stop)
+        if settings.console.enabled:
+            link = await core.staff.first_admin_link()
+            if link is not None:  # a fresh install: whoever runs it makes the first admin
+                log.warning("console.first_admin", url=link, hint="open this link once to "
+                            "create the first admin of the web console")
 
         for runtime in self.channels:
             await runtime.start()
@@ -174,6 +182,18 @@ class App:
                                    max_attempts=settings.api.webhook_max_attempts)
             core.dispatcher.register(sender)
             self._stack.push_async_callback(sender.close)  # after the dispatcher has stopped
+
+    async def _console(self, core: Core, web_app: web.Application) -> None:
+        """The web console at /console, and the live feed its pages listen to (on PostgreSQL,
+        from every process on the database)."""
+        from crm.live import LiveFeed
+        from web.console.app import PREFIX, build_console
+
+        self.live = LiveFeed(core.bus, self.settings.database.url)
+        self.live.install()
+        await self.live.start()
+        self._stack.push_async_callback(self.live.stop)
+        web_app.add_subapp(PREFIX, build_console(core, self.live))
 
     async def _stop_scheduler(self) -> None:
         if self.scheduler is not None and self.scheduler.running:

@@ -367,6 +367,25 @@ class ApiSettings(_Section):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
 
+class ConsoleSettings(_Section):
+    """The web console under /console (web/console): staff sessions and sign-in."""
+
+    enabled: bool = True
+    # A session unused this long is over (the staff member signs in again).
+    session_idle_minutes: int = Field(default=480, ge=5, le=60 * 24 * 30)
+    # And any session, used or not, after this long.
+    session_max_hours: float = Field(default=24 * 14, gt=0, le=24 * 365)
+    # Failed sign-ins with one email within the window lock that email out for lockout_minutes
+    # (a client address gets four times as many, across emails).
+    sign_in_max_failures: int = Field(default=5, ge=1, le=100)
+    sign_in_window_minutes: float = Field(default=15.0, gt=0)
+    sign_in_lockout_minutes: float = Field(default=15.0, gt=0)
+    # The link `crm run` logs while there is no admin: how long it stays valid.
+    first_admin_link_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # Conversations on one page of the inbox.
+    page_size: int = Field(default=50, ge=5, le=500)
+
+
 class WebhookSettings(_Section):
     """One receiver of events (`[[webhooks]]`), signed with its own secret."""
 
@@ -446,6 +465,7 @@ class Settings(_Section):
     email: EmailSettings = EmailSettings()
     sms: SmsSettings = SmsSettings()
     api: ApiSettings = ApiSettings()
+    console: ConsoleSettings = ConsoleSettings()
     orders: OrdersSettings = OrdersSettings()
     customers: CustomersSettings = CustomersSettings()
     reports: ReportsSettings = ReportsSettings()

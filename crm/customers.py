@@ -250,6 +250,19 @@ class Customers:
                                       customer_id=customer.id, detail={"fields": sorted(fields)})
             return customer
 
+    async def retag(self, customer_id: int, *, add: Sequence[str] = (),
+                    remove: Sequence[str] = (), actor: str | None = None) -> Customer:
+        """Add and remove tags (lower-cased, without '#'); what else the customer has stays."""
+        def clean(tags: Sequence[str]) -> set[str]:
+            return {t.strip().lstrip("#").lower()[:64] for t in tags if t.strip().lstrip("#")}
+
+        async with self.bus.unit_of_work():
+            customer = await self.live(customer_id)
+            tags = sorted((set(customer.tags) | clean(add)) - clean(remove))
+            if tags == sorted(customer.tags):
+                return customer
+            return await self.update(customer.id, tags=tags, actor=actor)
+
     async def timeline(self, customer_id: int, limit: int | None = None) -> list[Message]:
         customer = await self.get(customer_id)
         qs = Message.filter(customer_id=customer.id).order_by("-created_at", "-id")

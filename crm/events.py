@@ -219,7 +219,7 @@ class EventBus:
                 await handler(event)
             except Exception:
                 # The event is committed; a failing listener must not undo it or stop the others.
-                log.exception("event.handler_failed", event=type(event).__name__,
+                log.exception("event.handler_failed", event_type=type(event).__name__,
                               handler=getattr(handler, "__qualname__", repr(handler)))
 
     @asynccontextmanager

@@ -78,10 +78,13 @@ class Identity(Model):
 
 
 class Manager(Model):
-    """A member of the team, known by their Telegram user id."""
+    """A member of the team: on Telegram (their user id), in the web console (an email and a
+    password), or both."""
 
     id = fields.IntField(primary_key=True)
-    telegram_user_id = fields.BigIntField(unique=True)
+    telegram_user_id = fields.BigIntField(unique=True, null=True)
+    email = fields.CharField(max_length=320, unique=True, null=True)  # lower-cased
+    password_hash = fields.CharField(max_length=200, null=True)  # argon2id (crm/staff.py)
     name = fields.CharField(max_length=200)
     username = fields.CharField(max_length=64, null=True)
     role = fields.CharEnumField(Role, max_length=16, default=Role.MANAGER)
@@ -139,8 +142,9 @@ class Conversation(Model):
 
     class Meta:
         table = "conversation"
+        # The last: the console's "waiting on us", the longest wait first (crm/inbox.py).
         indexes = (("customer_id", "status"), ("status", "assignee_id"), ("opened_at",),
-                   ("survey_sent_at",))
+                   ("survey_sent_at",), ("status", "last_inbound_at"))
 
 
 class Message(Model):
@@ -447,3 +451,48 @@ class ReportFact(Model):
         table = "report_fact"
         # Reports select a period by `ended_at`; the funnel looks customers up.
         indexes = (("ended_at",), ("customer_id", "kind"), ("conversation_id",))
+
+
+class StaffSession(Model):
+    """A signed-in browser of the web console (crm/staff.py): only a hash of the cookie's token
+    is stored, so a copy of the database signs nobody in."""
+
+    id = fields.BigIntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    manager: fields.ForeignKeyRelation[Manager] = fields.ForeignKeyField(
+        "models.Manager", related_name="sessions", on_delete=fields.CASCADE
+    )
+    manager_id: int
+    csrf = fields.CharField(max_length=64)  # the form token of this session
+    created_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField(null=True)  # signed out
+
+    class Meta:
+        table = "staff_session"
+
+
+class UsedLink(Model):
+    """A one-time link that was used (a sign-in link from the bot, the first admin's link):
+    the unique hash makes a second use fail, in any process."""
+
+    id = fields.BigIntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    purpose = fields.CharField(max_length=32)
+    used_at = fields.DatetimeField()
+
+    class Meta:
+        table = "used_link"
+
+
+class SignInLock(Model):
+    """Failed sign-ins counted per email and per client address; past the limit, a lockout."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=200, unique=True)  # "email:ann@example.com", "ip:…"
+    failures = fields.IntField(default=0)
+    first_failure_at = fields.DatetimeField(null=True)
+    locked_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "sign_in_lock"

@@ -20,6 +20,7 @@ from crm import cards, pagination, search, sql
 from crm.consent import Consents
 from crm.errors import NotFound
 from crm.i18n import Phrase
+from crm.inbox import Inbox
 from crm.models import Manager
 from crm.orders.queries import OrderQueries
 from crm.types import Channel, ConversationStatus
@@ -81,6 +82,7 @@ class Queries:
     def __init__(self, consent: Consents) -> None:
         self.consent = consent
         self.orders = OrderQueries()  # crm/orders/queries.py
+        self.inbox = Inbox()  # crm/inbox.py: the web console's lists
 
     # Customers ---------------------------------------------------------------------------
 
@@ -265,7 +267,8 @@ class Queries:
     async def managers(self, include_removed: bool = False) -> list[ManagerView]:
         qs = Manager.all() if include_removed else Manager.filter(active=True)
         return [ManagerView(m.id, m.name, m.username, m.role.value, m.availability.value,
-                            m.capacity, m.active) for m in await qs.order_by("id")]
+                            m.capacity, m.active, m.email, m.telegram_user_id,
+                            m.password_hash is not None) for m in await qs.order_by("id")]
 
 
 def _customer_where(conn: BaseDBAsyncClient, f: CustomerFilter) -> tuple[str, list[Any]]:

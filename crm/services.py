@@ -23,6 +23,7 @@ from crm.ports import Inbox
 from crm.queries import Queries
 from crm.replies import CannedReplies
 from crm.reports.facts import FactRecords
+from crm.staff import Staff
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
 
@@ -50,6 +51,8 @@ class Core:
     links: FileLinks
     # The key of every public link (/f/, /o/): `[http] link_secret`, or one kept in the database.
     signer: Signer
+    # Staff sign-in and sessions of the web console (crm/staff.py).
+    staff: Staff
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -69,6 +72,7 @@ class Core:
         conversations = Conversations(bus, outbox, clock, consent, links)
         customers = Customers(bus, settings.sms.default_region, clock, related)
         queries = Queries(consent)
+        managers = Managers()
         return cls(
             settings=settings,
             bus=bus,
@@ -77,7 +81,7 @@ class Core:
             dispatcher=dispatcher,
             conversations=conversations,
             customers=customers,
-            managers=Managers(),
+            managers=managers,
             consent=consent,
             inbox=timeline,
             queries=queries,
@@ -89,5 +93,7 @@ class Core:
             replies=CannedReplies(settings.bot.company_name, settings.bot.default_language),
             edits=Edits(bus, outbox, dispatcher, clock),
             links=links,
+            staff=Staff(settings.console, settings.http.public_url, signer, managers, bus,
+                        clock),
             clock=clock,
         )

@@ -199,3 +199,34 @@ async def test_apikeys_create_list_revoke(config: Path) -> None:
     missing = crm(config, "apikeys", "revoke", "nope", ok=False)
     assert missing.returncode == 1 and "no API key named 'nope'" in missing.stderr
     assert await AuditLog.filter(action__startswith="apikey.").count() == 2
+
+
+async def test_managers_add_by_email_and_set_a_console_password(config: Path) -> None:
+    from crm.models import Manager
+    from crm.passwords import verify_password
+
+    out = crm(config, "managers", "add", "Dana Web", "--email", "Dana@Example.com",
+              "--role", "marketer").stdout
+    assert "added manager" in out and "email dana@example.com" in out
+    assert "crm managers password dana@example.com" in out
+    both = crm(config, "managers", "add", "2002", "Tom", "--email", "tom@example.com").stdout
+    assert "Telegram 2002" in both and "tom@example.com" in both
+    neither = crm(config, "managers", "add", "Nobody", ok=False)
+    assert neither.returncode == 2 and "--email" in neither.stderr
+    bad = crm(config, "managers", "add", "Eve", "--email", "not-an-email", ok=False)
+    assert bad.returncode == 1 and "is not an email address" in bad.stderr
+    # The password is read from a prompt (twice); only an argon2 hash is stored.
+    done = subprocess.run([CRM, "managers", "password", "dana@example.com", "-c", str(config)],
+                          input="a long enough secret\na long enough secret\n",
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "password set for Dana Web" in done.stdout
+    dana = await Manager.get(email="dana@example.com")
+    assert dana.telegram_user_id is None and dana.password_hash is not None
+    assert dana.password_hash.startswith("$argon2id$")
+    assert await verify_password(dana.password_hash, "a long enough secret")
+    short = subprocess.run([CRM, "managers", "password", "Tom", "-c", str(config)],
+                           input="short\nshort\n", capture_output=True, text=True, timeout=60)
+    assert short.returncode == 1 and "too short" in short.stderr
+    listed = crm(config, "managers", "list").stdout
+    assert "<dana@example.com>" in listed and "Dana Web" in listed
