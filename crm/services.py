@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crm.apikeys import ApiKeys
+from crm.campaigns.data import RecipientData
 from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.consent import Consents
@@ -59,7 +60,7 @@ class Core:
         timeline = Timeline(settings, bus, clock)
         # Every table with a customer's data besides the customers module's own: merge, export
         # and forget cover them (tests/crm/test_customer_data.py fails when one is missing).
-        related: list[CustomerData] = [TaskRecords(), consent, OrderData()]
+        related: list[CustomerData] = [TaskRecords(), consent, OrderData(), RecipientData()]
         dispatcher = Dispatcher(outbox, bus, settings.outbox)
         signer = Signer(settings.http.link_secret, clock)
         links = FileLinks(settings.http.public_url, signer, settings.files.link_hours)
