@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from crm.apikeys import ApiKeys
 from crm.campaigns.data import RecipientData
+from crm.campaigns.segments import Segments
 from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.consent import Consents
@@ -50,6 +51,8 @@ class Core:
     links: FileLinks
     # The key of every public link (/f/, /o/): `[http] link_secret`, or one kept in the database.
     signer: Signer
+    # Saved filters over customers, and their previews (crm/campaigns/segments.py).
+    segments: Segments
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -87,5 +90,6 @@ class Core:
             replies=CannedReplies(settings.bot.company_name, settings.bot.default_language),
             edits=Edits(bus, outbox, dispatcher, clock),
             links=links,
+            segments=Segments(settings.consent),
             clock=clock,
         )
