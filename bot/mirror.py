@@ -173,6 +173,9 @@ class Mirror:
         if event.status is not DeliveryStatus.FAILED or event.message_id is None \
                 or event.customer_id is None:
             return
+        message = await Message.get_or_none(id=event.message_id)
+        if message is None or message.meta.get("campaign_id"):
+            return  # a campaign's failures are its figures (crm campaigns stats), not topics
         await self.post(event.customer_id, [render.failure(event.error, event.channel,
                                                            self.lang)],
                         key=f"f{event.message_id}:{event.outbox_id}")
@@ -208,11 +211,14 @@ class Mirror:
             who = team("who_bot", lang)
         headers = message.meta.get("headers")
         subject = headers.get("subject") if isinstance(headers, dict) else None
+        reply = message.meta.get("campaign_reply")
         return render.Entry(message.direction, message.channel, message.text, who,
                             attachments=[_label(a, lang) for a in message.attachments],
                             subject=subject if message.channel is Channel.EMAIL else None,
                             automated=message.automated, edited=edited, warning=warning,
-                            language=lang)
+                            language=lang,
+                            campaign=str(reply.get("name")) if isinstance(reply, dict)
+                            else None)
 
     # --- writing to the chat ---------------------------------------------------------------
 

@@ -36,6 +36,7 @@ class Entry:
     error: str | None = None
     warning: str | None = None  # e.g. crm.identity.reply_warning: shown under the head line
     language: str = "en"  # of whoever reads it
+    campaign: str | None = None  # the campaign this customer's message answers
 
 
 def mark(channel: Channel) -> str:
@@ -72,6 +73,9 @@ def file_caption(entry: Entry, name: str) -> str:
 
 def _extra(entry: Entry, *, with_files: bool = True) -> list[str]:
     extra = []
+    if entry.campaign:
+        line = team("campaign_reply_line", entry.language, name=entry.campaign)
+        extra.append(f"<i>{escape(line)}</i>")
     if entry.warning:
         extra.append(notice(entry.warning, "⚠️"))
     if entry.subject:

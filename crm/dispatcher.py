@@ -57,6 +57,11 @@ class Dispatcher:
     def channels(self) -> list[Channel]:
         return list(self._senders)
 
+    def rate(self, channel: Channel) -> float | None:
+        """The messages a second `channel` takes, or None when no sender is registered."""
+        sender = self._senders.get(channel)
+        return sender.limits.per_second if sender is not None else None
+
     def can_edit(self, channel: Channel) -> bool:
         """Whether the channel can change a message already sent (its sender says `edits`)."""
         return bool(getattr(self._senders.get(channel), "edits", False))

@@ -144,6 +144,16 @@ class OrderStatusChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class CampaignFinished:
+    """Every recipient of a campaign was sent to, skipped or failed (crm/campaigns/engine.py);
+    emitted once, in the transaction that marks it finished."""
+
+    campaign_id: int
+    name: str
+    finished_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CustomersMerged:
     source_id: int
     target_id: int

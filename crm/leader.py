@@ -9,6 +9,7 @@ dies another process takes over at its next try. SQLite runs one process: it alw
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,11 +37,20 @@ class Leadership:
         self.lock_id = lock_id
         self._conn: asyncpg.Connection | None = None
         self.leading = self.single
+        # Jobs that start together (the tasks' and the campaigns' ticks) ask at once: one
+        # connection, one question at a time (asyncpg runs one operation per connection).
+        self._asking: asyncio.Lock | None = None
 
     async def ensure(self) -> bool:
         """True if this process leads (now or after taking the free lock)."""
         if self.single:
             return True
+        if self._asking is None:
+            self._asking = asyncio.Lock()
+        async with self._asking:
+            return await self._ensure()
+
+    async def _ensure(self) -> bool:
         try:
             if self._conn is None or self._conn.is_closed():
                 self.leading = False

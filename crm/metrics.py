@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 from tortoise.connection import get_connection
 
 from crm.clock import now_ms
+from crm.sql import dialect_sql
 
 MESSAGES_IN = Counter("crm_messages_in", "Inbound messages stored", ["channel"])
 MESSAGES_OUT = Counter("crm_messages_out", "Outbound messages sent", ["channel"])
@@ -16,6 +19,13 @@ OUTBOX_DEPTH = Gauge("crm_outbox_depth", "Outbox rows waiting to be sent", ["cha
 ORDER_LOOKUPS = Counter("crm_order_lookups", "Customers' order lookups by outcome", ["outcome"])
 OUTBOX_AGE = Gauge("crm_outbox_oldest_age_seconds", "Age of the oldest unsent outbox row",
                    ["channel"])
+
+# Campaigns sending, paused or scheduled, and those finished in the last week.
+CAMPAIGN_RECIPIENTS = Gauge("crm_campaign_recipients", "Campaign recipients by state",
+                            ["campaign", "state"])
+CAMPAIGN_RESULTS = Gauge("crm_campaign_results", "Campaign recipients who replied, clicked, "
+                         "opted out or had delivery confirmed", ["campaign", "result"])
+CAMPAIGNS = Gauge("crm_campaigns", "Campaigns by state", ["state"])
 
 __all__ = ["CONTENT_TYPE_LATEST", "render"]
 
@@ -36,8 +46,36 @@ async def refresh_outbox_gauges() -> None:
         OUTBOX_AGE.labels(channel=channel).set(max(0.0, (now - due) / 1000))
 
 
+async def refresh_campaign_gauges() -> None:
+    conn = get_connection("default")
+    CAMPAIGNS.clear()
+    for row in await conn.execute_query_dict(
+            "SELECT state, COUNT(*) AS n FROM campaign GROUP BY state"):
+        CAMPAIGNS.labels(state=row["state"]).set(row["n"])
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    rows = await conn.execute_query_dict(
+        dialect_sql(conn, "SELECT r.campaign_id, r.state, COUNT(*) AS n, "
+                          "COUNT(r.replied_at) AS replied, COUNT(r.clicked_at) AS clicked, "
+                          "COUNT(r.opted_out_at) AS opted_out, "
+                          "COUNT(r.delivered_at) AS delivered FROM campaign_recipient r JOIN "
+                          "campaign c ON c.id = r.campaign_id WHERE c.state IN ('sending', "
+                          "'paused', 'scheduled') OR c.finished_at >= ? "
+                          "GROUP BY r.campaign_id, r.state"), [week_ago])
+    CAMPAIGN_RECIPIENTS.clear()
+    CAMPAIGN_RESULTS.clear()
+    results: dict[tuple[str, str], int] = {}
+    for row in rows:
+        campaign = str(row["campaign_id"])
+        CAMPAIGN_RECIPIENTS.labels(campaign=campaign, state=row["state"]).set(row["n"])
+        for name in ("replied", "clicked", "opted_out", "delivered"):
+            results[(campaign, name)] = results.get((campaign, name), 0) + int(row[name])
+    for (campaign, name), n in results.items():
+        CAMPAIGN_RESULTS.labels(campaign=campaign, result=name).set(n)
+
+
 async def render() -> bytes:
     await refresh_outbox_gauges()
+    await refresh_campaign_gauges()
     return generate_latest()
 
 

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from crm.apikeys import ApiKeys
 from crm.campaigns.data import RecipientData
+from crm.campaigns.engine import CampaignEngine
+from crm.campaigns.results import Results
 from crm.campaigns.segments import Segments
+from crm.campaigns.service import Campaigns
 from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.consent import Consents
@@ -53,6 +56,8 @@ class Core:
     signer: Signer
     # Saved filters over customers, and their previews (crm/campaigns/segments.py).
     segments: Segments
+    # Broadcasts: create, preview, test, schedule, …; the engine the scheduler ticks.
+    campaigns: Campaigns
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -70,6 +75,12 @@ class Core:
         conversations = Conversations(bus, outbox, clock, consent, links)
         customers = Customers(bus, settings.sms.default_region, clock, related)
         queries = Queries(consent)
+        files = FileStore(settings.files.dir, settings.files.max_bytes)
+        segments = Segments(settings.consent)
+        engine = CampaignEngine(settings, bus, segments, signer, lambda: dispatcher.channels,
+                                dispatcher.rate, clock)
+        results = Results(bus, consent, signer, settings.campaigns, clock)
+        results.install()  # replies, opt-outs and deliveries count from the first event on
         return cls(
             settings=settings,
             bus=bus,
@@ -86,10 +97,12 @@ class Core:
             orders=Orders(settings, bus, conversations, consent, customers, queries.orders,
                           signer, clock),
             signer=signer,
-            files=FileStore(settings.files.dir, settings.files.max_bytes),
+            files=files,
             replies=CannedReplies(settings.bot.company_name, settings.bot.default_language),
             edits=Edits(bus, outbox, dispatcher, clock),
             links=links,
-            segments=Segments(settings.consent),
+            segments=segments,
+            campaigns=Campaigns(settings, bus, outbox, consent, segments, engine, results,
+                                files, clock),
             clock=clock,
         )
