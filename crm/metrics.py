@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 from tortoise.connection import get_connection
 
 from crm.clock import now_ms
-from crm.sql import dialect_sql
 
 MESSAGES_IN = Counter("crm_messages_in", "Inbound messages stored", ["channel"])
 MESSAGES_OUT = Counter("crm_messages_out", "Outbound messages sent", ["channel"])
@@ -20,7 +17,7 @@ ORDER_LOOKUPS = Counter("crm_order_lookups", "Customers' order lookups by outcom
 OUTBOX_AGE = Gauge("crm_outbox_oldest_age_seconds", "Age of the oldest unsent outbox row",
                    ["channel"])
 
-# Campaigns sending, paused or scheduled, and those finished in the last week.
+# Campaigns sending, paused or scheduled, and the last 20 finished.
 CAMPAIGN_RECIPIENTS = Gauge("crm_campaign_recipients", "Campaign recipients by state",
                             ["campaign", "state"])
 CAMPAIGN_RESULTS = Gauge("crm_campaign_results", "Campaign recipients who replied, clicked, "
@@ -52,15 +49,13 @@ async def refresh_campaign_gauges() -> None:
     for row in await conn.execute_query_dict(
             "SELECT state, COUNT(*) AS n FROM campaign GROUP BY state"):
         CAMPAIGNS.labels(state=row["state"]).set(row["n"])
-    week_ago = datetime.now(UTC) - timedelta(days=7)
     rows = await conn.execute_query_dict(
-        dialect_sql(conn, "SELECT r.campaign_id, r.state, COUNT(*) AS n, "
-                          "COUNT(r.replied_at) AS replied, COUNT(r.clicked_at) AS clicked, "
-                          "COUNT(r.opted_out_at) AS opted_out, "
-                          "COUNT(r.delivered_at) AS delivered FROM campaign_recipient r JOIN "
-                          "campaign c ON c.id = r.campaign_id WHERE c.state IN ('sending', "
-                          "'paused', 'scheduled') OR c.finished_at >= ? "
-                          "GROUP BY r.campaign_id, r.state"), [week_ago])
+        "SELECT r.campaign_id, r.state, COUNT(*) AS n, COUNT(r.replied_at) AS replied, "
+        "COUNT(r.clicked_at) AS clicked, COUNT(r.opted_out_at) AS opted_out, "
+        "COUNT(r.delivered_at) AS delivered FROM campaign_recipient r JOIN campaign c ON "
+        "c.id = r.campaign_id WHERE c.state IN ('sending', 'paused', 'scheduled') OR c.id IN "
+        "(SELECT f.id FROM campaign f WHERE f.state = 'finished' ORDER BY f.finished_at DESC "
+        "LIMIT 20) GROUP BY r.campaign_id, r.state")
     CAMPAIGN_RECIPIENTS.clear()
     CAMPAIGN_RESULTS.clear()
     results: dict[tuple[str, str], int] = {}

@@ -74,7 +74,8 @@ def tracked_urls(spec: CampaignSpec) -> tuple[str, ...]:
             texts += [b.url for b in getattr(content, "buttons", [])]
             for text in texts:
                 for match in _URL.finditer(text):
-                    url = match.group(0).rstrip(".,;:!?)")
+                    # As the reader's browser will have it: HTML writes & as &amp;.
+                    url = html_lib.unescape(match.group(0).rstrip(".,;:!?)"))
                     if url not in found:
                         found.append(url)
     return tuple(found)
