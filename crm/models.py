@@ -207,7 +207,10 @@ class Outbox(Model):
 
     class Meta:
         table = "outbox"
-        indexes = (("state", "channel", "priority", "id"), ("channel", "address", "state", "id"))
+        # customer_id: a merge or an erasure finds the customer's rows (a campaign writes one
+        # per person) without reading the whole table.
+        indexes = (("state", "channel", "priority", "id"), ("channel", "address", "state", "id"),
+                   ("customer_id",))
 
 
 class CustomerTopic(Model):

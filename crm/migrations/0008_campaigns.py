@@ -78,4 +78,8 @@ class Migration(migrations.Migration):
             options={'table': 'campaign_recipient', 'app': 'models', 'unique_together': (('campaign_id', 'customer_id'),), 'indexes': [Index(fields=['campaign_id', 'state', 'id']), Index(fields=['customer_id', 'sent_at']), Index(fields=['outbox_id']), Index(fields=['message_id'])], 'pk_attr': 'id', 'table_description': 'One person of a campaign: at most one row per (campaign, customer).'},
             bases=['Model'],
         ),
+        ops.AddIndex(
+            model_name='Outbox',
+            index=Index(fields=['customer_id']),
+        ),
     ]

@@ -4,12 +4,16 @@ make customers, segments and campaigns."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest_asyncio
+from tortoise.connection import get_connection
 
+from crm import sql
 from crm.config import Settings
 from crm.events import TeamNotice
 from crm.models import Customer, Identity, Manager, Outbox
@@ -18,6 +22,9 @@ from crm.types import Channel, Role
 from tests.conftest import make_settings
 from tests.support.clock import TravelClock
 from tests.support.fake_channel import FakeSender
+from tests.support.telegram_fixtures import service, telegram_server, tg
+
+__all__ = ["service", "telegram_server", "tg"]
 
 
 @dataclass
@@ -78,6 +85,30 @@ async def person(name: str, *, timezone: str | None = None, language: str = "en"
         await Identity.create(customer_id=customer.id, channel=Channel(channel),
                               address=address)
     return customer.id
+
+
+async def many(count: int, channel: Channel, first: int, tags: tuple[str, ...] = ("club",),
+               name: str = "Bulk") -> list[int]:
+    """`count` customers at once, each with an address on `channel`: Telegram ids from
+    `first`, or numbers +1 202 55x xxxx."""
+    conn = get_connection("default")
+    now = datetime.now(UTC)
+    marker = f"{name}-{first}-"
+    await conn.execute_many(sql.dialect_sql(
+        conn, "INSERT INTO customer (name, tags, attributes, created_at) VALUES (?, ?, ?, ?)"),
+        [[f"{marker}{n}", json.dumps(list(tags)), "{}", now] for n in range(count)])
+    rows = await sql.fetch(conn, "SELECT id FROM customer WHERE name LIKE ? ORDER BY id",
+                           [f"{marker}%"])
+    ids = [int(r["id"]) for r in rows]
+
+    def address(n: int) -> str:
+        return str(first + n) if channel is Channel.TELEGRAM else f"+1202{first + n:07d}"
+
+    await conn.execute_many(sql.dialect_sql(
+        conn, "INSERT INTO identity (customer_id, channel, address, created_at) "
+              "VALUES (?, ?, ?, ?)"),
+        [[cid, channel.value, address(n), now] for n, cid in enumerate(ids)])
+    return ids
 
 
 async def marketer(user_id: int = 777, role: Role = Role.MARKETER) -> Manager:
