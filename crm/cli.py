@@ -423,13 +423,17 @@ def tasks_list(config_path: str, manager_id: int | None) -> None:
 
 
 # Commands in modules of their own, registered here: the toolkit's (crm/cli_toolkit.py:
-# replies, customers find) and the imports (crm/cli_import.py: orders import, customers
-# import). They need the helpers above.
+# replies, customers find), the imports (crm/cli_import.py: orders import, customers
+# import) and campaigns (crm/cli_campaigns.py: segments, campaigns). They need the helpers
+# above.
+from crm.cli_campaigns import campaigns, segments  # noqa: E402
 from crm.cli_import import customers_import, orders  # noqa: E402
 from crm.cli_toolkit import register  # noqa: E402
 
 register(main, customers)
 main.add_command(orders)
+main.add_command(segments)
+main.add_command(campaigns)
 customers.add_command(customers_import)
 
 

@@ -299,7 +299,9 @@ class _Sql:
         return "(" + " OR ".join(self.compile(n) for n in node.items) + ")"
 
     def _NotOf(self, node: NotOf) -> str:
-        return f"NOT {self.compile(node.item)}"
+        # SQL's unknown (a customer without orders has no last status) is "does not match"
+        # inside the NOT too, so NOT of it matches.
+        return f"NOT COALESCE({self.compile(node.item)}, FALSE)"
 
     def _Tags(self, node: Tags) -> str:
         parts = []

@@ -95,6 +95,8 @@ async def test_each_filter_finds_its_customers(core: Core) -> None:
     assert await _names(core, {"spent_min": 10, "currency": "USD"}) == ["Bob"]
     assert await _names(core, {"last_order_status": "shipped"}) == ["Ann"]
     assert await _names(core, {"last_order_status": ["delivered"]}) == ["Bob"]
+    # Cat has no orders: "not last status cancelled" holds for her (no unknown left over).
+    assert await _names(core, {"not": {"last_order_status": "shipped"}}) == ["Bob", "Cat"]
     assert await _names(core, {"any": [{"tag": "new"}, {"language": "ru", "not": {
         "tag": "vip"}}]}) == ["Bob", "Cat"]
     assert await _names(core, {"all": [{"reachable": "email"}, {"consent": "email"}]}) == []
