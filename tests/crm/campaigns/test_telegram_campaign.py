@@ -81,8 +81,10 @@ async def test_5000_get_one_message_each_while_a_reply_and_a_stop_get_through(
         too_many = [r for r in tg.rejected if r[1] == 429]
         assert len(too_many) <= 50, f"{len(too_many)} answers 429 of 5,000"
         stats = await core.campaigns.stats(cid)
-        assert (stats.total.sent, stats.total.skipped, stats.total.failed) == (
-            4999, {"opted_out": 1}, 0)
+        assert (stats.total.sent, stats.total.failed) == (4999, 0)
+        # Taken back from the queue (opted_out), or refused when their turn came (no_consent:
+        # Telegram was their only channel), depending on how far the campaign had got.
+        assert stats.total.skipped in ({"opted_out": 1}, {"no_consent": 1})
 
 
 async def test_paid_broadcasts_carry_the_flag_and_the_preview_shows_the_cost(
