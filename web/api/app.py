@@ -15,13 +15,13 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from crm.errors import Conflict, CrmError, InvalidAddress, NotFound, SendRejected
+from crm.errors import Conflict, CrmError, InvalidAddress, InvalidField, NotFound, SendRejected
 from crm.orders.numbers import InvalidOrder
 from crm.orders.statuses import UnknownStatus
 from crm.pagination import InvalidCursor
 from crm.services import Core
 from web import docs
-from web.api import conversations, customers, messages, orders
+from web.api import campaigns, conversations, customers, messages, orders
 from web.api.auth import Gate, RateLimiter
 from web.api.openapi import document
 from web.api.problems import ApiProblem, field_error
@@ -39,7 +39,7 @@ from web.api.routes import (
 log = structlog.get_logger(__name__)
 
 PARTS: tuple[Routes, ...] = (customers.routes, conversations.routes, conversations.team,
-                             messages.routes, orders.routes)
+                             messages.routes, orders.routes, campaigns.routes)
 PREFIX = "/api"
 V1 = "/v1"
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -154,6 +154,9 @@ def _crm_problem(e: CrmError) -> ApiProblem:
     if isinstance(e, InvalidCursor):
         return ApiProblem(400, "invalid-cursor", str(e))
     if isinstance(e, InvalidOrder):
+        return ApiProblem(422, "validation-error", str(e), title="Invalid request",
+                          errors=[field_error("body", e.field, e.reason, "invalid")])
+    if isinstance(e, InvalidField):
         return ApiProblem(422, "validation-error", str(e), title="Invalid request",
                           errors=[field_error("body", e.field, e.reason, "invalid")])
     if isinstance(e, UnknownStatus):
