@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from bot import order_desk, render, scheduling, toolkit
+from bot import campaigns, order_desk, render, scheduling, toolkit
 from bot.mirror import Mirror, from_chat
 from channels.telegram import TelegramRuntime
 from channels.telegram.text import escape
@@ -61,7 +61,8 @@ class Desk:
             "untag": self._untag, "info": self._info, "history": self._history,
             "help": self._help, "start": self._help, "r": self._canned,
             "replies": self._replies, "find": self._find,
-            "orders": self._orders, "order": self._order}
+            "orders": self._orders, "order": self._order,
+            "campaign": self._campaign, "campaigns": self._campaigns, "cancel": self._cancel}
 
     async def in_group(self, message: StaffMessage) -> None:
         manager = await self.core.managers.by_telegram(message.user_id)
@@ -119,6 +120,9 @@ class Desk:
             return
         if where.customer_id is None:
             if self.group is None or where.chat_id != self.group:
+                if await campaigns.active(manager):  # a reply to the campaign wizard
+                    await campaigns.answer(self, manager, where, text)
+                    return
                 await self.say(where, team("reply_to_answer", where.lang))
             return  # the team talking among themselves in the General topic
         files = await toolkit.sendable_files(self, message, where)
@@ -272,6 +276,15 @@ class Desk:
     async def _orders(self, manager: Manager, where: Where, _args: str) -> None:
         await self.say(where, await order_desk.listing(self.core, where.customer_id or 0),
                        html=True)
+
+    async def _campaign(self, manager: Manager, where: Where, _args: str) -> None:
+        await campaigns.start(self, manager, where)
+
+    async def _campaigns(self, manager: Manager, where: Where, _args: str) -> None:
+        await campaigns.listing(self, manager, where)
+
+    async def _cancel(self, manager: Manager, where: Where, _args: str) -> None:
+        await campaigns.cancel(self, manager, where)
 
     async def _order(self, manager: Manager, where: Where, args: str) -> None:
         if not args.strip():
