@@ -181,8 +181,8 @@ class Mirror:
                         key=f"f{event.message_id}:{event.outbox_id}")
 
     async def _delivery_shown(self, event: DeliveryChanged) -> None:
-        if event.message_id is None:
-            return
+        if event.message_id is None or event.batched:
+            return  # a campaign's message: no manager's message to react to
         message = await Message.get_or_none(id=event.message_id)
         origin = message.meta.get("origin") if message else None
         if not isinstance(origin, dict):

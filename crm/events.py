@@ -72,6 +72,8 @@ class DeliveryChanged:
     channel: Channel
     status: DeliveryStatus
     error: str | None
+    # Recorded with a batch of the bulk lane (campaigns): nobody waits for a reaction to it.
+    batched: bool = False
 
 
 @dataclass(frozen=True, slots=True)
