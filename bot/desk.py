@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from bot import order_desk, render, scheduling, toolkit
+from bot import campaigns, order_desk, render, scheduling, toolkit
 from bot import reports as report_desk
 from bot.mirror import Mirror, from_chat
 from channels.telegram import TelegramRuntime
@@ -65,7 +65,8 @@ class Desk:
             "help": self._help, "start": self._help, "r": self._canned,
             "replies": self._replies, "find": self._find,
             "orders": self._orders, "order": self._order, "consent": self._consent,
-            "report": self._report, "web": self._web}
+            "report": self._report, "web": self._web,
+            "campaign": self._campaign, "campaigns": self._campaigns, "cancel": self._cancel}
 
     async def in_group(self, message: StaffMessage) -> None:
         manager = await self.core.managers.by_telegram(message.user_id)
@@ -124,6 +125,9 @@ class Desk:
             return
         if where.customer_id is None:
             if self.group is None or where.chat_id != self.group:
+                if await campaigns.active(manager):  # a reply to the campaign wizard
+                    await campaigns.answer(self, manager, where, text)
+                    return
                 await self.say(where, team("reply_to_answer", where.lang))
             return  # the team talking among themselves in the General topic
         files = await toolkit.sendable_files(self, message, where)
@@ -293,6 +297,15 @@ class Desk:
 
     async def _report(self, manager: Manager, where: Where, args: str) -> None:
         await report_desk.report(self, manager, where, args)
+
+    async def _campaign(self, manager: Manager, where: Where, _args: str) -> None:
+        await campaigns.start(self, manager, where)
+
+    async def _campaigns(self, manager: Manager, where: Where, _args: str) -> None:
+        await campaigns.listing(self, manager, where)
+
+    async def _cancel(self, manager: Manager, where: Where, _args: str) -> None:
+        await campaigns.cancel(self, manager, where)
 
     async def _order(self, manager: Manager, where: Where, args: str) -> None:
         if not args.strip():

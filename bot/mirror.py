@@ -221,6 +221,9 @@ class Mirror:
         if event.message_id is None:
             await self._file_not_shown(event)
             return
+        message = await Message.get_or_none(id=event.message_id)
+        if message is None or message.meta.get("campaign_id"):
+            return  # a campaign's failures are its figures (crm campaigns stats), not topics
         await self.post(event.customer_id,
                         lambda lang: [render.failure(event.error, event.channel, lang)],
                         key=f"f{event.message_id}:{event.outbox_id}")
@@ -248,8 +251,8 @@ class Mirror:
                             event.customer_id, where)
 
     async def _delivery_shown(self, event: DeliveryChanged) -> None:
-        if event.message_id is None:
-            return
+        if event.message_id is None or event.batched:
+            return  # a campaign's message: no manager's message to react to
         message = await Message.get_or_none(id=event.message_id)
         origin = message.meta.get("origin") if message else None
         if not isinstance(origin, dict):
@@ -281,11 +284,14 @@ class Mirror:
         subject = headers.get("subject") if isinstance(headers, dict) else None
         said = Phrase.from_json(message.meta.get("phrase")) \
             if message.direction is Direction.EVENT else None
+        reply = message.meta.get("campaign_reply")
         return render.Entry(message.direction, message.channel, message.text, who,
                             attachments=[_label(a, lang) for a in message.attachments],
                             subject=subject if message.channel is Channel.EMAIL else None,
                             automated=message.automated, edited=edited, warning=warning,
-                            language=lang, phrase=said)
+                            language=lang, phrase=said,
+                            campaign=str(reply.get("name")) if isinstance(reply, dict)
+                            else None)
 
     # --- writing to the chat ---------------------------------------------------------------
 

@@ -39,6 +39,7 @@ class Entry:
     warning: str | None = None  # e.g. crm.identity.reply_warning: shown under the head line
     language: str = "en"  # of whoever reads it
     phrase: Phrase | None = None  # an event's text to show in `language` instead of `text`
+    campaign: str | None = None  # the campaign this customer's message answers
 
 
 def mark(channel: Channel) -> str:
@@ -84,6 +85,9 @@ def _cut(text: str, limit: int, measure: Callable[[str], str] = str) -> str:
 
 def _extra(entry: Entry, *, with_files: bool = True) -> list[str]:
     extra = []
+    if entry.campaign:
+        line = team("campaign_reply_line", entry.language, name=entry.campaign)
+        extra.append(f"<i>{escape(line)}</i>")
     if entry.warning:
         extra.append(notice(entry.warning, "⚠️"))
     if entry.subject:

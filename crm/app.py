@@ -162,11 +162,13 @@ class App:
     def _web(self, core: Core, web_app: web.Application) -> None:
         """The HTTP API at /api, and webhooks out: their own outbox channel, only if any."""
         settings = self.settings
+        from web.campaign_pages import mount as mount_campaigns
         from web.files import mount as mount_files
         from web.order_page import mount as mount_orders
 
         mount_files(web_app, core.links)  # /f/<token>: files, for SMS downloads and Twilio's MMS
         mount_orders(web_app, core)  # /o/<token>: an order's status page
+        mount_campaigns(web_app, core)  # /u/<token> unsubscribe, /l/<token> tracked links
         if settings.api.enabled:
             from web.api.app import PREFIX, build_api
 

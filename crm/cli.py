@@ -468,8 +468,10 @@ def tasks_list(config_path: str, manager_id: int | None) -> None:
 
 
 # Commands in modules of their own, registered here: the toolkit's (crm/cli_toolkit.py:
-# replies, customers find), consent (crm/cli_consent.py: customers consent) and the imports
-# (crm/cli_import.py: orders import, customers import). They need the helpers above.
+# replies, customers find), consent (crm/cli_consent.py: customers consent), the imports
+# (crm/cli_import.py: orders import, customers import) and campaigns (crm/cli_campaigns.py:
+# segments, campaigns). They need the helpers above.
+from crm.cli_campaigns import campaigns, segments  # noqa: E402
 from crm.cli_consent import register as register_consent  # noqa: E402
 from crm.cli_import import customers_import, orders  # noqa: E402
 from crm.cli_reports import reports  # noqa: E402
@@ -479,6 +481,8 @@ register(main, customers)
 register_consent(customers)
 main.add_command(orders)
 main.add_command(reports)
+main.add_command(segments)
+main.add_command(campaigns)
 customers.add_command(customers_import)
 
 

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from crm.errors import ConfigError
+from crm.settings_campaigns import CampaignsSettings
 from crm.settings_orders import CustomersSettings, OrdersSettings
 from crm.types import WebhookEvent
 
@@ -190,6 +191,11 @@ class TelegramSettings(_Section):
     poll_timeout: int = Field(default=30, ge=0, le=50)
     # Where our HTTP server takes Telegram's webhook calls (mode = "webhook").
     webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[A-Za-z0-9_/.-]*$")
+    # Paid broadcasts (opt-in): campaign messages carry `allow_paid_broadcast` and go at up to
+    # `paid_broadcast_rate` a second instead of 30, for 0.1 Telegram Stars each (the bot's
+    # balance pays). Replies and notices stay within the free 30 a second.
+    paid_broadcast: bool = False
+    paid_broadcast_rate: float = Field(default=1000.0, gt=0, le=1000)
 
     @property
     def enabled(self) -> bool:
@@ -469,6 +475,7 @@ class Settings(_Section):
     orders: OrdersSettings = OrdersSettings()
     customers: CustomersSettings = CustomersSettings()
     reports: ReportsSettings = ReportsSettings()
+    campaigns: CampaignsSettings = CampaignsSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
 
     @field_validator("webhooks")

@@ -15,9 +15,11 @@ a row they queue for a live or notify lane they announce with NOTIFY, so the sen
 claims it at once (bulk rows wait for its next poll). On SQLite one process sends everything.
 
 Each send runs in a task (one in flight per recipient, so order per chat holds) and records the
-outcome at once in its own transaction. The window in which a crash can cause a resend is
-between the channel accepting a message and that commit: a few milliseconds; rows caught in it
-are re-queued when their lease expires (at once on SQLite, where only one process runs).
+outcome at once in its own transaction (the bulk lane's plain successes a few hundredths of a
+second apart, together in one: crm/channel_lanes.py `_Recorder`). The window in which a crash
+can cause a resend is between the channel accepting a message and that commit: a few
+milliseconds (a few hundredths of a second in the bulk lane); rows caught in it are re-queued
+when their lease expires (at once on SQLite, where only one process runs).
 """
 
 from __future__ import annotations
@@ -82,6 +84,11 @@ class Dispatcher:
     def sending(self) -> set[Channel]:
         """The channels this process sends now (every one, unless another process leads)."""
         return set(self._running)
+
+    def rate(self, channel: Channel) -> float | None:
+        """The messages a second `channel` takes, or None when no sender is registered."""
+        sender = self._senders.get(channel)
+        return sender.limits.per_second if sender is not None else None
 
     def can_edit(self, channel: Channel) -> bool:
         """Whether the channel can change a message already sent (its sender says `edits`)."""

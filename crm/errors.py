@@ -61,3 +61,13 @@ class AddressTaken(Conflict):
 
 class Erased(Conflict):
     """The customer's personal data was erased (`crm customers forget`): nothing new is kept."""
+
+
+class InvalidField(CrmError):
+    """A field of something to be stored (a segment, a campaign) that cannot be used as given;
+    `field` names where it is (`filter.any[1].tag`), `reason` says what to write instead."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason

@@ -83,6 +83,8 @@ class DeliveryChanged:
     channel: Channel
     status: DeliveryStatus
     error: str | None
+    # Recorded with a batch of the bulk lane (campaigns): nobody waits for a reaction to it.
+    batched: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,16 @@ class OrderStatusChanged:
     actor: str
     note: str
     happened_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFinished:
+    """Every recipient of a campaign was sent to, skipped or failed (crm/campaigns/engine.py);
+    emitted once, in the transaction that marks it finished."""
+
+    campaign_id: int
+    name: str
+    finished_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

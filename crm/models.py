@@ -8,6 +8,7 @@ from tortoise.models import Model
 from crm.i18n import Text, customer_label
 from crm.types import (
     Availability,
+    CampaignState,
     Channel,
     ConsentKind,
     ConversationStatus,
@@ -15,6 +16,7 @@ from crm.types import (
     Direction,
     FactKind,
     OutboxState,
+    RecipientState,
     Role,
     TaskKind,
     TaskState,
@@ -222,7 +224,10 @@ class Outbox(Model):
 
     class Meta:
         table = "outbox"
-        indexes = (("state", "channel", "priority", "id"), ("channel", "address", "state", "id"))
+        # customer_id: a merge or an erasure finds the customer's rows (a campaign writes one
+        # per person) without reading the whole table.
+        indexes = (("state", "channel", "priority", "id"), ("channel", "address", "state", "id"),
+                   ("customer_id",))
 
 
 class CustomerTopic(Model):
@@ -496,3 +501,97 @@ class SignInLock(Model):
 
     class Meta:
         table = "sign_in_lock"
+
+
+class Segment(Model):
+    """Saved filters over customers (crm/campaigns/segments.py).
+
+    A campaign takes its snapshot of the segment when sending starts. (No semicolon in a
+    model's first docstring line: it becomes the SQL table comment, which migrations split on.)
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    description = fields.TextField(default="")
+    filters: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    created_by = fields.CharField(max_length=200, default="cli")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "segment"
+
+
+class Campaign(Model):
+    """A broadcast: content per channel in 1–3 variants, who (a segment), when, and its state.
+
+    `spec` holds what the marketer wrote (crm/campaigns/spec.py: variants with content per
+    channel, the channel preference, quiet hours, A/B test and error threshold), validated when
+    stored; the columns are what the sending engine queries and updates.
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    segment: fields.ForeignKeyNullableRelation[Segment] = fields.ForeignKeyField(
+        "models.Segment", null=True, related_name="campaigns", on_delete=fields.SET_NULL)
+    segment_id: int | None
+    spec: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    state = fields.CharEnumField(CampaignState, max_length=16, default=CampaignState.DRAFT)
+    state_reason = fields.CharField(max_length=500, null=True)  # why paused, missed, …
+    start_at = fields.DatetimeField(null=True)
+    # The segment's filters as they were when sending started (the snapshot's definition).
+    segment_filters: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    created_by: fields.ForeignKeyNullableRelation[Manager] = fields.ForeignKeyField(
+        "models.Manager", null=True, related_name="campaigns", on_delete=fields.SET_NULL)
+    created_by_id: int | None  # the marketer: told when it pauses, gets the test sends
+    actor = fields.CharField(max_length=200, default="cli")
+    winner = fields.CharField(max_length=8, null=True)  # the A/B test's winning variant
+    test_sent_at = fields.DatetimeField(null=True)  # the A/B test group was sent; wait from here
+    winner_at = fields.DatetimeField(null=True)
+    expanded_at = fields.DatetimeField(null=True)  # every recipient of the snapshot is stored
+    recipients_total = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "campaign"
+        indexes = (("state", "start_at"),)
+
+
+class CampaignRecipient(Model):
+    """One person of a campaign: at most one row per (campaign, customer).
+
+    So a person gets one variant, once, whatever restarts or resumes happen (the outbox row's
+    idempotency key is `campaign:<id>:<customer>` too). `outbox_id` and `message_id` are plain
+    columns, not foreign keys: a paused campaign's unsent rows are deleted from the outbox."""
+
+    id = fields.BigIntField(primary_key=True)
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="recipients", on_delete=fields.CASCADE)
+    campaign_id: int
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="campaign_rows", on_delete=fields.CASCADE)
+    customer_id: int
+    variant = fields.CharField(max_length=8, null=True)  # None: waits for the A/B winner
+    channel = fields.CharField(max_length=16, null=True)
+    state = fields.CharEnumField(RecipientState, max_length=16, default=RecipientState.PENDING)
+    skip_reason = fields.CharField(max_length=32, null=True)
+    error = fields.CharField(max_length=500, null=True)  # why the send failed
+    due_at = fields.DatetimeField(null=True)  # deferred by quiet hours until then
+    deferred = fields.BooleanField(default=False)
+    outbox_id = fields.BigIntField(null=True)
+    message_id = fields.IntField(null=True)
+    queued_at = fields.DatetimeField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)
+    replied_at = fields.DatetimeField(null=True)
+    clicked_at = fields.DatetimeField(null=True)
+    opted_out_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "campaign_recipient"
+        unique_together = (("campaign_id", "customer_id"),)
+        indexes = (("campaign_id", "state", "id"), ("customer_id", "sent_at"), ("outbox_id",),
+                   ("message_id",))

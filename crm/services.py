@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crm.apikeys import ApiKeys
+from crm.campaigns.data import RecipientData
+from crm.campaigns.engine import CampaignEngine
+from crm.campaigns.results import Results
+from crm.campaigns.segments import Segments
+from crm.campaigns.service import Campaigns
 from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.consent import Consents
@@ -53,6 +58,10 @@ class Core:
     signer: Signer
     # Staff sign-in and sessions of the web console (crm/staff.py).
     staff: Staff
+    # Saved filters over customers, and their previews (crm/campaigns/segments.py).
+    segments: Segments
+    # Broadcasts: create, preview, test, schedule, …; the engine the scheduler ticks.
+    campaigns: Campaigns
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -63,7 +72,8 @@ class Core:
         timeline = Timeline(settings, bus, clock)
         # Every table with a customer's data besides the customers module's own: merge, export
         # and forget cover them (tests/crm/test_customer_data.py fails when one is missing).
-        related: list[CustomerData] = [TaskRecords(), consent, OrderData(), FactRecords()]
+        related: list[CustomerData] = [TaskRecords(), consent, OrderData(), FactRecords(),
+                                       RecipientData()]
         # Several processes share a PostgreSQL database: each channel is sent by one of them.
         dispatcher = Dispatcher(outbox, bus, settings.outbox, lock_url=None
                                 if settings.database.is_sqlite else settings.database.url)
@@ -73,6 +83,12 @@ class Core:
         customers = Customers(bus, settings.sms.default_region, clock, related)
         queries = Queries(consent)
         managers = Managers()
+        files = FileStore(settings.files.dir, settings.files.max_bytes)
+        segments = Segments(settings.consent)
+        engine = CampaignEngine(settings, bus, segments, signer, lambda: dispatcher.channels,
+                                dispatcher.rate, clock)
+        results = Results(bus, consent, signer, settings.campaigns, clock)
+        results.install()  # replies, opt-outs and deliveries count from the first event on
         return cls(
             settings=settings,
             bus=bus,
@@ -89,11 +105,14 @@ class Core:
             orders=Orders(settings, bus, conversations, consent, customers, queries.orders,
                           signer, clock),
             signer=signer,
-            files=FileStore(settings.files.dir, settings.files.max_bytes),
+            files=files,
             replies=CannedReplies(settings.bot.company_name, settings.bot.default_language),
             edits=Edits(bus, outbox, dispatcher, clock),
             links=links,
             staff=Staff(settings.console, settings.http.public_url, signer, managers, bus,
                         clock),
+            segments=segments,
+            campaigns=Campaigns(settings, bus, outbox, consent, segments, engine, results,
+                                files, clock),
             clock=clock,
         )

@@ -94,7 +94,44 @@ class WebhookEvent(StrEnum):
     CONVERSATION_CLOSED = "conversation.closed"
     CUSTOMER_OPTED_OUT = "customer.opted_out"
     ORDER_STATUS_CHANGED = "order.status_changed"
-    # Campaigns (campaign.finished) add theirs here.
+    CAMPAIGN_FINISHED = "campaign.finished"
+
+
+class CampaignState(StrEnum):
+    """Where a campaign is (crm/campaigns): a draft until scheduled; `missed` when its start
+    passed while the service was down for longer than `[campaigns] missed_after`."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    MISSED = "missed"
+    SENDING = "sending"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+    @property
+    def final(self) -> bool:
+        return self in (CampaignState.CANCELLED, CampaignState.FINISHED)
+
+
+class RecipientState(StrEnum):
+    """One person of a campaign: pending (not queued yet, maybe deferred by quiet hours),
+    queued (an outbox row waits), sent or failed (the outbox's outcome), skipped (why:
+    `SkipReason`), or cancelled with the campaign."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class SkipReason(StrEnum):
+    NO_CONSENT = "no_consent"  # an address on a chosen channel, but no marketing consent there
+    UNREACHABLE = "unreachable"  # no usable address on any chosen channel
+    OPTED_OUT = "opted_out"  # opted out while the campaign ran, before their message went
+    ERASED = "erased"  # `crm customers forget` while the campaign ran
 
 
 class Priority:

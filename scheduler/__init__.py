@@ -13,6 +13,9 @@ Jobs (explicit ids, replace_existing, max_instances=1, coalesce):
   row if it is not there (idempotent by its key; the row itself fires through `tasks.*`).
 - `tasks.rearm` — PostgreSQL only, every 5 s: the leader re-arms `tasks.next` for tasks that
   other processes wrote (their TaskScheduled events stay in their own process).
+- `campaigns.tick` — every `[campaigns] tick_seconds`, and once at start: the campaign
+  engine (crm/campaigns/engine.py) starts what is due (or marks it missed after downtime),
+  queues the next recipients in the bulk lane, records outcomes, picks A/B winners, finishes.
 
 On PostgreSQL only the process holding the advisory lock (crm/leader.py) fires tasks and
 drains the queue; the others try to take the lock at each tick.
@@ -115,6 +118,11 @@ class Ticks:
             return 0
         return 1 if await self.auto.digest.ensure() is not None else 0
 
+    async def campaigns(self) -> int:
+        if not await self.leadership.ensure():
+            return 0
+        return await self.core.campaigns.engine.tick()
+
     async def rearm(self) -> int:
         """The leader looks for tasks written by other processes (their TaskScheduled events
         stay in their process), so those fire on time too, not at the next tick."""
@@ -146,6 +154,8 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
          {"seconds": settings.scheduler.tick_seconds, "next_run_time": datetime.now(UTC)}),
         (_interruptible(ticks.drain), "routing.drain",
          {"seconds": settings.routing.queue_check_seconds}),
+        (_interruptible(ticks.campaigns), "campaigns.tick",
+         {"seconds": settings.campaigns.tick_seconds, "next_run_time": datetime.now(UTC)}),
     ]
     if settings.reports.digest:
         jobs.append((_interruptible(ticks.digest), "reports.digest",

@@ -64,6 +64,7 @@ TELEGRAM_DESK = {
     "bot/render.py": "the managers' chat in Telegram HTML (escape, topic links, UTF-16 sizes)",
     "bot/order_desk.py": "/orders and /order in a topic, in Telegram HTML",
     "bot/toolkit.py": "/r, /replies, /find and edits in a topic, in Telegram HTML",
+    "bot/campaigns.py": "the marketers' /campaign wizard in a private chat, in Telegram HTML",
 }
 CUSTOMER_DIALOGUE = ("bot/customer.py", "bot/intents.py", "bot/menu.py", "bot/orders.py")
 

@@ -1,5 +1,7 @@
 """Telegram's flood limits: about 30 messages a second per bot, 1 a second per private chat,
-20 a minute per group.
+20 a minute per group; with paid broadcasts on, messages that carry `allow_paid_broadcast` go
+at up to `[telegram] paid_broadcast_rate` a second (at most 1,000), every message counted in it,
+while the others keep to the free 30.
 
 The dispatcher's limiters are leaky buckets that allow a burst; Telegram counts over a rolling
 window. `Windows` is the sender's own exact guard (with a small margin), so a steady stream
@@ -27,13 +29,15 @@ def per_recipient(address: str) -> tuple[float, float]:
     return PER_GROUP if is_group(address) else PER_PRIVATE_CHAT
 
 
-def rate_limits() -> RateLimits:
+def rate_limits(paid_rate: float | None = None) -> RateLimits:
     # The dispatcher's rate sits just under the window's (30 per 1.02 s): at 30/s the window
     # would hold sends back in the order they came, so a reply the dispatcher put first would
     # wait there behind campaign messages. A send leaves a little after its token; JITTER keeps
     # two from landing closer than the window allows (bench/lanes.py: ~1% of sends wait at all).
-    return RateLimits(per_second=PER_BOT[0] / (PER_BOT[1] * MARGIN) * JITTER,
-                      per_recipient=per_recipient)
+    # With paid broadcasts the channel's rate is the paid one; the sender's own free window
+    # keeps the messages without the flag (replies, notices) to 30 a second.
+    ceiling = paid_rate if paid_rate else PER_BOT[0] / PER_BOT[1]
+    return RateLimits(per_second=ceiling / MARGIN * JITTER, per_recipient=per_recipient)
 
 
 class Window:
@@ -59,10 +63,12 @@ class Windows:
     """The bot's window and one per chat (the idle ones forgotten)."""
 
     def __init__(self, margin: float = MARGIN, size: int = 10_000,
-                 group: tuple[int, float] = PER_GROUP) -> None:
+                 group: tuple[int, float] = PER_GROUP, paid_rate: float | None = None) -> None:
         self.margin = margin
         self.group = group
         self.bot = Window(PER_BOT[0], PER_BOT[1] * margin)
+        # Paid broadcasts: every message of the bot counts in this one.
+        self.total = Window(int(paid_rate), margin) if paid_rate else None
         self._chats: OrderedDict[str, Window] = OrderedDict()
         self._size = size
 
@@ -82,11 +88,15 @@ class Windows:
         chat.wait(now)  # drops what left the window
         return len(chat.times) / chat.count
 
-    def wait(self, chat_id: str, now: float) -> float:
-        """Seconds to wait before a message to `chat_id` may go; 0: now (and it is counted)."""
+    def wait(self, chat_id: str, now: float, paid: bool = False) -> float:
+        """Seconds to wait before a message to `chat_id` may go; 0: now (and it is counted).
+        `paid`: it carries `allow_paid_broadcast` (only when paid broadcasts are on)."""
         chat = self._chat(chat_id)
-        delay = max(self.bot.wait(now), chat.wait(now))
+        windows = [chat] if paid and self.total is not None else [self.bot, chat]
+        if self.total is not None:
+            windows.append(self.total)
+        delay = max(w.wait(now) for w in windows)
         if delay <= 0:
-            self.bot.note(now)
-            chat.note(now)
+            for w in windows:
+                w.note(now)
         return delay

@@ -61,7 +61,9 @@ class TelegramRuntime:
         self.topics = Topics(self.bot, settings.managers_chat_id,
                              core.settings.team_language) \
             if settings.managers_chat_id is not None else None
-        self._sender = TelegramSender(self.bot, self.topics)
+        self._sender = TelegramSender(
+            self.bot, self.topics,
+            paid_rate=settings.paid_broadcast_rate if settings.paid_broadcast else None)
         self.files = TelegramFiles(self.bot, core.files)
         self.webhook_path = webhook_path
         self.handlers: list[UpdateHandler] = []

@@ -71,6 +71,10 @@ def markup_of(message: OutboundMessage) -> Markup | None:
     """The keyboard for a message's choices: inline buttons whose data is each choice's
     action; a choice that requests the phone number becomes Telegram's share-contact button."""
     choices = message.choices
+    links = message.options.get("buttons")
+    if isinstance(links, list) and links:  # a campaign's link buttons
+        return InlineKeyboardMarkup([[InlineKeyboardButton(str(b["text"]), url=str(b["url"]))]
+                                     for b in links if isinstance(b, dict)])
     requests = [c for c in choices if c.request == "phone"]
     if requests:
         return ReplyKeyboardMarkup([[KeyboardButton(c.label, request_contact=True)]
@@ -108,16 +112,20 @@ class TelegramSender:
     channel = Channel.TELEGRAM
     edits = True  # editMessageText: a manager's correction reaches the customer
 
-    def __init__(self, bot: Bot, topics: Topics | None) -> None:
+    def __init__(self, bot: Bot, topics: Topics | None, *,
+                 paid_rate: float | None = None) -> None:
         self.bot = bot
         self.topics = topics
-        self.limits = rate_limits()
-        self.windows = Windows()
+        self.paid = paid_rate is not None  # [telegram] paid_broadcast
+        self.limits = rate_limits(paid_rate)
+        self.windows = Windows(paid_rate=paid_rate)
         self._progress: dict[int, list[int]] = {}  # outbox id -> message ids of parts sent
+        # A campaign's image is uploaded once; later messages send Telegram's file id.
+        self.uploaded: dict[str, str] = {}
 
-    async def _wait_turn(self, chat_id: str) -> None:
+    async def _wait_turn(self, chat_id: str, paid: bool = False) -> None:
         # A timed wait on a rolling window: nothing to signal, the time itself frees the slot.
-        while (delay := self.windows.wait(chat_id, time.monotonic())) > 0:  # noqa: ASYNC110
+        while (delay := self.windows.wait(chat_id, time.monotonic(), paid)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(delay)
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
@@ -154,6 +162,8 @@ class TelegramSender:
         if opts.get("edit_of"):
             return await self._edit(message, str(opts["edit_of"]))
         html = bool(opts.get("html"))
+        # Only a campaign's messages carry the flag, and only with paid broadcasts on.
+        paid = self.paid and bool(opts.get("paid_broadcast"))
         if message.html and not opts.get("blocks"):  # a canned reply written in Telegram HTML
             message, html = replace(message, text=message.html), True
         steps = media.steps_of(message, parts_of(message))
@@ -173,16 +183,18 @@ class TelegramSender:
             text = step.text
             if recreated and index == len(done) and html and step.file is None:
                 text = f"{recreated_header(topics.language if topics else None)}\n\n{text}"
-            await self._wait_turn(chat_id)
+            await self._wait_turn(chat_id, paid)
+            markup = markup_of(message) if index == len(steps) - 1 else None
             try:
                 if step.file is not None:
-                    last = await media.send_file(self.bot, int(chat_id), thread_id, step, html)
+                    last = await media.send_file(self.bot, int(chat_id), thread_id, step, html,
+                                                 markup=markup, paid=paid,
+                                                 uploaded=self.uploaded)
                 else:
                     last = await self.bot.send_message(
                         chat_id=int(chat_id), text=text, message_thread_id=thread_id,
-                        parse_mode="HTML" if html else None,
-                        reply_markup=markup_of(message)
-                        if index == len(steps) - 1 else None)
+                        parse_mode="HTML" if html else None, reply_markup=markup,
+                        allow_paid_broadcast=True if paid else None)
             except BadRequest as e:
                 missing = "thread not found" in e.message.lower()
                 if not missing or topics is None or recreated:

@@ -38,7 +38,8 @@ async def test_jobs_have_ids_one_instance_and_coalesce(db: str) -> None:
     scheduler.start(paused=True)
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        expected = {"outbox.requeue_expired", "tasks.tick", "routing.drain", "tasks.next"}
+        expected = {"outbox.requeue_expired", "tasks.tick", "routing.drain", "tasks.next",
+                    "campaigns.tick"}
         if DB_KIND == "postgres":  # several processes: the leader also looks for others' tasks
             expected.add("tasks.rearm")
         assert set(jobs) == expected
