@@ -23,6 +23,7 @@ from crm.ports import Inbox
 from crm.queries import Queries
 from crm.replies import CannedReplies
 from crm.reports.facts import FactRecords
+from crm.reports.reports import Reports
 from crm.staff import Staff
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
@@ -53,6 +54,8 @@ class Core:
     signer: Signer
     # Staff sign-in and sessions of the web console (crm/staff.py).
     staff: Staff
+    # Every report by name (crm/reports): the API, the console and the CLI read the same.
+    reports: Reports
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -95,5 +98,6 @@ class Core:
             links=links,
             staff=Staff(settings.console, settings.http.public_url, signer, managers, bus,
                         clock),
+            reports=Reports(settings, clock),
             clock=clock,
         )
