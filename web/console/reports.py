@@ -19,7 +19,6 @@ from crm.errors import CrmError, NotFound
 from crm.i18n import team
 from crm.reports import render
 from crm.reports.model import Report, Rows, Table
-from crm.reports.period import last_days
 from crm.reports.reports import SERVICE, ReportName, dimension
 from crm.roles import Permission
 from web.api.reports import report, report_out, report_rows
@@ -103,8 +102,7 @@ def _chart_labels(r: Report, lang: str) -> dict[str, Any]:
 
 def _months(visit: Visit) -> list[str]:
     """The picker's months: this one and the two before, in the team's time zone."""
-    today = last_days(0, visit.core.clock(), visit.core.reports.zone).start.astimezone(
-        visit.core.reports.zone).date()
+    today = visit.core.clock().astimezone(visit.core.reports.zone).date()
     out, year, month = [], today.year, today.month
     for _ in range(3):
         out.append(f"{year:04d}-{month:02d}")
