@@ -73,6 +73,7 @@ class App:
         self.channels: list[ChannelRuntime] = []
         self.http: HttpServer | None = None
         self.live: Any = None  # crm/live.py LiveFeed, when the console is on
+        self.console: web.Application | None = None  # its aiohttp app (its import jobs)
         self.scheduler: Any = None
         self._off: dict[str, str] = {}
 
@@ -195,7 +196,8 @@ class App:
         self.live.install()
         await self.live.start()
         self._stack.push_async_callback(self.live.stop)
-        web_app.add_subapp(PREFIX, build_console(core, self.live))
+        self.console = build_console(core, self.live)
+        web_app.add_subapp(PREFIX, self.console)
 
     async def _stop_scheduler(self) -> None:
         if self.scheduler is not None and self.scheduler.running:

@@ -286,11 +286,8 @@ def _customer_where(conn: BaseDBAsyncClient, f: CustomerFilter) -> tuple[str, li
                      "AND i.channel = ?)")
         params.append(f.channel.value)
     if f.q:
-        if sql.is_postgres(conn):
-            fold, pattern = "LOWER", "%" + f.q.lower().replace("\\", "\\\\").replace(
-                "%", "\\%").replace("_", "\\_") + "%"
-        else:  # SQLite's LOWER() folds A-Z only: crm_fold is casefold, for every script
-            fold, pattern = "crm_fold", search.like(f.q)
+        # SQLite's LOWER() folds A-Z only: crm_fold is casefold, for every script.
+        fold, pattern = search.folded(conn, f.q)
         where.append(f"({fold}(c.name) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM identity i "
                      f"WHERE i.customer_id = c.id AND {fold}(i.address) LIKE ? ESCAPE '\\'))")
         params += [pattern, pattern]

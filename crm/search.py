@@ -66,6 +66,15 @@ def like(text: str) -> str:
         "_", "\\_") + "%"
 
 
+def folded(conn: BaseDBAsyncClient, text: str) -> tuple[str, str]:
+    """The function that folds a column's case, and the LIKE pattern for "contains `text`",
+    on this database (SQLite's: `crm_fold`, given to the connection by `with_fold`)."""
+    if sql.is_postgres(conn):
+        return "LOWER", "%" + text.lower().replace("\\", "\\\\").replace(
+            "%", "\\%").replace("_", "\\_") + "%"
+    return "crm_fold", like(text)
+
+
 def _fold(value: object) -> object:
     return value.casefold() if isinstance(value, str) else value
 

@@ -28,6 +28,7 @@ from crm.ports import Inbox
 from crm.queries import Queries
 from crm.replies import CannedReplies
 from crm.reports.facts import FactRecords
+from crm.reports.reports import Reports
 from crm.staff import Staff
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
@@ -62,6 +63,8 @@ class Core:
     segments: Segments
     # Broadcasts: create, preview, test, schedule, …; the engine the scheduler ticks.
     campaigns: Campaigns
+    # Every report by name (crm/reports): the API, the console and the CLI read the same.
+    reports: Reports
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -114,5 +117,6 @@ class Core:
             segments=segments,
             campaigns=Campaigns(settings, bus, outbox, consent, segments, engine, results,
                                 files, clock),
+            reports=Reports(settings, clock),
             clock=clock,
         )

@@ -185,6 +185,10 @@ def to_json(report: Report) -> dict[str, Any]:
         "tables": {t.key: {"columns": [{"key": c.key, "kind": c.kind.value} for c in t.columns],
                            "rows": list(t.rows)} for t in report.tables},
         "notes": [{"key": k, **v} for k, v in report.notes],
+        # What the chart draws (crm/reports/charts.py; the console's dashboards draw it too):
+        # `kind` bars, stacked, lines, heatmap, pareto or cohorts, its series in `data`.
+        "chart": {"kind": report.chart.kind, "title": report.chart.title,
+                  "data": report.chart.data} if report.chart else None,
     }
 
 

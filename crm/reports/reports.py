@@ -24,7 +24,7 @@ from crm.reports import hours as busy
 from crm.reports import sales, service, value
 from crm.reports.model import Chart, Column, Figure, Kind, Report, Rows, Table
 from crm.reports.money import ORDER_TIME, OrderRules, rules
-from crm.reports.period import Period, last_days
+from crm.reports.period import Period, between, last_days, parse_period
 from crm.reports.rfm import scores_sql
 from crm.reports.sqlkit import Dimension, group, source
 from crm.reports.sqlkit import key as group_key
@@ -117,6 +117,18 @@ class Reports:
 
     def default_period(self, name: ReportName) -> Period:
         return last_days(365 if name in YEARLY else 30, self.clock(), self.zone)
+
+    def span(self, name: ReportName, period: str | None = None, first: str | None = None,
+             last: str | None = None) -> Period | None:
+        """The period a request names (the API's and the console's `period`, else `from` and
+        `to`); None: the report's default."""
+        now = self.clock()
+        if period:
+            return parse_period(period, now, self.zone)
+        if first or last:
+            return between(first, last, now, self.zone,
+                           default_days=365 if name in YEARLY else 30)
+        return None
 
     def targets(self) -> service.Targets:
         return service.Targets(self.settings.routing.first_response_minutes * 60,

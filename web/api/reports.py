@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from crm.apikeys import Scope
 from crm.reports import render
-from crm.reports.period import Period, between, parse_period
-from crm.reports.reports import ReportName, Reports, dimension, report_name
+from crm.reports.model import Report, Rows
+from crm.reports.reports import dimension, report_name
+from crm.services import Core
 from web.api.routes import Call, Routes
 from web.api.schemas.reports import ReportOut, ReportQuery, RowsOut, RowsQuery
 
@@ -15,19 +14,21 @@ routes = Routes("reports")
 READ = (Scope.REPORTS_READ,)
 
 
-def _span(reports: Reports, name: ReportName, q: ReportQuery) -> Period | None:
-    now = reports.clock()
-    if q.period:
-        return parse_period(q.period, now, reports.zone)
-    if q.from_ or q.to:
-        return between(q.from_, q.to, now, reports.zone,
-                       default_days=365 if name in (ReportName.CUSTOMERS,
-                                                    ReportName.COHORTS) else 30)
-    return None
+async def report(core: Core, name: str, q: ReportQuery) -> Report:
+    """The report a request asks for (the API's and the console's dashboards: one path)."""
+    found = report_name(name)
+    return await core.reports.run(found, core.reports.span(found, q.period, q.from_, q.to),
+                                  dimension(q.by, found))
 
 
-def _reports(call: Call[Any, Any]) -> Reports:
-    return Reports(call.core.settings, call.core.clock)
+async def report_rows(core: Core, name: str, q: ReportQuery, group: str | None) -> Rows:
+    found = report_name(name)
+    return await core.reports.rows(found, core.reports.span(found, q.period, q.from_, q.to),
+                                   dimension(q.by, found), group)
+
+
+def report_out(data: Report) -> ReportOut:
+    return ReportOut.model_validate(render.to_json(data))
 
 
 @routes.route("GET", "/reports/{name}", summary="Get a report", scopes=READ,
@@ -35,11 +36,7 @@ def _reports(call: Call[Any, Any]) -> Reports:
 async def get_report(call: Call[None, ReportQuery]) -> ReportOut:
     """`name`: overview, team, channels, sources, customers, cohorts, csat or hours. Times in
     seconds, shares as fractions, money in minor units of `currency`; `null` is "no data"."""
-    name = report_name(call.text["name"])
-    reports = _reports(call)
-    report = await reports.run(name, _span(reports, name, call.query),
-                               dimension(call.query.by, name))
-    return ReportOut.model_validate(render.to_json(report))
+    return report_out(await report(call.core, call.text["name"], call.query))
 
 
 @routes.route("GET", "/reports/{name}/rows", summary="Get the rows behind a report",
@@ -47,10 +44,8 @@ async def get_report(call: Call[None, ReportQuery]) -> ReportOut:
 async def get_report_rows(call: Call[None, RowsQuery]) -> RowsOut:
     """The conversations (overview, team, channels, csat), messages (hours) or customers
     (sources, customers, cohorts) behind the figures, oldest first, paged by offset."""
-    name = report_name(call.text["name"])
-    reports = _reports(call)
     q = call.query
-    found = await reports.rows(name, _span(reports, name, q), dimension(q.by, name), q.group)
+    found = await report_rows(call.core, call.text["name"], q, q.group)
     page = found.rows[q.offset:q.offset + q.limit]
     after = q.offset + len(page)
     return RowsOut(columns=[c.key for c in found.columns], rows=page, total=len(found.rows),

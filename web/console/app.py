@@ -16,7 +16,17 @@ from aiohttp import web
 from crm.errors import Conflict, CrmError, NotFound
 from crm.live import LiveFeed
 from crm.services import Core
-from web.console import customer, events, inbox, render, signin, team
+from web.console import (
+    customer,
+    events,
+    imports,
+    inbox,
+    orders,
+    render,
+    reports,
+    signin,
+    team,
+)
 from web.console.guard import CORE
 
 log = structlog.get_logger(__name__)
@@ -61,7 +71,9 @@ def build_console(core: Core, live: LiveFeed) -> web.Application:
     app[CORE] = core
     app[events.LIVE] = live
     app[events.STREAMS] = set()
+    app[imports.JOBS] = {}
     app.on_shutdown.append(events.close_streams)
+    app.on_shutdown.append(imports.stop_jobs)
     r = app.router
     r.add_get("/", inbox.home)
     r.add_get("/sign-in", signin.sign_in_page)
@@ -78,6 +90,18 @@ def build_console(core: Core, live: LiveFeed) -> web.Application:
     for name, view in customer.ACTIONS.items():
         r.add_post(f"/customers/{{customer_id}}/{name}", view)
     r.add_get("/files/{message_id}/{index}", customer.download)
+    r.add_get("/orders", orders.orders_page)
+    r.add_get("/orders/import", imports.import_page)
+    r.add_post("/orders/import", imports.start_import)
+    r.add_get("/orders/import/{job}", imports.import_progress)
+    r.add_get("/orders/{number}", orders.order_page)
+    r.add_post("/orders/{number}/status", orders.change_status)
+    r.add_get("/reports", reports.reports_home)
+    r.add_get("/reports/{name}", reports.dashboard)
+    r.add_get("/reports/{name}/data", reports.data)
+    r.add_get("/reports/{name}/csv", reports.report_csv)
+    r.add_get("/reports/{name}/rows", reports.drill)
+    r.add_get("/reports/{name}/rows.csv", reports.rows_csv)
     r.add_get("/events", events.events)
     r.add_get("/team", team.team_page)
     r.add_post("/team/managers", team.add_manager)

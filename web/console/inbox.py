@@ -20,7 +20,12 @@ def _channel(value: str | None) -> Channel | None:
 
 @staff()
 async def home(visit: Visit) -> web.Response:
-    return redirect(f"{PATH}/inbox" if visit.can(Permission.INBOX) else f"{PATH}/customers")
+    # The first page a role has: a manager's inbox, a marketer's customers, …
+    for permission, page in ((Permission.INBOX, "inbox"), (Permission.CUSTOMERS, "customers"),
+                             (Permission.REPORTS, "reports")):
+        if visit.can(permission):
+            return redirect(f"{PATH}/{page}")
+    return visit.refuse(403, "forbidden")
 
 
 @staff(Permission.INBOX)

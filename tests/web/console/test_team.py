@@ -102,7 +102,7 @@ def test_every_console_text_the_templates_use_exists() -> None:
     for path in [*(ROOT / "web/templates/console").glob("*.html"),
                  *(ROOT / "web/console").glob("*.py")]:
         used |= set(re.findall(r"""_\(["']([a-z_]+)["']""", path.read_text()))
-    prefixes = {"list_", "status_", "delivery_", "who_"}
+    prefixes = {"list_", "status_", "delivery_", "who_", "period_"}
     missing = [k for k in used if k not in prefixes and f"console_{k}" not in en]
     assert missing == []
 

@@ -44,6 +44,15 @@ class TableOut(Out):
     rows: list[dict[str, Any]]
 
 
+class ChartOut(Out):
+    kind: str = Field(description="bars, stacked, lines, heatmap, pareto or cohorts")
+    title: str = Field(description="the chart's title, a key of the team's texts")
+    data: dict[str, Any] = Field(description="bars, stacked, lines: `x` and `series` (name → "
+                                             "values); heatmap: `grid` [weekday][hour]; "
+                                             "pareto: `curve` [[share of customers, share "
+                                             "of revenue]]; cohorts: `y` and `grid`")
+
+
 class ReportOut(Out):
     report: str
     period: dict[str, str] | None
@@ -53,6 +62,7 @@ class ReportOut(Out):
     figures: dict[str, FigureOut]
     tables: dict[str, TableOut]
     notes: list[dict[str, Any]]
+    chart: ChartOut | None = None
 
 
 class RowsOut(Out):
