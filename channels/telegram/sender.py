@@ -10,7 +10,9 @@ later part has to be retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -123,10 +125,17 @@ class TelegramSender:
         # A campaign's image is uploaded once; later messages send Telegram's file id.
         self.uploaded: dict[str, str] = {}
 
-    async def _wait_turn(self, chat_id: str, paid: bool = False) -> None:
+    @contextlib.asynccontextmanager
+    async def _turn(self, chat_id: str, paid: bool = False) -> AsyncIterator[None]:
+        """The Bot API call inside goes when the windows let it; it counts until answered."""
         # A timed wait on a rolling window: nothing to signal, the time itself frees the slot.
         while (delay := self.windows.wait(chat_id, time.monotonic(), paid)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(delay)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.windows.sent(chat_id, started, time.monotonic(), paid)
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         try:
@@ -146,11 +155,11 @@ class TelegramSender:
             return DeliveryResult.retry(f"telegram: {e.message}")
 
     async def _edit(self, message: OutboundMessage, target: str) -> DeliveryResult:
-        await self._wait_turn(message.address)
         try:
-            await media.edit(self.bot, target, message.html or message.text,
-                             caption=bool(message.options.get("edit_caption")),
-                             html=bool(message.html))
+            async with self._turn(message.address):
+                await media.edit(self.bot, target, message.html or message.text,
+                                 caption=bool(message.options.get("edit_caption")),
+                                 html=bool(message.html))
         except BadRequest as e:
             if "not modified" not in e.message.lower():  # the same text twice: done already
                 raise
@@ -183,18 +192,18 @@ class TelegramSender:
             text = step.text
             if recreated and index == len(done) and html and step.file is None:
                 text = f"{recreated_header(topics.language if topics else None)}\n\n{text}"
-            await self._wait_turn(chat_id, paid)
             markup = markup_of(message) if index == len(steps) - 1 else None
             try:
-                if step.file is not None:
-                    last = await media.send_file(self.bot, int(chat_id), thread_id, step, html,
-                                                 markup=markup, paid=paid,
-                                                 uploaded=self.uploaded)
-                else:
-                    last = await self.bot.send_message(
-                        chat_id=int(chat_id), text=text, message_thread_id=thread_id,
-                        parse_mode="HTML" if html else None, reply_markup=markup,
-                        allow_paid_broadcast=True if paid else None)
+                async with self._turn(chat_id, paid):
+                    if step.file is not None:
+                        last = await media.send_file(self.bot, int(chat_id), thread_id, step,
+                                                     html, markup=markup, paid=paid,
+                                                     uploaded=self.uploaded)
+                    else:
+                        last = await self.bot.send_message(
+                            chat_id=int(chat_id), text=text, message_thread_id=thread_id,
+                            parse_mode="HTML" if html else None, reply_markup=markup,
+                            allow_paid_broadcast=True if paid else None)
             except BadRequest as e:
                 missing = "thread not found" in e.message.lower()
                 if not missing or topics is None or recreated:

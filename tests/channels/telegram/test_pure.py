@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from telegram import Bot, InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
 from bot.render import Entry, blocks, customer_ref, private_header
@@ -115,16 +116,38 @@ def test_private_header_carries_the_customer_id() -> None:
 
 def test_windows_keep_each_limit() -> None:
     windows = Windows(margin=1.0)
+
+    def send(chat_id: str, at: float) -> bool:
+        """A send at `at` if the windows let it go, answered at once."""
+        if windows.wait(chat_id, at) > 0:
+            return False
+        windows.sent(chat_id, at, at)
+        return True
+
     assert is_group("-100123") and not is_group("77")
     assert per_recipient("-1") == (20, 60.0) and per_recipient("5") == (1, 1.0)
-    assert windows.wait("77", 0.0) == 0
+    assert send("77", 0.0)
     assert windows.wait("77", 0.5) == 0.5  # one a second in a private chat
-    assert windows.wait("77", 1.0) == 0
-    sent = sum(1 for n in range(30) if windows.wait(f"-{n % 2 + 1}", 1.5) == 0)
+    assert send("77", 1.0)
+    sent = sum(1 for n in range(30) if send(f"-{n % 2 + 1}", 1.5))
     assert sent == 29  # 30 a second for the bot, one of them already used at 1.0
     assert windows.wait("-3", 1.6) > 0
-    group = Windows(margin=1.0)
-    assert sum(1 for n in range(25) if group.wait("-9", n * 0.1) == 0) == 20
+    windows = Windows(margin=1.0)
+    assert sum(1 for n in range(25) if send("-9", n * 0.1)) == 20
+
+
+def test_a_send_counts_until_answered_and_from_the_latest_it_can_have_arrived() -> None:
+    windows = Windows(margin=1.0)
+    assert windows.wait("5", 0.0) == 0
+    windows.sent("5", 0.0, 0.01)  # the fastest round trip: 10 ms
+    assert windows.wait("5", 1.0) == 0
+    # Not answered yet: it may still be on its way, so the chat's one slot stays taken.
+    assert windows.wait("5", 1.2) == 1.0
+    # Answered at 1.3: it arrived 10 ms before at the latest, and counts from then, not from
+    # when it left (held up on its way, it may have arrived just now).
+    windows.sent("5", 1.0, 1.3)
+    assert windows.wait("5", 2.0) == pytest.approx(0.29)
+    assert windows.wait("5", 2.29) == 0
 
 
 def test_choices_become_buttons_and_the_phone_request_a_contact_button() -> None:
