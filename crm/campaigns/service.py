@@ -31,11 +31,11 @@ from crm.errors import CrmError, InvalidField, NotFound
 from crm.events import EventBus
 from crm.files import FileStore
 from crm.i18n import Phrase
-from crm.models import AuditLog, Campaign, Consent, Customer, Identity, Manager
+from crm.models import AuditLog, Campaign, Customer, Manager
 from crm.outbox import OutboxService
 from crm.sms_encoding import segment
 from crm.templates import TemplateProblem, render
-from crm.types import CampaignState, Channel, ConsentKind, OutboundMessage, Priority, Role
+from crm.types import CampaignState, Channel, OutboundMessage, Priority, Role
 
 log = structlog.get_logger(__name__)
 
@@ -193,13 +193,8 @@ class Campaigns:
         counts = {c: 0 for c in spec.channels} | {"no_consent": 0, "unreachable": 0}
         for start in range(0, len(ids), 5000):
             part = ids[start:start + 5000]
-            identities: dict[int, list[Identity]] = {}
-            for ident in await Identity.filter(customer_id__in=part,
-                                               undeliverable_reason=None):
-                identities.setdefault(ident.customer_id, []).append(ident)
-            consents: dict[int, list[Consent]] = {}
-            for row in await Consent.filter(customer_id__in=part, kind=ConsentKind.MARKETING):
-                consents.setdefault(row.customer_id, []).append(row)
+            identities = await feeder.reachable(part)
+            consents = await feeder.marketing_consents(part)
             for cid in part:
                 chosen, refused = feeder.choose(identities.get(cid, []),
                                                 consents.get(cid, []), rules)

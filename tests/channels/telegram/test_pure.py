@@ -6,6 +6,7 @@ import json
 
 import pytest
 from telegram import Bot, InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from yarl import URL
 
 from bot.render import Entry, blocks, customer_ref, private_header
 from channels.telegram.limits import Windows, is_group, per_recipient
@@ -13,6 +14,7 @@ from channels.telegram.normalize import command_of, to_inbound
 from channels.telegram.sender import markup_of, recreated_header
 from channels.telegram.text import MAX_TEXT, escape, escaped_pieces, pack, split_text, utf16_len
 from channels.telegram.topics import topic_name
+from channels.telegram.transport import env_proxy
 from crm.models import Customer
 from crm.types import Channel, Choice, Direction, OutboundMessage
 from tests.support.telegram_double import check_html
@@ -174,3 +176,16 @@ def test_a_topic_without_a_name_and_a_recreated_topic_read_in_the_group_s_langua
     assert topic_name(Customer(id=3, name="Ann"), "ru") == "Ann #3"
     assert "создана заново" in check_html(recreated_header("ru"))
     assert "was recreated" in recreated_header("en")
+
+
+def test_the_bot_api_is_reached_through_the_proxy_the_environment_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("https_proxy", "http_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert env_proxy(URL("https://api.telegram.org/bot1:x/getMe")) is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert env_proxy(URL("https://api.telegram.org/bot1:x/getMe")) == \
+        "http://proxy.example:3128"
+    assert env_proxy(URL("http://127.0.0.1:8081/bot1:x/getMe")) is None
