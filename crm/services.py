@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from crm.apikeys import ApiKeys
 from crm.clock import Clock, utcnow
@@ -26,6 +27,10 @@ from crm.reports.facts import FactRecords
 from crm.staff import Staff
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
+from crm.verification import AddressChecks
+
+if TYPE_CHECKING:
+    from crm.live import LiveFeed
 
 
 @dataclass
@@ -53,7 +58,12 @@ class Core:
     signer: Signer
     # Staff sign-in and sessions of the web console (crm/staff.py).
     staff: Staff
+    # Codes that prove an address a customer gave is theirs before it is linked (web chat).
+    checks: AddressChecks
     clock: Clock = field(default=utcnow)
+    # Committed events for what stays open (console pages, web chat visitors): set by the
+    # composition root when one of them is on.
+    live: LiveFeed | None = None
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock = utcnow) -> Core:
@@ -73,6 +83,9 @@ class Core:
         customers = Customers(bus, settings.sms.default_region, clock, related)
         queries = Queries(consent)
         managers = Managers()
+        checks = AddressChecks(bus, outbox, customers, consent, signer,
+                               settings.bot.company_name, clock)
+        customers.related.append(checks)
         return cls(
             settings=settings,
             bus=bus,
@@ -95,5 +108,6 @@ class Core:
             links=links,
             staff=Staff(settings.console, settings.http.public_url, signer, managers, bus,
                         clock),
+            checks=checks,
             clock=clock,
         )
