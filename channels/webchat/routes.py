@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 from aiohttp import BodyPartReader, web
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse, sse_response
 
 from channels.webchat import normalize, render
 from channels.webchat.hub import Hub, Stream
@@ -76,6 +76,7 @@ class Webchat:
         self.per_visitor = RateLimiter(s.visitor_rate_per_minute, s.visitor_burst)
         self.per_ip = RateLimiter(s.ip_rate_per_minute, s.ip_burst)
         self.rules = CheckRules(s.code_minutes, s.code_attempts, s.codes_per_hour)
+        self._open: set[EventSourceResponse] = set()
 
     def mount(self, app: web.Application) -> None:
         r = app.router
@@ -87,6 +88,12 @@ class Webchat:
         r.add_post("/read", self.read)
         r.add_post("/contact", self.contact)
         r.add_post("/contact/confirm", self.confirm)
+        app.on_shutdown.append(self._close_streams)
+
+    async def _close_streams(self, _app: web.Application) -> None:
+        """On shutdown: end the open streams, or the server would wait for browsers to go."""
+        for resp in tuple(self._open):
+            resp.stop_streaming()
 
     @web.middleware
     async def errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -209,6 +216,8 @@ class Webchat:
         limit = self.core.files.max_bytes
         if request.content_length is not None and request.content_length > limit + MAX_JSON:
             raise Refused(413, "too_large", f"at most {limit} bytes", limit=limit)
+        if not request.content_type.startswith("multipart/"):
+            raise BadInput("file", "send the picture as multipart/form-data")
         fields: dict[str, str] = {}
         data: bytes | None = None
         name = ""
@@ -293,7 +302,7 @@ class Webchat:
         caller = await self._caller(request, cost=0)
         if self.hub.count(caller.visitor) >= self.settings.streams_per_visitor or \
                 self.hub.count_remote(caller.remote) >= self.settings.streams_per_ip:
-            raise Refused(429, "rate", "too many open chats: close a tab", retry_after=10)
+            raise Refused(429, "streams", "too many open chats: close a tab", retry_after=10)
         identity = await self._identity(caller.visitor)
         stream = self.hub.open(caller.visitor, caller.remote,
                                identity.customer_id if identity else None,
@@ -302,6 +311,7 @@ class Webchat:
             async with sse_response(request, headers={"Cache-Control": "no-store",
                                                       "X-Accel-Buffering": "no"},
                                     ping_interval=self.settings.ping_seconds) as resp:
+                self._open.add(resp)
                 gone = asyncio.ensure_future(resp.wait())  # ends when the browser leaves
                 try:
                     await resp.send("{}", event="ready")
@@ -321,6 +331,7 @@ class Webchat:
                     pass  # the browser left while we wrote
                 finally:
                     gone.cancel()
+                    self._open.discard(resp)
             return resp
         finally:
             self.hub.close(stream)
@@ -346,7 +357,7 @@ class Webchat:
 
     async def contact(self, request: web.Request) -> web.Response:
         body = await self._body(request)
-        caller = await self._caller(request, body, cost=3)
+        caller = await self._caller(request, body, cost=2)
         identity = await self._identity(caller.visitor)
         if identity is None:
             raise Refused(409, "write_first", "write a message first")
@@ -365,7 +376,7 @@ class Webchat:
 
     async def confirm(self, request: web.Request) -> web.Response:
         body = await self._body(request)
-        caller = await self._caller(request, body, cost=3)
+        caller = await self._caller(request, body)
         identity = await self._identity(caller.visitor)
         code = body.get("code")
         if identity is None:
