@@ -5,6 +5,7 @@ benchmark."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
@@ -34,6 +35,12 @@ class Visitor:
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _reader: asyncio.Task[None] | None = None
     _stream: aiohttp.ClientResponse | None = None
+
+    @property
+    def visitor_id(self) -> str:
+        """The id the token names (its payload is readable: crm/links.py)."""
+        payload = self.token.split(".")[0]
+        return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
 
     def headers(self, token: str | None = None) -> dict[str, str]:
         out = {} if self.origin is None else {"Origin": self.origin}
