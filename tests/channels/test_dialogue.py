@@ -24,11 +24,11 @@ from tests.channels.email.conftest import email_settings, mail
 from tests.channels.email.conftest import running as email_running
 from tests.channels.sms.conftest import OUR_NUMBER, kannel_settings
 from tests.conftest import make_settings
+from tests.support import procs
 from tests.support.consent import takes_marketing
 from tests.support.dovecot import Dovecot
 from tests.support.kannel import FakeSmsc, KannelServer, SmscMessage
 from tests.support.smtp import SmtpServer
-from tests.support import procs
 from tests.support.telegram_double import TelegramDouble, telegram_settings, user
 from tests.support.webchat_visitor import Visitor
 
