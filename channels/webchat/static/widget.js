@@ -255,7 +255,14 @@
       body.client_id = newId(); body.language = lang;
       request = call("POST", "/messages", body);
     }
-    return request.then(function (r) { add(r.message); return true; }, function (err) {
+    return request.then(function (r) {
+      var first = !state.known;
+      add(r.message);
+      // Now a customer: listen again, as them (the stream may be in another process, which
+      // did not see this message make them one); "ready" fetches what came meanwhile.
+      if (first) connect();
+      return true;
+    }, function (err) {
       if (err && (err.error === "token" || err.error === "expired")) restart();
       problem(err);
       return false;
