@@ -11,9 +11,15 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
+from crm.app import _telegram
 from crm.models import Message
 from crm.types import Attachment, Direction
-from tests.channels.webchat.conftest import Chat
+from tests.channels.webchat.conftest import Chat, running, webchat_settings
+from tests.support import procs
+from tests.support.telegram_double import GROUP, TelegramDouble, telegram_settings
+from tests.support.telegram_fixtures import telegram_server, tg
+
+__all__ = ["telegram_server", "tg"]
 
 
 def png(width: int = 2, height: int = 2, pad: int = 0) -> bytes:
@@ -101,3 +107,15 @@ async def test_the_size_limit_and_only_pictures(
     missing = await visitor.call("POST", "/upload", data=empty)
     assert missing.status == 422 and missing.body["field"] == "file"
     assert await Message.filter(direction=Direction.IN).count() == 1
+
+
+async def test_a_visitors_picture_is_in_their_topic(tg: TelegramDouble, db: str) -> None:
+    settings = webchat_settings(db, procs.free_port(), telegram=telegram_settings(tg))
+    async with running(settings, extra=[_telegram]) as chat:
+        visitor = await chat.visitor()
+        await visitor.says("look at this")
+        thread = await tg.topic_of("look at this")
+        picture = png(4, 4)
+        await visitor.call("POST", "/upload", data=form(picture, "socks.png", "the hole"))
+        [sent] = await tg.wait_for(lambda: tg.files_to(GROUP, thread))
+        assert sent.method == "sendPhoto" and "the hole" in sent.text
