@@ -151,9 +151,14 @@ class Webchat:
     async def _body(self, request: web.Request) -> dict[str, Any]:
         if request.content_length is not None and request.content_length > MAX_JSON:
             raise Refused(413, "too_large", f"at most {MAX_JSON} bytes")
-        raw = await request.content.read(MAX_JSON + 1)
-        if len(raw) > MAX_JSON:
-            raise Refused(413, "too_large", f"at most {MAX_JSON} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.read(MAX_JSON + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_JSON:
+                raise Refused(413, "too_large", f"at most {MAX_JSON} bytes")
+        raw = b"".join(chunks)
         try:
             body = json.loads(raw or b"{}")
         except ValueError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from crm.i18n import t
 from crm.models import AuditLog, Conversation, Customer, Identity, Message
@@ -100,6 +100,15 @@ async def test_bad_input_names_the_field_and_stores_nothing(chat: Chat) -> None:
     broken = await visitor.call("POST", "/messages", data=b"{not json",
                                 headers={"Content-Type": "application/json"})
     assert broken.status == 422 and broken.body["field"] == "body"
+
+    async def huge() -> AsyncIterator[bytes]:  # no Content-Length: read until the limit
+        yield b'{"client_id": "abcdefgh3", "text": "'
+        for _ in range(20):
+            yield b"x" * 4096
+
+    flood = await visitor.call("POST", "/messages", data=huge(),
+                               headers={"Content-Type": "application/json"})
+    assert flood.status == 413
     assert await Message.all().count() == 0
 
 
