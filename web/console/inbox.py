@@ -10,7 +10,7 @@ from crm.roles import Permission
 from crm.types import Channel
 from web.console.guard import PATH, Visit, redirect, staff
 
-CHANNELS = (Channel.TELEGRAM, Channel.EMAIL, Channel.SMS)
+CHANNELS = (Channel.TELEGRAM, Channel.EMAIL, Channel.SMS, Channel.WEBCHAT)
 MAX_QUERY = 200
 
 
