@@ -87,7 +87,8 @@ class Core:
         queries = Queries(consent)
         managers = Managers()
         files = FileStore(settings.files.dir, settings.files.max_bytes)
-        segments = Segments(settings.consent)
+        reports = Reports(settings, clock)
+        segments = Segments(settings.consent, reports)
         engine = CampaignEngine(settings, bus, segments, signer, lambda: dispatcher.channels,
                                 dispatcher.rate, clock)
         results = Results(bus, consent, signer, settings.campaigns, clock)
@@ -117,6 +118,6 @@ class Core:
             segments=segments,
             campaigns=Campaigns(settings, bus, outbox, consent, segments, engine, results,
                                 files, clock),
-            reports=Reports(settings, clock),
+            reports=reports,
             clock=clock,
         )
