@@ -97,7 +97,8 @@ class Core:
         queries = Queries(consent)
         managers = Managers()
         files = FileStore(settings.files.dir, settings.files.max_bytes)
-        segments = Segments(settings.consent)
+        reports = Reports(settings, clock)
+        segments = Segments(settings.consent, reports)
         engine = CampaignEngine(settings, bus, segments, signer, lambda: dispatcher.channels,
                                 dispatcher.rate, clock)
         results = Results(bus, consent, signer, settings.campaigns, clock)
@@ -130,7 +131,7 @@ class Core:
             segments=segments,
             campaigns=Campaigns(settings, bus, outbox, consent, segments, engine, results,
                                 files, clock),
-            reports=Reports(settings, clock),
+            reports=reports,
             checks=checks,
             clock=clock,
         )

@@ -149,6 +149,42 @@ async def test_a_dashboard_draws_the_apis_figures(reports_console: Console,
     assert errors == []  # no CSP refusal, no script error
 
 
+async def test_the_campaigns_dashboard_draws_the_apis_figures(
+        reports_console: Console, context: BrowserContext) -> None:
+    console = reports_console
+    await seed()
+    mia = await console.staff("Mia", Role.MARKETER)
+    _row, key = await console.core.apikeys.create("dash", [Scope.REPORTS_READ.value],
+                                                  actor="test")
+    page = await context.new_page()
+    errors = _errors(page)
+    await sign_in_to(page, console, mia, "/console/customers")
+    await page.click("a[href='/console/reports']")
+    await page.click("a[data-report=campaigns]")
+    await expect(page).to_have_url(re.compile("/console/reports/campaigns"))
+    await page.goto(f"{console.base}/console/reports/campaigns?{MARCH}")
+    await page.wait_for_selector("html[data-chart=done]", state="attached")
+    api = await _api(page, console, key, f"/reports/campaigns?{MARCH}")
+    drawn = await page.evaluate(
+        "() => Chart.getChart(document.getElementById('chart')).data.datasets"
+        ".map(d => d.data)")
+    series = api["chart"]["data"]["series"]
+    assert drawn == [series[k] for k in ("sent", "replied", "clicked", "opted_out")]
+    assert series["sent"] == [3, 1]
+    shown = await page.eval_on_selector_all(
+        ".figure", "els => els.map(e => [e.dataset.figure, JSON.parse(e.dataset.value)])")
+    assert dict(shown) == {k: f["value"] for k, f in api["figures"].items()}
+    await expect(page.locator("[data-figure=reply_rate] .value")).to_have_text("50%")
+    # A campaign's bar opens its recipients.
+    point = await page.evaluate(
+        "() => { const b = Chart.getChart(document.getElementById('chart'))"
+        ".getDatasetMeta(0).data[0]; return [b.x, (b.y + b.base) / 2]; }")
+    await page.locator("#chart").click(position={"x": point[0], "y": point[1]})
+    await expect(page).to_have_url(re.compile(r"/console/reports/campaigns/rows\?.*group=Spring"))
+    await expect(page.locator("#rows-total")).to_have_attribute("data-total", "6")
+    assert errors == []
+
+
 async def _api(page: Page, console: Console, key: str, path: str) -> Any:
     answer = await page.request.get(f"{console.base}/api/v1{path}",
                                     headers={"Authorization": f"Bearer {key}"})
