@@ -24,6 +24,7 @@ from web.console import (
     orders,
     render,
     reports,
+    segments,
     signin,
     team,
 )
@@ -102,6 +103,12 @@ def build_console(core: Core, live: LiveFeed) -> web.Application:
     r.add_get("/reports/{name}/csv", reports.report_csv)
     r.add_get("/reports/{name}/rows", reports.drill)
     r.add_get("/reports/{name}/rows.csv", reports.rows_csv)
+    r.add_get("/segments", segments.segments_page)
+    r.add_get("/segments/new", segments.new_segment)
+    r.add_post("/segments", segments.save)
+    r.add_post("/segments/builder", segments.builder)
+    r.add_post("/segments/preview", segments.preview)
+    r.add_get("/segments/{segment_id}", segments.segment_page)
     r.add_get("/events", events.events)
     r.add_get("/team", team.team_page)
     r.add_post("/team/managers", team.add_manager)
