@@ -33,9 +33,10 @@ async def results_page(visit: Visit) -> web.Response:
     stats = await visit.core.campaigns.stats(campaign.id)
     partial = visit.request.query.get("part") == "figures"
     _ = render.translator(visit.lang)
-    # The words the charts show, in the reader's language (their data comes as JSON).
-    labels = {"stages": {k: _(f"camp_fig_{k}") for k in FUNNEL},
-              "metrics": {k: _(f"camp_fig_{k}") for k in OVER_TIME},
+    # The words the charts show, in the reader's language (their data comes as JSON); lists
+    # of pairs keep their order (tojson sorts an object's keys).
+    labels = {"stages": [[k, _(f"camp_fig_{k}")] for k in FUNNEL],
+              "metrics": [[k, _(f"camp_fig_{k}")] for k in OVER_TIME],
               "total": _("camp_slice_total"), "channel": _("camp_slice_channel"),
               "variant": _("camp_slice_variant"), "none": _("camp_slice_none"),
               "y": _("camp_axis_people")}

@@ -90,6 +90,12 @@ def from_form(form: Mapping[str, Any]) -> Builder:
             _pick(text(f"r{n}.kind"), KINDS, "tag"), text(f"r{n}.value", 2000),
             form.get(f"r{n}.not") == "on", text(f"r{n}.key", 64),
             _pick(text(f"r{n}.op"), OPS, "equals"), text(f"r{n}.currency", 3).upper()))
+    return _tidy(builder)
+
+
+def _tidy(builder: Builder) -> Builder:
+    """No empty group; never no condition at all (one to fill in)."""
+    builder.groups = [g for g in builder.groups if g.rows] or [Group(rows=[Row()])]
     return builder
 
 
@@ -109,8 +115,7 @@ def act(builder: Builder, action: str) -> Builder:
                 builder.groups[g].rows.remove(row)
     elif name == "remove-group" and arg.isdigit() and int(arg) < len(builder.groups):
         del builder.groups[int(arg)]
-    builder.groups = [g for g in builder.groups if g.rows] or [Group(rows=[Row()])]
-    return builder
+    return _tidy(builder)
 
 
 def _typed(value: str) -> str | int | float | bool:

@@ -102,3 +102,9 @@ def test_the_buttons_add_and_remove_conditions_and_groups() -> None:
     assert [len(g.rows) for g in builder.groups] == [1]  # never empty: one to fill in
     act(builder, "add-row:7")  # no such group: nothing
     assert len(builder.numbered()) == 1
+
+
+def test_an_empty_form_has_one_condition_to_fill_in() -> None:
+    assert [len(g.rows) for g in from_form({}).groups] == [1]
+    assert [len(g.rows) for g in from_form({"gm0": "any", "gm1": "all", "r1.g": "1",
+                                            "r1.kind": "tag"}).groups] == [1]

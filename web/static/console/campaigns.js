@@ -44,13 +44,13 @@
   }
 
   // The funnel of each group (a channel, a variant): one bar per stage.
+  // labels.stages and labels.metrics are [key, words] pairs, in the order shown.
   function funnel(groups) {
-    var stages = Object.keys(labels.stages);
     return {
-      labels: stages.map(function (s) { return labels.stages[s]; }),
+      labels: labels.stages.map(function (s) { return s[1]; }),
       datasets: Object.keys(groups).map(function (key, i) {
         return { label: named(key), backgroundColor: colour(i), borderColor: colour(i),
-                 data: stages.map(function (s) { return groups[key][s]; }) };
+                 data: labels.stages.map(function (s) { return groups[key][s[0]]; }) };
       })
     };
   }
@@ -87,11 +87,10 @@
     var key = select.value;
     var parts = key.split(":");
     var series = key === "total" ? activity.total : activity["by_" + parts[0]][parts[1]];
-    var metrics = Object.keys(labels.metrics);
     draw("over-time", "line", {
       labels: activity.times.map(function (t) { return when(t, activity.bucket_seconds); }),
-      datasets: metrics.map(function (m, i) {
-        return { label: labels.metrics[m], data: series ? series[m] : [],
+      datasets: labels.metrics.map(function (m, i) {
+        return { label: m[1], data: series ? series[m[0]] : [],
                  borderColor: colour(i), backgroundColor: colour(i), tension: 0 };
       })
     });
