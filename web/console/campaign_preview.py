@@ -70,6 +70,5 @@ def context(preview: CampaignPreview | None, spec: Mapping[str, Any] | None,
             item["forcing"] = "".join(non_gsm_characters(s.text))[:40] \
                 if s.sms_encoding == Encoding.UCS2.value else ""
         items.setdefault(s.variant, []).append(item)
-    sample_for = next((r for r in preview.segment.sample if r.id == preview.sample_for), None)
     return {"preview": preview, "preview_error": error, "variants": list(items),
-            "items": items, "sample_for": sample_for}
+            "items": items}
