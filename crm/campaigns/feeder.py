@@ -78,7 +78,7 @@ async def decide(rows: list[dict[str, Any]], rules: Rules, renderer: Renderer,
     consents: dict[int, list[Consent]] = {}
     for consent in await Consent.filter(customer_id__in=ids, kind=ConsentKind.MARKETING):
         consents.setdefault(consent.customer_id, []).append(consent)
-    orders = await _last_orders(ids) if renderer.uses_orders else {}
+    orders = await last_orders(ids) if renderer.uses_orders else {}
     batch = Batch()
     for row in rows:
         rid, cid = int(row["id"]), int(row["customer_id"])
@@ -125,7 +125,8 @@ def choose(identities: list[Identity], consents: list[Consent],
     return None, refused
 
 
-async def _last_orders(ids: list[int]) -> dict[int, dict[str, Any]]:
+async def last_orders(ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each customer's latest order as the templates see it (`last_order`)."""
     rows = await sql.fetch(
         get_connection("default"),
         "SELECT customer_id, number, status, amount_minor, currency FROM customer_order "

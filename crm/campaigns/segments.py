@@ -113,6 +113,14 @@ class Segments:
             SampleRow(int(r["id"]), r["name"], r["language"],
                       tuple(sorted(channels.get(int(r["id"]), ())))) for r in rows))
 
+    async def contains(self, filters: dict[str, Any], customer_id: int) -> bool:
+        """Whether the filters match this customer now."""
+        where, params = await self.where(parse(filters))
+        rows = await sql.fetch(get_connection("default"),
+                               f"SELECT c.id FROM customer c WHERE c.id = ? AND {where}",
+                               [customer_id, *params])
+        return bool(rows)
+
     async def matching_ids(self, filters: dict[str, Any]) -> list[int]:
         """Every customer the filters match now, by id: a campaign's snapshot."""
         where, params = await self.where(parse(filters))

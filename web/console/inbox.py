@@ -20,8 +20,9 @@ def _channel(value: str | None) -> Channel | None:
 
 @staff()
 async def home(visit: Visit) -> web.Response:
-    # The first page a role has: a manager's inbox, a marketer's customers, …
-    for permission, page in ((Permission.INBOX, "inbox"), (Permission.CUSTOMERS, "customers"),
+    # The first page a role has: a manager's inbox, a marketer's campaigns, …
+    for permission, page in ((Permission.INBOX, "inbox"), (Permission.CAMPAIGNS, "campaigns"),
+                             (Permission.CUSTOMERS, "customers"),
                              (Permission.REPORTS, "reports")):
         if visit.can(permission):
             return redirect(f"{PATH}/{page}")

@@ -13,15 +13,15 @@ import pytest_asyncio
 from playwright.async_api import BrowserContext, Page, expect
 
 from crm.apikeys import Scope
-from crm.models import Identity, Manager, Order, Outbox
+from crm.models import Campaign, Identity, Manager, Order, Outbox
 from crm.orders.service import CustomerRef, OrderInput
-from crm.types import Channel, Role
+from crm.types import CampaignState, Channel, Role
 from tests.conftest import make_settings
 from tests.support.reports_data import NOW, seed
 from tests.support.telegram_double import GROUP, TelegramDouble, user
 from tests.web.console.conftest import PASSWORD, Console, running
 from tests.web.console.test_browser import browser, context, live, sign_in, telegram_server, tg
-from tests.web.console.test_roles import scheduling_action
+from tests.web.console.test_roles import draft
 
 __all__ = ["browser", "context", "live", "telegram_server", "tg"]
 
@@ -158,7 +158,7 @@ async def test_the_campaigns_dashboard_draws_the_apis_figures(
                                                   actor="test")
     page = await context.new_page()
     errors = _errors(page)
-    await sign_in_to(page, console, mia, "/console/customers")
+    await sign_in_to(page, console, mia, "/console/campaigns")  # a marketer lands there
     await page.click("a[href='/console/reports']")
     await page.click("a[data-report=campaigns]")
     await expect(page).to_have_url(re.compile("/console/reports/campaigns"))
@@ -196,7 +196,7 @@ async def test_a_marketer_cannot_open_the_inbox(live: Console,
                                                 context: BrowserContext) -> None:
     mia = await live.staff("Mia", Role.MARKETER)
     page = await context.new_page()
-    await sign_in_to(page, live, mia, "/console/customers")
+    await sign_in_to(page, live, mia, "/console/campaigns")
     await expect(page.locator("header nav a[href='/console/inbox']")).to_have_count(0)
     await expect(page.locator("header nav a[href='/console/reports']")).to_have_count(1)
     response = await page.goto(f"{live.base}/console/inbox")
@@ -207,15 +207,19 @@ async def test_a_marketer_cannot_open_the_inbox(live: Console,
 
 async def test_a_lead_cannot_schedule_a_campaign(live: Console,
                                                  context: BrowserContext) -> None:
+    cid = await draft(live)
     lena = await live.staff("Lena", Role.LEAD)
     page = await context.new_page()
     await sign_in(page, live, lena)
+    await expect(page.locator("header nav a[href='/console/campaigns']")).to_have_count(0)
     token = await page.locator("input[name=csrf]").first.get_attribute("value")
-    async with scheduling_action(live) as base:
-        refused = await page.request.post(f"{base}/console/campaigns/1/schedule",
-                                          form={"csrf": token or ""})
-        assert refused.status == 403
-        assert "Your role may not open this page or do this." in await refused.text()
+    refused = await page.request.post(f"{live.base}/console/campaigns/{cid}/schedule",
+                                      form={"csrf": token or ""})
+    assert refused.status == 403
+    assert "Your role may not open this page or do this." in await refused.text()
+    assert (await Campaign.get(id=cid)).state is CampaignState.DRAFT
+    response = await page.goto(f"{live.base}/console/campaigns/{cid}")
+    assert response is not None and response.status == 403
 
 
 async def test_the_import_page_shows_progress_and_the_bad_rows(
