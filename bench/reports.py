@@ -10,7 +10,9 @@ The data is synthetic and seeded (the same every run), written in bulk by the ba
 measured): customers over 15 months (a third with a deep-link lead source, tags on some), an
 address each, ~150,000 conversations (20 managers, three channels, surveys and ratings on
 some, a few waiting now), 1,000,000 messages in them, the waits those messages make (first
-response, replies, resolutions), and 200,000 orders skewed so that few customers buy much.
+response, replies, resolutions), 200,000 orders skewed so that few customers buy much, and 30
+campaigns (one a fortnight, each to a fifth of the customers of its day: ~300,000 recipients,
+sent, failed, skipped, deferred, delivered, replied, clicked, opted out in plausible shares).
 
 Each report runs through `Reports.run` (what the CLI, /report and the API call) for the last
 30 days (customers and cohorts: the last 365), best of 3; its baseline is one statement
@@ -57,7 +59,7 @@ def dataset(customers: int, messages: int, orders: int) -> dict[str, list[tuple[
     span = (END - START).total_seconds()
     out: dict[str, list[tuple[Any, ...]]] = {k: [] for k in (
         "manager", "customer", "identity", "conversation", "message", "report_fact",
-        "customer_order")}
+        "customer_order", "campaign", "campaign_recipient")}
     for m in range(1, 21):
         out["manager"].append((m, 9000 + m, f"Manager {m}", "manager", "online", 20, "[]",
                                "[]", True, START))
@@ -116,7 +118,52 @@ def dataset(customers: int, messages: int, orders: int) -> dict[str, list[tuple[
         currency = "USD" if rnd.random() < 0.01 else "EUR"
         out["customer_order"].append((o, f"B-{o:07d}", f"B-{o:07d}", c, status, "[]",
                                       int(math.exp(rnd.gauss(8, 1))), currency, at, at, at, at))
+    _campaigns(rnd, customers, out)
     return out
+
+
+def _campaigns(rnd: random.Random, customers: int, out: dict[str, list[tuple[Any, ...]]]) -> None:
+    span = (END - START).total_seconds()
+    rid = 0
+    for k in range(1, 31):
+        started = START + timedelta(seconds=span * k / 31)
+        known = max(1, int(customers * (started - START).total_seconds() / span))
+        ab = k % 2 == 0
+        latest = k == 30
+        out["campaign"].append((k, f"Campaign {k}", "sending" if latest else "finished",
+                                "{}", "{}", "bench", "A" if ab else None, 0, started,
+                                started, started, None if latest else started))
+        for c in sorted(rnd.sample(range(1, known + 1), max(1, known // 5))):
+            rid += 1
+            channel = CHANNELS[c % 3]
+            variant = rnd.choice(("A", "B")) if ab else "A"
+            roll = rnd.random()
+            deferred = rnd.random() < 0.1
+            sent = started + timedelta(seconds=rnd.randrange(1, 3600))
+            row: dict[str, Any] = {"state": "sent", "sent_at": sent}
+            if roll < 0.05:
+                row = {"state": "skipped", "skip_reason": "no_consent", "channel": None}
+            elif roll < 0.08:
+                row = {"state": "skipped", "skip_reason": "unreachable", "channel": None}
+            elif roll < 0.12:
+                row = {"state": "failed", "error": "forbidden: bot was blocked",
+                       "failed_at": sent}
+            elif latest and roll < 0.3:
+                row = {"state": "queued"}
+            if row["state"] == "sent":
+                if channel == "sms" and rnd.random() < 0.9:
+                    row["delivered_at"] = sent + timedelta(seconds=5)
+                if rnd.random() < 0.03:
+                    row["replied_at"] = sent + timedelta(hours=2)
+                if rnd.random() < 0.08:
+                    row["clicked_at"] = sent + timedelta(minutes=10)
+                if rnd.random() < 0.01:
+                    row["opted_out_at"] = sent + timedelta(hours=1)
+            out["campaign_recipient"].append((
+                rid, k, c, variant, row.get("channel", channel), row["state"],
+                row.get("skip_reason"), row.get("error"), deferred, row.get("sent_at"),
+                row.get("delivered_at"), row.get("failed_at"), row.get("replied_at"),
+                row.get("clicked_at"), row.get("opted_out_at")))
 
 
 COLUMNS = {
@@ -133,6 +180,11 @@ COLUMNS = {
     "customer_order": ("id", "number", "number_key", "customer_id", "status", "items",
                        "amount_minor", "currency", "placed_at", "status_changed_at",
                        "created_at", "updated_at"),
+    "campaign": ("id", "name", "state", "spec", "segment_filters", "actor", "winner",
+                 "recipients_total", "created_at", "start_at", "started_at", "finished_at"),
+    "campaign_recipient": ("id", "campaign_id", "customer_id", "variant", "channel", "state",
+                           "skip_reason", "error", "deferred", "sent_at", "delivered_at",
+                           "failed_at", "replied_at", "clicked_at", "opted_out_at"),
 }
 # Columns without a database default that the ORM fills in.
 FILLED = {"conversation": {"acknowledged": False},
@@ -246,6 +298,13 @@ def baselines(pg: bool) -> dict[str, str]:
                    f AS (SELECT id, MIN(m) AS c FROM o GROUP BY id)
                    SELECT f.c, o.m, COUNT(DISTINCT o.id) FROM f JOIN o ON o.id = f.id
                    WHERE f.c >= :ymonth GROUP BY f.c, o.m""",
+        "campaigns": """SELECT r.campaign_id, r.channel, r.variant, r.state, r.skip_reason,
+                      COUNT(*), SUM(CASE WHEN r.deferred THEN 1 ELSE 0 END),
+                      COUNT(r.delivered_at), COUNT(r.replied_at), COUNT(r.clicked_at),
+                      COUNT(r.opted_out_at)
+                   FROM campaign c JOIN campaign_recipient r ON r.campaign_id = c.id
+                   WHERE c.started_at >= :start AND c.started_at < :end
+                   GROUP BY 1, 2, 3, 4, 5""",
     }
 
 

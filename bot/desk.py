@@ -34,7 +34,8 @@ log = structlog.get_logger(__name__)
 CUSTOMER_COMMANDS = {"via", "assign", "close", "reopen", "note", "tag", "untag", "info",
                      "history", "r", "orders", "order", "consent"}
 VIA = {"telegram": Channel.TELEGRAM, "email": Channel.EMAIL, "sms": Channel.SMS,
-       "tg": Channel.TELEGRAM, "mail": Channel.EMAIL}
+       "webchat": Channel.WEBCHAT, "tg": Channel.TELEGRAM, "mail": Channel.EMAIL,
+       "web": Channel.WEBCHAT, "chat": Channel.WEBCHAT}
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ __all__ = ["topic_link"]
 NAME_LIMIT = 128  # of a name in a caption or a header: a long one must not crowd out the rest
 BLOCK_LIMIT = 3800  # leaves room for a header when blocks are packed into one message
 CHANNEL_MARK = {Channel.TELEGRAM: "✈️ telegram", Channel.EMAIL: "✉️ email",
-                Channel.SMS: "📱 sms", Channel.TEST: "🧪 test"}
+                Channel.SMS: "📱 sms", Channel.WEBCHAT: "💬 web chat", Channel.TEST: "🧪 test"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,8 +52,14 @@ def _sms(core: Core, web_app: web.Application) -> ChannelRuntime | None:
     return build(core, web_app)
 
 
+def _webchat(core: Core, web_app: web.Application) -> ChannelRuntime | None:
+    from channels.webchat import build
+
+    return build(core, web_app)
+
+
 DEFAULT_CHANNELS: tuple[tuple[str, ChannelBuilder], ...] = (
-    ("telegram", _telegram), ("email", _email), ("sms", _sms),
+    ("telegram", _telegram), ("email", _email), ("sms", _sms), ("webchat", _webchat),
 )
 
 
@@ -118,6 +124,8 @@ class App:
         dialogue = Dialogue(core)
         OrderDialogue(dialogue).install()
         core.inbox = dialogue
+        if settings.console.enabled or settings.webchat.enabled:
+            await self._live(core)
         web_app = build_app(self.health)
         builders: list[tuple[str, ChannelBuilder]] = list(DEFAULT_CHANNELS) if self._builtin \
             else []
@@ -165,8 +173,10 @@ class App:
         settings = self.settings
         from web.campaign_pages import mount as mount_campaigns
         from web.files import mount as mount_files
+        from web.home import mount as mount_home
         from web.order_page import mount as mount_orders
 
+        mount_home(web_app, settings)  # /: what this is, and where to go (the demo, the console)
         mount_files(web_app, core.links)  # /f/<token>: files, for SMS downloads and Twilio's MMS
         mount_orders(web_app, core)  # /o/<token>: an order's status page
         mount_campaigns(web_app, core)  # /u/<token> unsubscribe, /l/<token> tracked links
@@ -186,16 +196,20 @@ class App:
             core.dispatcher.register(sender)
             self._stack.push_async_callback(sender.close)  # after the dispatcher has stopped
 
-    async def _console(self, core: Core, web_app: web.Application) -> None:
-        """The web console at /console, and the live feed its pages listen to (on PostgreSQL,
-        from every process on the database)."""
+    async def _live(self, core: Core) -> None:
+        """The feed of committed events that console pages and web chat visitors listen to
+        (on PostgreSQL, from every process on the database)."""
         from crm.live import LiveFeed
-        from web.console.app import PREFIX, build_console
 
-        self.live = LiveFeed(core.bus, self.settings.database.url)
+        self.live = core.live = LiveFeed(core.bus, self.settings.database.url)
         self.live.install()
         await self.live.start()
         self._stack.push_async_callback(self.live.stop)
+
+    async def _console(self, core: Core, web_app: web.Application) -> None:
+        """The web console at /console."""
+        from web.console.app import PREFIX, build_console
+
         self.console = build_console(core, self.live)
         web_app.add_subapp(PREFIX, self.console)
 

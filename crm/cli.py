@@ -422,6 +422,10 @@ def config_check(config_path: str) -> None:
     for name, on in (("telegram", s.telegram.enabled), ("email", s.email.enabled),
                      ("sms", s.sms.enabled)):
         click.echo(f"  {name:8} {'on' if on else 'off (no credentials)'}")
+    click.echo(f"  {'webchat':8} " + (
+        f"on at {s.http.public_url}/webchat/widget.js for "
+        f"{', '.join(s.webchat.allowed_origins) or 'this server own pages only'}"
+        if s.webchat.enabled else "off ([webchat] enabled = false)"))
     click.echo(f"  {'api':8} " + (f"on at {s.http.public_url}/api/v1 (docs: /api/docs)"
                                   if s.api.enabled else "off"))
     click.echo(f"  {'webhooks':8} " + (", ".join(w.url for w in s.webhooks) or "none"))

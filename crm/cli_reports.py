@@ -32,10 +32,11 @@ def _report_command(name: ReportName) -> click.Command:
                   show_default=True)
     @click.option("--chart", "chart", type=click.Path(dir_okay=False, writable=True),
                   metavar="FILE.png", help="also draw the chart into this PNG file")
-    @click.option("--rows", "rows", is_flag=True, help="the conversations or customers behind "
-                  "the figures, as CSV (or JSON with --format json)")
+    @click.option("--rows", "rows", is_flag=True, help="the conversations, customers or "
+                  "campaign recipients behind the figures, as CSV (or JSON with --format json)")
     @click.option("--group", "only", metavar="VALUE", help="with --rows: only this group's "
-                  "(a manager's name, a channel, a tag, a source, a segment, a cohort month)")
+                  "(a manager's name, a channel, a tag, a source, a segment, a cohort month, "
+                  "a campaign's number or name)")
     @click.option("--language", type=click.Choice(["en", "ru"]), default=None,
                   help="of the words and the chart; default: the team's")
     def command(config_path: str, first: str | None, last: str | None, period: str | None,
@@ -102,6 +103,9 @@ _HELP = {
                      "manager (or --by).",
     ReportName.HOURS: "Busy hours: customers' messages by weekday and hour, in the team's "
                       "time zone.",
+    ReportName.CAMPAIGNS: "Campaigns that started in the period, in total, by channel and by "
+                          "variant: recipients, skipped by reason, sent, delivered, failed, "
+                          "replies, clicks, opt-outs and their rates (--rows: the recipients).",
 }
 
 

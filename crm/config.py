@@ -342,7 +342,8 @@ class BotSettings(_Section):
     default_language: Literal["en", "ru"] = "en"
     company_name: str = "our team"
     # Channels whose customers get one "we have your message" note per unanswered conversation.
-    acknowledge: list[Literal["telegram", "email", "sms"]] = ["telegram", "email"]
+    acknowledge: list[Literal["telegram", "email", "sms", "webchat"]] = [
+        "telegram", "email", "webchat"]
 
 
 class ConsentSettings(_Section):
@@ -390,6 +391,58 @@ class ConsoleSettings(_Section):
     first_admin_link_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     # Conversations on one page of the inbox.
     page_size: int = Field(default=50, ge=5, le=500)
+
+
+_ORIGIN = re.compile(r"^https?://[a-z0-9.\-]+(:\d{1,5})?$|^https?://\[[0-9a-f:.]+\](:\d{1,5})?$")
+
+
+def origin_of(url: str) -> str:
+    """`https://Shop.example:443/path` -> `https://shop.example:443`: what a browser sends as
+    Origin for a page at that URL (scheme and host lower-cased, the port as written)."""
+    scheme, _, rest = url.strip().partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return f"{scheme.lower()}://{host.lower()}"
+
+
+class WebchatSettings(_Section):
+    """The chat widget on the shop's own site (channels/webchat)."""
+
+    enabled: bool = False
+    # Pages of these origins may use the widget (exactly `scheme://host[:port]`, as browsers
+    # send Origin); [http] public_url's own origin always may (the demo page).
+    allowed_origins: list[str] = Field(default_factory=list)
+    # A visitor's token (kept by their browser) lasts this long after their last visit.
+    visitor_days: float = Field(default=90.0, gt=0, le=3650)
+    # Requests per minute per visitor and per client address (per process), with bursts.
+    visitor_rate_per_minute: float = Field(default=30.0, gt=0)
+    visitor_burst: int = Field(default=10, ge=1)
+    ip_rate_per_minute: float = Field(default=300.0, gt=0)
+    ip_burst: int = Field(default=60, ge=1)
+    # Open event streams per visitor (browser tabs) and per client address, per process.
+    streams_per_visitor: int = Field(default=5, ge=1, le=100)
+    streams_per_ip: int = Field(default=200, ge=1)
+    max_text_length: int = Field(default=4000, ge=1, le=20_000)
+    history_page: int = Field(default=50, ge=5, le=500)
+    # The code that links an email or a phone number: valid this long, this many tries, and at
+    # most codes_per_hour sent for one visitor.
+    code_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    code_attempts: int = Field(default=5, ge=1, le=20)
+    codes_per_hour: int = Field(default=5, ge=1, le=100)
+    # Messages a second the channel hands to visitors (the outbox's limit for it).
+    send_per_second: float = Field(default=500.0, gt=0)
+    # Seconds between keep-alive comments on an idle event stream (proxies close silent ones).
+    ping_seconds: float = Field(default=20.0, gt=0, le=300)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        bad = [o for o in v if not _ORIGIN.match(o)]
+        if bad:
+            raise ValueError(
+                f"not an origin: {', '.join(repr(o) for o in bad)}; write each exactly as "
+                "browsers send it: scheme://host or scheme://host:port, lower case, no path "
+                "and no slash at the end (\"https://shop.example.com\")")
+        return v
 
 
 class WebhookSettings(_Section):
@@ -472,6 +525,7 @@ class Settings(_Section):
     sms: SmsSettings = SmsSettings()
     api: ApiSettings = ApiSettings()
     console: ConsoleSettings = ConsoleSettings()
+    webchat: WebchatSettings = WebchatSettings()
     orders: OrdersSettings = OrdersSettings()
     customers: CustomersSettings = CustomersSettings()
     reports: ReportsSettings = ReportsSettings()

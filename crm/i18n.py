@@ -57,6 +57,15 @@ def t(key: str, language: str | None = None, /, **values: object) -> str:
     return _text("", key, language, values)
 
 
+def texts(prefix: str, language: str | None = None) -> dict[str, str]:
+    """Every customer text whose key starts with `prefix`, in `language` (English where it has
+    none), keyed without the prefix: what a page's script shows (the web chat widget)."""
+    lang = pick_language(language)
+    english, own = _catalogue(DEFAULT), _catalogue(lang)
+    return {k.removeprefix(prefix): own.get(k) or v for k, v in english.items()
+            if k.startswith(prefix)}
+
+
 def team(key: str, language: str | None = None, /, **values: object) -> str:
     """The team's text `key` in `language` (falling back to English)."""
     return _text("team.", key, language, values)

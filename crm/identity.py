@@ -128,6 +128,17 @@ def normalize_telegram(raw: str | int) -> str:
     return text
 
 
+# A web chat visitor's id (channels/webchat/tokens.py makes them): letters, digits, - and _.
+_VISITOR = re.compile(r"w[A-Za-z0-9_-]{15,63}")
+
+
+def normalize_visitor(raw: str) -> str:
+    text = raw.strip()
+    if not _VISITOR.fullmatch(text):
+        raise InvalidAddress(f"{raw[:80]!r} is not a web chat visitor id")
+    return text
+
+
 def normalize_address(channel: Channel, raw: str, default_region: str = "US") -> str:
     """An address as stored, from what arrived: the key of an identity (ingest, look-ups)."""
     if channel is Channel.EMAIL:
@@ -136,6 +147,8 @@ def normalize_address(channel: Channel, raw: str, default_region: str = "US") ->
         return normalize_sms_sender(raw, default_region)
     if channel is Channel.TELEGRAM:
         return normalize_telegram(raw)
+    if channel is Channel.WEBCHAT:
+        return normalize_visitor(raw)
     return raw.strip()
 
 

@@ -1,5 +1,6 @@
-"""Live updates for screens that stay open (the web console): the core's events, as they commit,
-to every listener, in this process and, on PostgreSQL, in every other process on the database.
+"""Live updates for screens that stay open (the web console, web chat visitors): the core's
+events, as they commit, to every listener, in this process and, on PostgreSQL, in every other
+process on the database.
 
 The feed listens to the same bus events the managers' chat does (after the commit, so a screen
 never shows what was rolled back). On PostgreSQL each event is also sent with NOTIFY on the
@@ -120,8 +121,10 @@ class LiveFeed:
         if conn is not None and not conn.is_closed():
             await conn.close()
 
-    def subscribe(self) -> asyncio.Queue[LiveEvent]:
-        queue: asyncio.Queue[LiveEvent] = asyncio.Queue(QUEUE_SIZE)
+    def subscribe(self, size: int = QUEUE_SIZE) -> asyncio.Queue[LiveEvent]:
+        """A queue of what commits from now on; `size`: how far it may fall behind (one
+        that routes events on to many readers, the web chat's, wants more)."""
+        queue: asyncio.Queue[LiveEvent] = asyncio.Queue(size)
         self._queues.add(queue)
         return queue
 

@@ -595,3 +595,26 @@ class CampaignRecipient(Model):
         unique_together = (("campaign_id", "customer_id"),)
         indexes = (("campaign_id", "state", "id"), ("customer_id", "sent_at"), ("outbox_id",),
                    ("message_id",))
+
+
+class AddressCheck(Model):
+    """A code sent to an email address or a phone number that a customer gave (in the web
+    chat), which links the address to them once they type it back (crm/verification.py). Only
+    a MAC of the code is kept."""
+
+    id = fields.BigIntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="address_checks", on_delete=fields.CASCADE
+    )
+    customer_id: int
+    channel = fields.CharEnumField(Channel, max_length=16)
+    address = fields.CharField(max_length=320)
+    code_hash = fields.CharField(max_length=64)
+    attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    confirmed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "address_check"
+        indexes = (("customer_id", "id"),)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from crm.apikeys import ApiKeys
 from crm.campaigns.data import RecipientData
@@ -32,6 +33,10 @@ from crm.reports.reports import Reports
 from crm.staff import Staff
 from crm.tasks import TaskRecords
 from crm.timeline import Timeline
+from crm.verification import AddressChecks
+
+if TYPE_CHECKING:
+    from crm.live import LiveFeed
 
 
 @dataclass
@@ -65,7 +70,12 @@ class Core:
     campaigns: Campaigns
     # Every report by name (crm/reports): the API, the console and the CLI read the same.
     reports: Reports
+    # Codes that prove an address a customer gave is theirs before it is linked (web chat).
+    checks: AddressChecks
     clock: Clock = field(default=utcnow)
+    # Committed events for what stays open (console pages, web chat visitors): set by the
+    # composition root when one of them is on.
+    live: LiveFeed | None = None
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock = utcnow) -> Core:
@@ -87,11 +97,15 @@ class Core:
         queries = Queries(consent)
         managers = Managers()
         files = FileStore(settings.files.dir, settings.files.max_bytes)
-        segments = Segments(settings.consent)
+        reports = Reports(settings, clock)
+        segments = Segments(settings.consent, reports)
         engine = CampaignEngine(settings, bus, segments, signer, lambda: dispatcher.channels,
                                 dispatcher.rate, clock)
         results = Results(bus, consent, signer, settings.campaigns, clock)
         results.install()  # replies, opt-outs and deliveries count from the first event on
+        checks = AddressChecks(bus, outbox, customers, consent, signer,
+                               settings.bot.company_name, clock)
+        customers.related.append(checks)
         return cls(
             settings=settings,
             bus=bus,
@@ -117,6 +131,7 @@ class Core:
             segments=segments,
             campaigns=Campaigns(settings, bus, outbox, consent, segments, engine, results,
                                 files, clock),
-            reports=Reports(settings, clock),
+            reports=reports,
+            checks=checks,
             clock=clock,
         )

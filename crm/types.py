@@ -12,6 +12,8 @@ class Channel(StrEnum):
     TELEGRAM = "telegram"
     EMAIL = "email"
     SMS = "sms"
+    # The chat widget on the shop's own site (channels/webchat): the address is a visitor id.
+    WEBCHAT = "webchat"
     # A channel for tests and local tools; never configured in production.
     TEST = "test"
     # Events POSTed to the receivers in `[[webhooks]]` (web/webhooks.py); no customer's address.

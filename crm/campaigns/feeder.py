@@ -116,7 +116,7 @@ async def decide(rows: list[dict[str, Any]], rules: Rules, renderer: Renderer,
     customers = await _people(ids)
     identities = await reachable(ids)
     consents = await marketing_consents(ids)
-    orders = await _last_orders(ids) if renderer.uses_orders else {}
+    orders = await last_orders(ids) if renderer.uses_orders else {}
     batch = Batch()
     for row in rows:
         rid, cid = int(row["id"]), int(row["customer_id"])
@@ -164,7 +164,8 @@ def choose(identities: list[Reach], consents: list[Consent],
     return None, refused
 
 
-async def _last_orders(ids: list[int]) -> dict[int, dict[str, Any]]:
+async def last_orders(ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each customer's latest order as the templates see it (`last_order`)."""
     rows = await sql.fetch(
         get_connection("default"),
         "SELECT customer_id, number, status, amount_minor, currency FROM customer_order "

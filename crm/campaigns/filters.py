@@ -14,10 +14,16 @@ A filter is a table (TOML) or an object (JSON). Its keys are conditions, all of 
     spent_min = 100, currency = "EUR"     # spent_max; in the currency's units, cancelled
                                           # orders left out; without currency: every order
     last_order_status = "delivered" # or a list
+    rfm = ["champions", "loyal"]    # RFM segments, as the customers report names them;
+    rfm_days = 365                  # scored over the last N days (365, as that report)
 
 `parse` turns that into frozen dataclasses, naming the offending key (`filter.any[1].tag`) when
 something is wrong; `compile_where` turns them into SQL text and parameters for SQLite or
-PostgreSQL (JSON columns are `json` on PostgreSQL, hence the `::jsonb` casts).
+PostgreSQL (JSON columns are `json` on PostgreSQL, hence the `::jsonb` casts). An `rfm`
+condition embeds the reports' own scoring statement (crm/reports/rfm.py `members_sql`), so a
+segment and the customers report put every customer in the same RFM segment; it needs an
+`RfmScope` (which orders count, now, the team's time zone), which crm/campaigns/segments.py
+gives.
 """
 
 from __future__ import annotations
@@ -28,9 +34,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from crm.errors import InvalidField
 from crm.orders.numbers import InvalidOrder, check_currency, to_minor
+from crm.reports.money import OrderRules
+from crm.reports.period import last_days
+from crm.reports.rfm import Segment, members_sql, segment_named
 
 Dialect = Literal["sqlite", "postgres"]
 CHANNELS = ("telegram", "email", "sms")
@@ -38,6 +48,8 @@ _ATTRIBUTE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 MAX_DEPTH = 8
 MAX_VALUES = 200
+RFM_DAYS = 365  # the customers report's default period: a segment means what it shows
+MAX_RFM_DAYS = 3650
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +125,26 @@ class LastOrderStatus:
     values: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Rfm:
+    """Customers in any of these RFM segments, scored over the last `days` whole days."""
+
+    segments: tuple[Segment, ...]
+    days: int = RFM_DAYS
+
+
+@dataclass(frozen=True, slots=True)
+class RfmScope:
+    """What RFM scores need besides the filter: which orders count (the reports' rules), now,
+    and the team's time zone (a day starts at its midnight, as in the reports)."""
+
+    rules: OrderRules
+    now: datetime
+    zone: ZoneInfo
+
+
 Node = (AllOf | AnyOf | NotOf | Tags | Column | Reachable | Consented | Moment | Attribute
-        | OrderCount | Spent | LastOrderStatus)
+        | OrderCount | Spent | LastOrderStatus | Rfm)
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -151,6 +181,10 @@ def _table(data: Any, where: str, depth: int) -> Node:
         items.append(_spent(keys, where))
     elif "currency" in keys:
         raise InvalidField(f"{where}.currency", "goes with spent_min or spent_max")
+    if "rfm" in keys:
+        items.append(_rfm(keys, where))
+    elif "rfm_days" in keys:
+        raise InvalidField(f"{where}.rfm_days", "goes with rfm")
     for key, value in keys.items():
         items.append(_leaf(key, value, f"{where}.{key}"))
     return items[0] if len(items) == 1 else AllOf(tuple(items))
@@ -185,8 +219,34 @@ def _leaf(key: str, value: Any, where: str) -> Node:
         raise InvalidField(where, "goes with attribute = \"NAME\"")
     known = ("all, any, not, tag, tags_any, no_tag, language, lead_source, reachable, consent, "
              "last_inbound_after, last_inbound_before, first_seen_after, first_seen_before, "
-             "attribute, orders_min, orders_max, spent_min, spent_max, last_order_status")
+             "attribute, orders_min, orders_max, spent_min, spent_max, last_order_status, "
+             "rfm")
     raise InvalidField(where, f"unknown condition; the conditions are: {known}")
+
+
+def _rfm(keys: dict[str, Any], where: str) -> Rfm:
+    names = _strings(keys.pop("rfm"), f"{where}.rfm")
+    segments = []
+    for name in names:
+        try:
+            segments.append(segment_named(name))
+        except ValueError:
+            raise InvalidField(f"{where}.rfm", f"{name!r} is not an RFM segment: use "
+                                               f"{', '.join(s.value for s in Segment)}") from None
+    days = keys.pop("rfm_days", RFM_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RFM_DAYS:
+        raise InvalidField(f"{where}.rfm_days", f"{days!r} is not a whole number of days from 1 "
+                                                f"to {MAX_RFM_DAYS}")
+    return Rfm(tuple(dict.fromkeys(segments)), days)
+
+
+def uses_rfm(node: Node) -> bool:
+    """Whether compiling `node` needs an `RfmScope`."""
+    if isinstance(node, AllOf | AnyOf):
+        return any(uses_rfm(n) for n in node.items)
+    if isinstance(node, NotOf):
+        return uses_rfm(node.item)
+    return isinstance(node, Rfm)
 
 
 def _strings(value: Any, where: str, lower: bool = False) -> tuple[str, ...]:
@@ -285,6 +345,7 @@ class _Sql:
     dialect: Dialect
     marketing_default: bool
     params: list[Any]
+    rfm: RfmScope | None = None
 
     def compile(self, node: Node) -> str:
         method = getattr(self, f"_{type(node).__name__}")
@@ -398,12 +459,22 @@ class _Sql:
                 "ORDER BY COALESCE(o.placed_at, o.created_at) DESC, o.id DESC LIMIT 1)")
         return self._in(last, node.values)
 
+    def _Rfm(self, node: Rfm) -> str:
+        # Not correlated with `c`: both databases run the scoring once for the whole query.
+        if self.rfm is None:
+            raise ValueError("an rfm condition is compiled with an RfmScope")
+        window = last_days(node.days, self.rfm.now, self.rfm.zone)
+        query, params = members_sql(node.segments, self.rfm.rules, window.start, window.end)
+        self.params.extend(params)
+        return f"c.id IN ({query})"
 
-def compile_where(node: Node, dialect: Dialect, *,
-                  marketing_default: bool = True) -> tuple[str, list[Any]]:
+
+def compile_where(node: Node, dialect: Dialect, *, marketing_default: bool = True,
+                  rfm: RfmScope | None = None) -> tuple[str, list[Any]]:
     """The SQL condition over `customer c` (live customers only) and its parameters, with `?`
-    placeholders (crm/sql.py numbers them for PostgreSQL)."""
-    builder = _Sql(dialect, marketing_default, [])
+    placeholders (crm/sql.py numbers them for PostgreSQL); `rfm` is needed when `node` has an
+    rfm condition (`uses_rfm`)."""
+    builder = _Sql(dialect, marketing_default, [], rfm)
     body = builder.compile(node)
     return f"c.merged_into_id IS NULL AND c.erased_at IS NULL AND {body}", builder.params
 

@@ -14,11 +14,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 
 from crm import sql
@@ -90,25 +92,30 @@ def reason_of(error: str | None) -> str:
     return (error or "failed").split(":", 1)[0].strip()[:60] or "failed"
 
 
-async def stats(campaign_id: int) -> Stats:
-    campaign = await Campaign.get_or_none(id=campaign_id)
-    if campaign is None:
-        raise NotFound(f"campaign #{campaign_id} does not exist (crm campaigns list)")
-    conn = get_connection("default")
+Slices = dict[tuple[str, str], Figures]  # (channel, variant) → figures; "" for none yet
+
+
+async def slices(conn: BaseDBAsyncClient, campaign_ids: Sequence[int]) -> dict[int, Slices]:
+    """The figures of each campaign by channel and variant, counted in SQL: what `stats`
+    shows, and the campaigns report (crm/reports/campaigns.py) too."""
+    out: dict[int, Slices] = {cid: {} for cid in campaign_ids}
+    if not campaign_ids:
+        return out
+    ids = sql.placeholders(len(campaign_ids))
     rows = await sql.fetch(
-        conn, "SELECT channel, variant, state, skip_reason, COUNT(*) AS n, "
+        conn, "SELECT campaign_id, channel, variant, state, skip_reason, COUNT(*) AS n, "
               "SUM(CASE WHEN deferred THEN 1 ELSE 0 END) AS deferred, "
               "COUNT(delivered_at) AS delivered, COUNT(replied_at) AS replied, "
               "COUNT(clicked_at) AS clicked, COUNT(opted_out_at) AS opted_out "
-              "FROM campaign_recipient WHERE campaign_id = ? "
-              "GROUP BY channel, variant, state, skip_reason", [campaign_id])
+              f"FROM campaign_recipient WHERE campaign_id IN ({ids}) "
+              "GROUP BY campaign_id, channel, variant, state, skip_reason", list(campaign_ids))
     errors = await sql.fetch(
-        conn, "SELECT channel, variant, error, COUNT(*) AS n FROM campaign_recipient WHERE "
-              "campaign_id = ? AND state = 'failed' GROUP BY channel, variant, error",
-        [campaign_id])
-    slices: dict[tuple[str, str], Figures] = {}
+        conn, "SELECT campaign_id, channel, variant, error, COUNT(*) AS n FROM "
+              f"campaign_recipient WHERE campaign_id IN ({ids}) AND state = 'failed' "
+              "GROUP BY campaign_id, channel, variant, error", list(campaign_ids))
     for r in rows:
-        f = slices.setdefault((r["channel"] or "", r["variant"] or ""), Figures())
+        f = out[int(r["campaign_id"])].setdefault((r["channel"] or "", r["variant"] or ""),
+                                                  Figures())
         n = int(r["n"])
         f.recipients += n
         state = str(r["state"])
@@ -121,16 +128,31 @@ async def stats(campaign_id: int) -> Stats:
         for name in ("delivered", "replied", "clicked", "opted_out"):
             setattr(f, name, getattr(f, name) + int(r[name] or 0))
     for r in errors:
-        f = slices.setdefault((r["channel"] or "", r["variant"] or ""), Figures())
+        f = out[int(r["campaign_id"])].setdefault((r["channel"] or "", r["variant"] or ""),
+                                                  Figures())
         reason = reason_of(r["error"])
         f.failed_by_reason[reason] = f.failed_by_reason.get(reason, 0) + int(r["n"])
+    return out
+
+
+def totals(parts: Slices) -> tuple[Figures, dict[str, Figures], dict[str, Figures]]:
+    """The whole, by channel and by variant, of a campaign's slices."""
     total = Figures()
     by_channel: dict[str, Figures] = {}
     by_variant: dict[str, Figures] = {}
-    for (channel, variant), f in sorted(slices.items()):
+    for (channel, variant), f in sorted(parts.items()):
         total.add(f)
         by_channel.setdefault(channel, Figures()).add(f)
         by_variant.setdefault(variant, Figures()).add(f)
+    return total, by_channel, by_variant
+
+
+async def stats(campaign_id: int) -> Stats:
+    campaign = await Campaign.get_or_none(id=campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign #{campaign_id} does not exist (crm campaigns list)")
+    found = await slices(get_connection("default"), [campaign_id])
+    total, by_channel, by_variant = totals(found[campaign_id])
     return Stats(campaign.id, campaign.name, campaign.state.value, campaign.state_reason,
                  campaign.winner, total, by_channel, by_variant)
 

@@ -3,7 +3,8 @@
 A segment is evaluated when it is previewed (a count and a sample of ten) and when a campaign
 starts sending: the campaign stores who matched at that moment (its snapshot), so a customer who
 matches later is not added and one who stops matching is not dropped; an opt-out is another
-matter, honoured up to the last send.
+matter, honoured up to the last send. An `rfm` condition is scored as the customers report
+scores (crm/reports: the same rules for which orders count, the same clock and time zone).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 from tortoise.connection import get_connection
 
 from crm import sql
-from crm.campaigns.filters import Dialect, Node, compile_where, parse
+from crm.campaigns.filters import Dialect, Node, RfmScope, compile_where, parse, uses_rfm
 from crm.config import ConsentSettings
 from crm.errors import Conflict, InvalidField, NotFound
 from crm.models import AuditLog, Segment
+from crm.reports.reports import Reports
 
 _NAME = re.compile(r"^[\w][\w .:-]{0,63}$")
 SAMPLE = 10
@@ -46,8 +48,9 @@ def check_name(name: object, where: str = "name") -> str:
 
 
 class Segments:
-    def __init__(self, consent: ConsentSettings) -> None:
+    def __init__(self, consent: ConsentSettings, reports: Reports) -> None:
         self.marketing_default = consent.marketing_default == "granted"
+        self.reports = reports
 
     async def create(self, name: str, filters: dict[str, Any], *, description: str = "",
                      actor: str = "cli", replace: bool = False) -> Segment:
@@ -83,14 +86,16 @@ class Segments:
             raise NotFound(f"no segment {ref!r} (crm segments list shows them)")
         return segment
 
-    def where(self, node: Node) -> tuple[str, list[Any]]:
+    async def where(self, node: Node) -> tuple[str, list[Any]]:
         dialect: Dialect = "postgres" if sql.is_postgres(get_connection("default")) \
             else "sqlite"
-        return compile_where(node, dialect, marketing_default=self.marketing_default)
+        scope = RfmScope(await self.reports.rules(), self.reports.clock(),
+                         self.reports.zone) if uses_rfm(node) else None
+        return compile_where(node, dialect, marketing_default=self.marketing_default, rfm=scope)
 
     async def preview(self, filters: dict[str, Any]) -> Preview:
         """How many customers match now, and ten of them (the first by id)."""
-        where, params = self.where(parse(filters))
+        where, params = await self.where(parse(filters))
         conn = get_connection("default")
         count = await sql.fetch(conn, f"SELECT COUNT(*) AS n FROM customer c WHERE {where}",
                                 params)
@@ -108,9 +113,17 @@ class Segments:
             SampleRow(int(r["id"]), r["name"], r["language"],
                       tuple(sorted(channels.get(int(r["id"]), ())))) for r in rows))
 
+    async def contains(self, filters: dict[str, Any], customer_id: int) -> bool:
+        """Whether the filters match this customer now."""
+        where, params = await self.where(parse(filters))
+        rows = await sql.fetch(get_connection("default"),
+                               f"SELECT c.id FROM customer c WHERE c.id = ? AND {where}",
+                               [customer_id, *params])
+        return bool(rows)
+
     async def matching_ids(self, filters: dict[str, Any]) -> list[int]:
         """Every customer the filters match now, by id: a campaign's snapshot."""
-        where, params = self.where(parse(filters))
+        where, params = await self.where(parse(filters))
         rows = await sql.fetch(get_connection("default"),
                                f"SELECT c.id FROM customer c WHERE {where} ORDER BY c.id",
                                params)

@@ -1,8 +1,10 @@
-"""Campaigns as the CLI, the API and the bot's wizard use them: one service for all three.
+"""Campaigns as the CLI, the API, the bot's wizard and the web console use them: one service.
 
 Create (a draft, checked: the segment exists, every template renders, the image is stored),
-preview (who and how many on each channel, a message per channel, SMS segments, the paid
-broadcast's cost), test (to the marketer first), schedule, pause, resume, cancel, stats.
+change a draft (the console's editor), preview (who and how many on each channel, a message
+per channel for one of the segment's customers, SMS segments, the paid broadcast's cost; also
+of a campaign as written, before it is stored), test (to the marketer first), schedule, pause,
+resume, cancel, stats, and the results over time.
 Only marketers and admins create and schedule (a manager of another role is refused); API keys
 with `campaigns:write` and the command line act as admins.
 """
@@ -19,19 +21,20 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from crm.campaigns import feeder
+from crm.campaigns.activity import Activity, activity
 from crm.campaigns.engine import CampaignEngine
-from crm.campaigns.render import SAMPLE, Person, context
+from crm.campaigns.render import NO_ORDER, SAMPLE, Person, context
 from crm.campaigns.results import Results, Stats, stats
 from crm.campaigns.segments import Preview, Segments
 from crm.campaigns.spec import CampaignSpec, parse_spec
 from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.consent import Consents
-from crm.errors import CrmError, InvalidField, NotFound
+from crm.errors import Conflict, CrmError, InvalidField, NotFound
 from crm.events import EventBus
 from crm.files import FileStore
 from crm.i18n import Phrase
-from crm.models import AuditLog, Campaign, Customer, Manager
+from crm.models import AuditLog, Campaign, Customer, Manager, Segment
 from crm.outbox import OutboxService
 from crm.sms_encoding import segment
 from crm.templates import TemplateProblem, render
@@ -73,6 +76,8 @@ class CampaignPreview:
     paid_broadcast: bool
     stars: float | None  # the paid broadcast's cost at most, in Telegram Stars
     warnings: tuple[str, ...]
+    # The customer the samples are written for (one of the segment's); None: a made-up one.
+    sample_for: int | None = None
 
 
 class Campaigns:
@@ -96,20 +101,7 @@ class Campaigns:
         """A draft campaign from what was written; InvalidField naming what is wrong."""
         if by is not None:
             self.allowed(by)
-        spec = parse_spec(raw)
-        try:
-            segment = await self.segments.get(spec.segment)
-        except NotFound:
-            raise InvalidField("segment", f"no segment {spec.segment!r}: create it first "
-                                          "(crm segments create FILE.toml)") from None
-        marketer = by
-        if spec.marketer is not None and marketer is None:
-            marketer = await Manager.get_or_none(telegram_user_id=spec.marketer, active=True)
-            if marketer is None or marketer.role not in MARKETING_ROLES:
-                raise InvalidField("marketer", f"{spec.marketer} is not a marketer or admin of "
-                                               "the team (crm managers add … --role marketer)")
-        spec = self._with_images(spec, base_dir or Path.cwd())
-        check_templates(spec, self.settings.bot.company_name)
+        spec, segment, marketer = await self._checked(raw, by, base_dir)
         campaign = await Campaign.create(
             name=spec.name, segment_id=segment.id, spec=spec.to_json(),
             segment_filters=segment.filters, start_at=spec.schedule.start(),
@@ -118,6 +110,49 @@ class Campaigns:
                               detail={"campaign_id": campaign.id, "name": spec.name})
         log.info("campaign.created", campaign_id=campaign.id, actor=actor)
         return campaign
+
+    async def update(self, campaign_id: int, raw: dict[str, Any], *, actor: str,
+                     by: Manager | None = None, base_dir: Path | None = None) -> Campaign:
+        """A draft written again (the console's editor), checked as `create` checks it. Only a
+        draft: once scheduled, what goes out is what was previewed and tested."""
+        if by is not None:
+            self.allowed(by)
+        campaign = await self.get(campaign_id)
+        if campaign.state is not CampaignState.DRAFT:
+            raise Conflict(f"campaign #{campaign.id} is {campaign.state.value}: only a draft "
+                           "can be changed")
+        spec, segment, marketer = await self._checked(raw, by, base_dir)
+        changed = await Campaign.filter(id=campaign.id, state=CampaignState.DRAFT).update(
+            name=spec.name, segment_id=segment.id, spec=spec.to_json(),
+            segment_filters=segment.filters, start_at=spec.schedule.start(),
+            created_by_id=marketer.id if marketer else campaign.created_by_id)
+        if not changed:  # scheduled meanwhile
+            raise Conflict(f"campaign #{campaign.id} is no longer a draft")
+        await AuditLog.create(actor=actor[:200], action="campaign.changed",
+                              detail={"campaign_id": campaign.id, "name": spec.name})
+        log.info("campaign.changed", campaign_id=campaign.id, actor=actor)
+        return await self.get(campaign.id)
+
+    async def _checked(self, raw: dict[str, Any], by: Manager | None,
+                       base_dir: Path | None) -> tuple[CampaignSpec, Segment, Manager | None]:
+        spec = parse_spec(raw)
+        segment = await self._segment(spec)
+        marketer = by
+        if spec.marketer is not None and marketer is None:
+            marketer = await Manager.get_or_none(telegram_user_id=spec.marketer, active=True)
+            if marketer is None or marketer.role not in MARKETING_ROLES:
+                raise InvalidField("marketer", f"{spec.marketer} is not a marketer or admin of "
+                                               "the team (crm managers add … --role marketer)")
+        spec = self._with_images(spec, base_dir or Path.cwd())
+        check_templates(spec, self.settings.bot.company_name)
+        return spec, segment, marketer
+
+    async def _segment(self, spec: CampaignSpec) -> Segment:
+        try:
+            return await self.segments.get(spec.segment)
+        except NotFound:
+            raise InvalidField("segment", f"no segment {spec.segment!r}: create it first "
+                                          "(crm segments create FILE.toml)") from None
 
     def allowed(self, manager: Manager) -> None:
         if manager.role not in MARKETING_ROLES:
@@ -160,17 +195,43 @@ class Campaigns:
     async def stats(self, campaign_id: int) -> Stats:
         return await stats(campaign_id)
 
-    async def preview(self, campaign_id: int) -> CampaignPreview:
+    async def activity(self, campaign_id: int) -> Activity:
+        """Sends, replies, clicks and opt-outs over time (crm/campaigns/activity.py)."""
+        return await activity(campaign_id, self.clock())
+
+    async def preview(self, campaign_id: int,
+                      customer_id: int | None = None) -> CampaignPreview:
+        """The campaign as its customers would get it now; the messages are written for
+        `customer_id` when the segment holds them, else for the first of its sample."""
         campaign = await self.get(campaign_id)
         spec = CampaignSpec.model_validate(campaign.spec)
         filters = dict(campaign.segment_filters or {})
         if campaign.state in (CampaignState.DRAFT, CampaignState.SCHEDULED,
                               CampaignState.MISSED) and campaign.segment_id is not None:
             filters = (await self.segments.get(campaign.segment_id)).filters
+        return await self._preview(spec, filters, campaign.id, campaign.name,
+                                   campaign.state.value, campaign.start_at, customer_id)
+
+    async def preview_draft(self, raw: dict[str, Any],
+                            customer_id: int | None = None) -> CampaignPreview:
+        """A campaign as written, before it is stored (the console's editor, as the marketer
+        types): InvalidField when it cannot be one; a template that does not render for the
+        customer is a warning, as in `preview`. Nothing is stored."""
+        spec = parse_spec(raw)
+        segment = await self._segment(spec)
+        return await self._preview(spec, segment.filters, 0, spec.name,
+                                   CampaignState.DRAFT.value, spec.schedule.start(),
+                                   customer_id)
+
+    async def _preview(self, spec: CampaignSpec, filters: dict[str, Any], campaign_id: int,
+                       name: str, state: str, start_at: datetime | None,
+                       customer_id: int | None) -> CampaignPreview:
         segment_preview = await self.segments.preview(filters)
         reach = await self._reach(spec, await self.segments.matching_ids(filters))
-        person = await self._person(segment_preview.sample[0].id) \
-            if segment_preview.sample else SAMPLE
+        chosen = segment_preview.sample[0].id if segment_preview.sample else None
+        if customer_id is not None and await self.segments.contains(filters, customer_id):
+            chosen = customer_id
+        person = await self._person(chosen) if chosen is not None else SAMPLE
         samples, warnings = self._samples(spec, person)
         paid = self.settings.telegram.paid_broadcast
         quiet = spec.schedule.quiet_hours if spec.schedule.quiet_hours is not None \
@@ -181,10 +242,10 @@ class Campaigns:
                   f"{spec.ab.test_share:.0%} test, the best {spec.ab.metric.replace('_', ' ')}"
                   f" after {spec.ab.wait} goes to the rest")
         return CampaignPreview(
-            campaign.id, campaign.name, campaign.state.value, segment_preview, reach,
-            tuple(samples), campaign.start_at, quiet or "none", ab, paid,
+            campaign_id, name, state, segment_preview, reach, tuple(samples), start_at,
+            quiet or "none", ab, paid,
             round(reach.get("telegram", 0) * STARS_PER_MESSAGE, 1) if paid else None,
-            tuple(warnings))
+            tuple(warnings), chosen)
 
     async def _reach(self, spec: CampaignSpec, ids: list[int]) -> dict[str, int]:
         """Who would get it on which channel now (the rule the sending uses)."""
@@ -204,9 +265,12 @@ class Campaigns:
         return counts
 
     async def _person(self, customer_id: int) -> Person:
+        """The customer as the engine hands them to the templates, their last order too."""
         customer = await Customer.get(id=customer_id)
+        orders = await feeder.last_orders([customer.id])
         return Person(customer.id, customer.name, customer.language, tuple(customer.tags),
-                      dict(customer.attributes), customer.lead_source)
+                      dict(customer.attributes), customer.lead_source,
+                      orders.get(customer.id, dict(NO_ORDER)))
 
     def _samples(self, spec: CampaignSpec,
                  person: Person) -> tuple[list[ChannelSample], list[str]]:
@@ -238,13 +302,15 @@ class Campaigns:
     async def test(self, campaign_id: int, marketer: Manager,
                    to: dict[Channel, str] | None = None) -> list[str]:
         """Each variant to the marketer: its Telegram message in their private chat, the email
-        and SMS shown there too, or sent for real to the addresses in `to`. Returns what went."""
+        and SMS shown there too, or sent for real to the addresses in `to`. Returns what went.
+        A marketer without a Telegram id (the web console's staff) gets only what `to` has an
+        address for; with nowhere to send anything, CrmError says so."""
         self.allowed(marketer)
         campaign = await self.get(campaign_id)
         spec = CampaignSpec.model_validate(campaign.spec)
         renderer = self.engine.renderer(spec, campaign.id, await self.engine.signer.key())
         person = Person(0, marketer.name, marketer.language)
-        me = str(marketer.telegram_user_id)
+        me = str(marketer.telegram_user_id) if marketer.telegram_user_id else None
         sent: list[str] = []
         stamp = self.clock().timestamp()
         async with self.bus.unit_of_work():
@@ -252,8 +318,11 @@ class Campaigns:
                 for channel in (Channel(c) for c in spec.channels):
                     address = (to or {}).get(channel) or (me if channel is Channel.TELEGRAM
                                                           else None)
-                    message = renderer.message(channel, variant.name, person, 0, address or me)
-                    if address is None:  # shown in Telegram as it would read
+                    if address is None and me is None:
+                        continue  # nowhere to show it
+                    message = renderer.message(channel, variant.name, person, 0,
+                                               address or me or "")
+                    if address is None and me is not None:  # shown in Telegram as it reads
                         head = f"🧪 {campaign.name} · {variant.name} · {channel.value}"
                         subject = f"\n{message.subject}" if message.subject else ""
                         message = OutboundMessage(Channel.TELEGRAM, me,
@@ -268,6 +337,10 @@ class Campaigns:
                         f":{channel.value}:{stamp}", priority=Priority.LIVE)
                     sent.append(f"{variant.name}/{channel.value} → {message.channel.value} "
                                 f"{message.address}")
+            if not sent:
+                raise CrmError("there is nowhere to send your test: you have no Telegram id "
+                               "(crm managers add ID … links one) and no address on the "
+                               f"campaign's channels ({', '.join(spec.channels)})")
             await AuditLog.create(actor=f"manager:{marketer.id}", action="campaign.tested",
                                   detail={"campaign_id": campaign.id})
         return sent

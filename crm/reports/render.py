@@ -94,8 +94,10 @@ def title(report: Report, lang: str) -> str:
 def cell(table: Table, column: Column, row: dict[str, Any], lang: str,
          currency: str | None) -> str:
     value = row.get(column.key)
-    if column.key == "group" and value == "":
-        return team("rep_none", lang)
+    if column.key in ("group", "channel", "variant") and value == "":
+        return team("rep_none", lang)  # no channel yet (skipped), no variant (A/B waits)
+    if column.key == "state" and table.key == "campaigns" and isinstance(value, str):
+        return label(f"campaign_state_{value}", lang)
     if column.key == "weekday" and isinstance(value, int):
         return weekday(value, lang)
     if column.key == "segment" and isinstance(value, str):

@@ -2,7 +2,7 @@
 
 `Reports` is the one service the CLI, the managers' chat (/report), the weekly digest and the
 API call; each report is a few SQL aggregates (crm/reports/service.py, value.py, sales.py,
-hours.py) put into a `Report` (crm/reports/model.py).
+hours.py, campaigns.py) put into a `Report` (crm/reports/model.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.errors import CrmError
 from crm.models import Manager
+from crm.reports import campaigns as broadcasts
 from crm.reports import hours as busy
 from crm.reports import sales, service, value
 from crm.reports.model import Chart, Column, Figure, Kind, Report, Rows, Table
@@ -39,7 +40,7 @@ class ReportName(StrEnum):
     COHORTS = "cohorts"
     CSAT = "csat"
     HOURS = "hours"
-    # Campaigns (issue "Campaign broadcasts") add theirs here.
+    CAMPAIGNS = "campaigns"
 
 
 SERVICE = {ReportName.OVERVIEW: None, ReportName.TEAM: Dimension.MANAGER,
@@ -146,7 +147,8 @@ class Reports:
             ReportName.OVERVIEW: self._service, ReportName.TEAM: self._service,
             ReportName.CHANNELS: self._service, ReportName.CSAT: self._csat,
             ReportName.HOURS: self._hours, ReportName.SOURCES: self._sources,
-            ReportName.CUSTOMERS: self._customers, ReportName.COHORTS: self._cohorts}
+            ReportName.CUSTOMERS: self._customers, ReportName.COHORTS: self._cohorts,
+            ReportName.CAMPAIGNS: self._campaigns}
         by = (by or SERVICE.get(name)) if name in SERVICE else None
         report = await builders[name](period, by)
         return Report(name.value, report.period, report.figures, report.tables, report.chart,
@@ -330,15 +332,21 @@ class Reports:
             "grid": [[r.get(f"m{k}") for k in range(span)] for r in rows]})
         return Report("", period, figures, (Table("cohorts", columns, rows),), chart)
 
+    async def _campaigns(self, period: Period, _by: Dimension | None) -> Report:
+        return await broadcasts.report(self._conn(), period)
+
     # --- drill-down ------------------------------------------------------------------------
 
     async def rows(self, name: ReportName, period: Period | None = None,
                    by: Dimension | None = None, only: str | None = None) -> Rows:
-        """The conversations or customers behind a report; `only`: one group's (a manager's
-        name, a channel, a tag, a source, an RFM segment, a cohort month)."""
+        """The conversations, customers or campaign recipients behind a report; `only`: one
+        group's (a manager's name, a channel, a tag, a source, an RFM segment, a cohort month,
+        a campaign's number or name)."""
         period = period or self.default_period(name)
         by = (by or SERVICE.get(name)) if name in SERVICE else None
         conn = self._conn()
+        if name is ReportName.CAMPAIGNS:
+            return await broadcasts.rows(conn, period, only)
         if name in (ReportName.OVERVIEW, ReportName.TEAM, ReportName.CHANNELS):
             out = await self._wait_rows(conn, period, by)
         elif name is ReportName.CSAT:

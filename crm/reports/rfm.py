@@ -7,8 +7,8 @@ alike and the top fifth scores 5. Recency ranks the last order's time (the lates
 frequency the number of orders, monetary the revenue. The segment follows from R and F
 (`SEGMENTS`, the usual RFM grid).
 
-This module is also the hook for campaigns: `customers_in(conn, segments, …)` gives the ids a
-segment filter can target, and `scores_sql` the query to embed in one.
+This module is also the hook for campaigns: `members_sql` is the statement a segment filter
+(`rfm = [...]`, crm/campaigns/filters.py) embeds, and `customers_in(conn, segments, …)` runs it.
 """
 
 from __future__ import annotations
@@ -51,6 +51,11 @@ SEGMENTS: tuple[tuple[Segment, range, range], ...] = (
     (Segment.AT_RISK, range(1, 3), range(3, 5)),
     (Segment.HIBERNATING, range(1, 3), range(1, 3)),
 )
+
+
+def segment_named(text: str) -> Segment:
+    """A segment from how a person writes it: "at risk", "At-Risk" and "at_risk" are one."""
+    return Segment("_".join(text.strip().lower().replace("-", " ").split()))
 
 
 def segment(r: int, f: int) -> Segment:
@@ -122,13 +127,21 @@ async def scores(conn: BaseDBAsyncClient, rules: OrderRules, start: datetime,
                   int(r["revenue"] or 0), int(r["r"]), int(r["f"]), int(r["m"])) for r in rows]
 
 
+def members_sql(segments: Iterable[Segment], rules: OrderRules, start: datetime,
+                end: datetime) -> tuple[str, list[Any]]:
+    """SELECT id of the customers in any of `segments`, scored over [start, end)."""
+    wanted = [Segment(s).value for s in segments]
+    query, params = scores_sql(rules, start, end)
+    return (f"SELECT s.id FROM ({query}) s WHERE s.segment IN "
+            f"({sql.placeholders(len(wanted))})", [*params, *wanted])
+
+
 async def customers_in(conn: BaseDBAsyncClient, segments: Iterable[Segment],
                        rules: OrderRules, start: datetime, end: datetime) -> list[int]:
-    """The customers now in any of `segments` (for a campaign's segment filter)."""
-    wanted = [Segment(s).value for s in segments]
+    """The customers now in any of `segments` (what a campaign's segment filter targets)."""
+    wanted = list(segments)
     if not wanted:
         return []
-    query, params = scores_sql(rules, start, end)
-    rows = await sql.fetch(conn, f"SELECT id FROM ({query}) s WHERE s.segment IN "
-                           f"({sql.placeholders(len(wanted))}) ORDER BY id", [*params, *wanted])
+    query, params = members_sql(wanted, rules, start, end)
+    rows = await sql.fetch(conn, query + " ORDER BY s.id", params)
     return [int(r["id"]) for r in rows]

@@ -33,11 +33,20 @@ async def test_report_sends_the_chart_as_a_photo(tg: TelegramDouble,
         caption = tg.files_to(GROUP)[1].text
         assert "share of customers making 80% of revenue: 50%" in caption
 
+        tg.manager_says(GROUP, admin_user, "/report campaigns 2026-03")
+        await tg.wait_for(lambda: len(tg.files_to(GROUP)) == 3)
+        caption = tg.files_to(GROUP)[2].text
+        assert "Campaigns, 2026-03-01 – 2026-03-31" in caption
+        assert "campaigns started: 2" in caption and "reply rate: 50%" in caption
+        tg.manager_says(GROUP, lead_user, "/report campaigns 2026-01")
+        await tg.wait_for(lambda: "Рассылки" in topic_text(tg)
+                          and "За этот период данных нет." in topic_text(tg))
+
         tg.manager_says(GROUP, bob, "/report")
         await tg.wait_for(lambda: "Reports are for admins and leads." in topic_text(tg))
         tg.manager_says(GROUP, admin_user, "/report hours lately")
         await tg.wait_for(lambda: "'lately' is not a period" in topic_text(tg))
         tg.manager_says(GROUP, admin_user, "/report csat 2025-01")
         await tg.wait_for(lambda: "No data for this period." in topic_text(tg))
-    assert len(tg.files_to(GROUP)) == 2  # no chart for no data
+    assert len(tg.files_to(GROUP)) == 3  # no chart for no data
     assert not tg.rejected

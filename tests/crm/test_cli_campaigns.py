@@ -10,6 +10,7 @@ from pathlib import Path
 from crm.models import Campaign, Customer, Identity, Manager, Outbox, Segment
 from crm.types import CampaignState, Channel, Priority, Role
 from tests.crm.test_cli import config, crm
+from tests.support.reports_data import seed
 
 __all__ = ["config"]
 
@@ -37,6 +38,25 @@ async def test_segments_from_the_example_file(config: Path) -> None:
     preview = crm(config, "segments", "preview", "ru-vip").stdout
     assert "2 customers match 'ru-vip'" in preview and "Анна Петрова" in preview
     assert "email, telegram" in preview and "Carl" not in preview
+
+
+async def test_an_rfm_segment_from_the_example_file(config: Path, tmp_path: Path) -> None:
+    await seed()  # the reports' hand-worked orders of January to March 2026
+    # Ten years back from today rather than one, so the test does not age out of 2026.
+    example = (EXAMPLES / "segment-rfm.toml").read_text()
+    assert "rfm_days = 365" in example
+    file = tmp_path / "win-back.toml"
+    file.write_text(example.replace("rfm_days = 365", "rfm_days = 3650"))
+    out = crm(config, "segments", "create", str(file)).stdout
+    # Dina at risk; Gleb and Egor hibernating (tests/crm/reports/test_reports.py).
+    assert "saved segment 'win-back': 3 customers match now" in out
+    preview = crm(config, "segments", "preview", "win-back").stdout
+    assert all(name in preview for name in ("Dina", "Gleb", "Egor")) and "Ann" not in preview
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[filter]\nrfm = ["loyal", "whales"]\n')
+    done = crm(config, "segments", "create", str(bad), ok=False)
+    assert done.returncode == 1 and f"{bad}:3: filter.rfm: 'whales' is not an RFM segment" \
+        in done.stderr
 
 
 async def test_a_bad_file_names_its_line_and_field_and_stores_nothing(config: Path,

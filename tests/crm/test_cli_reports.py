@@ -53,6 +53,48 @@ async def test_reports_on_the_command_line(db: str, tmp_path: Path) -> None:
     assert [r["customer"] for r in json.loads(segment)] == ["Ann"]
 
 
+async def test_the_campaigns_report_equals_campaigns_stats(db: str, tmp_path: Path) -> None:
+    seeded = await seed()
+    config = config_file(db, tmp_path)
+    chart = tmp_path / "campaigns.png"
+    done = crm(config, "reports", "campaigns", *MARCH, "--chart", str(chart))
+    assert "Campaigns, 2026-03-01 – 2026-03-31 (UTC)" in done.stdout
+    assert "campaigns started: 2" in done.stdout and "opt-out rate: 40%" in done.stdout
+    assert png_size(chart.read_bytes()) == (1200, 700)
+    data = json.loads(crm(config, "reports", "campaigns", "--from", "2026-02-01", "--to",
+                          "2026-03-31", "--format", "json").stdout)
+    tables = data["tables"]
+    assert len(tables["campaigns"]["rows"]) == 3  # Winter, Spring sale, Survey
+    for row in tables["campaigns"]["rows"]:
+        stats = json.loads(crm(config, "campaigns", "stats", str(row["campaign_id"]),
+                               "--json").stdout)
+        slices = [("total", row, stats["total"])]
+        slices += [(f"channel {r['channel']}", r, stats["by_channel"][r["channel"] or "none"])
+                   for r in tables["channels"]["rows"]
+                   if r["campaign_id"] == row["campaign_id"]]
+        slices += [(f"variant {r['variant']}", r, stats["by_variant"][r["variant"] or "none"])
+                   for r in tables["variants"]["rows"]
+                   if r["campaign_id"] == row["campaign_id"]]
+        assert len(slices) == 1 + len(stats["by_channel"]) + len(stats["by_variant"])
+        for where, mine, theirs in slices:
+            for key in ("recipients", "sent", "delivered", "failed", "replied", "clicked",
+                        "opted_out", "deferred"):
+                assert mine[key] == theirs[key], (row["campaign"], where, key)
+            assert mine["skipped"] == sum(theirs["skipped"].values())
+            for reason, n in theirs["skipped"].items():
+                assert mine[f"skipped_{reason}"] == n
+    table = list(csv.DictReader(io.StringIO(crm(config, "reports", "campaigns", *MARCH,
+                                                "--format", "csv").stdout)))
+    assert table[0]["campaign"] == "Spring sale" and table[0]["reply_rate"].startswith("0.666")
+    sale = seeded.campaigns["Spring sale"].id
+    drill = crm(config, "reports", "campaigns", *MARCH, "--rows", "--group", str(sale)).stdout
+    lines = list(csv.DictReader(io.StringIO(drill)))
+    assert [r["customer"] for r in lines] == ["Ann", "Boris", "Vera", "Gleb", "Dina", "Egor"]
+    assert [r["failure"] for r in lines if r["state"] == "failed"] == ["forbidden"]
+    none = crm(config, "reports", "campaigns", "--period", "2026-01").stdout
+    assert "No data for this period." in none
+
+
 async def test_no_data_and_mistakes(db: str, tmp_path: Path) -> None:
     config = config_file(db, tmp_path)
     empty = crm(config, "reports", "csat", "--period", "7d").stdout

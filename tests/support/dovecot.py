@@ -61,6 +61,10 @@ auth_mechanisms = plain login
 auth_failure_delay = 0
 first_valid_uid = {UID if as_root else os.getuid()}
 mail_location = maildir:{root}/mail/%u
+# IDLE learns of new mail by inotify; when the user's inotify instances run out (128 by default,
+# shared by both test passes' servers and Chromium) Dovecot falls back to looking every 30 s,
+# longer than a test waits. Look every second then, as a busy real server may be set to.
+mailbox_idle_check_interval = 1 secs
 passdb {{
   driver = passwd-file
   args = {root}/users

@@ -10,6 +10,14 @@ rated 5 and 3 (CSAT 50%, response rate 2/3). Waiting now: conversation 3.
 
 Orders (EUR cents; one cancelled, one in USD): revenue per customer 50, 20, 10, 10, 5, 5 —
 three customers of six (50%) make 80% of it. RFM and cohorts: see the tests.
+
+Campaigns started in March: "Spring sale" (A/B, 6 recipients: Ann telegram A sent after quiet
+hours, replied and clicked; Boris email B sent, clicked, opted out; Vera SMS A sent, delivered,
+replied; Gleb telegram B failed, blocked; Dina no consent; Egor SMS A opted out before his
+message went) and "Survey" (Ann telegram queued; Boris email sent, delivered by a DSN). Also
+"Winter" started in February (Gleb, sent) and a draft never started. March: 2 campaigns, 8
+recipients, 4 sent, 1 failed, 2 replies, 2 clicks, 2 opt-outs; reply and click rates 2/4,
+opt-out rate 2/(4 + 1), failure rate 1/(4 + 1), delivery rate (SMS) 1/1.
 """
 
 from __future__ import annotations
@@ -17,8 +25,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from crm.models import Conversation, Customer, Identity, Manager, Message, Order, ReportFact
-from crm.types import Channel, ConversationStatus, Direction, FactKind
+from crm.models import (
+    Campaign,
+    CampaignRecipient,
+    Conversation,
+    Customer,
+    Identity,
+    Manager,
+    Message,
+    Order,
+    ReportFact,
+)
+from crm.types import CampaignState, Channel, ConversationStatus, Direction, FactKind
 
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
 
@@ -33,6 +51,7 @@ class Seeded:
     ivan: Manager
     customers: dict[str, Customer]
     conversations: list[Conversation]
+    campaigns: dict[str, Campaign]
 
 
 async def _customer(name: str, created: datetime, channel: Channel, address: str,
@@ -115,4 +134,40 @@ async def seed() -> Seeded:
     await order(egor, 5, at(1, 15))
     await order(egor, 100, at(3, 12), status="cancelled")
     return Seeded(olga, ivan, {c.name or "": c for c in (ann, boris, vera, gleb, dina, egor)},
-                  [c1, c2, c3, c0])
+                  [c1, c2, c3, c0], await _campaigns(ann, boris, vera, gleb, dina, egor))
+
+
+async def _campaigns(ann: Customer, boris: Customer, vera: Customer, gleb: Customer,
+                     dina: Customer, egor: Customer) -> dict[str, Campaign]:
+    async def campaign(name: str, state: CampaignState, started: datetime | None,
+                       winner: str | None = None) -> Campaign:
+        return await Campaign.create(name=name, state=state, started_at=started, winner=winner,
+                                     start_at=started)
+
+    async def to(c: Campaign, customer: Customer, channel: Channel | None, variant: str | None,
+                 state: str, sent: datetime | None = None, **marks: object) -> None:
+        await CampaignRecipient.create(campaign_id=c.id, customer_id=customer.id,
+                                       channel=channel.value if channel else None,
+                                       variant=variant, state=state, sent_at=sent, **marks)
+
+    sale = await campaign("Spring sale", CampaignState.FINISHED, at(3, 10), winner="A")
+    sent = at(3, 10, 10, 5)
+    await to(sale, ann, Channel.TELEGRAM, "A", "sent", at(3, 11, 9), deferred=True,
+             replied_at=at(3, 11, 10), clicked_at=at(3, 11, 9, 30))
+    await to(sale, boris, Channel.EMAIL, "B", "sent", sent, clicked_at=at(3, 10, 11),
+             opted_out_at=at(3, 10, 12))
+    await to(sale, vera, Channel.SMS, "A", "sent", sent, delivered_at=at(3, 10, 10, 6),
+             replied_at=at(3, 12))
+    await to(sale, gleb, Channel.TELEGRAM, "B", "failed", failed_at=sent,
+             error="forbidden: bot was blocked by the user 1004")
+    await to(sale, dina, None, "A", "skipped", skip_reason="no_consent")
+    await to(sale, egor, Channel.SMS, "A", "skipped", skip_reason="opted_out",
+             opted_out_at=at(3, 10, 10, 1))
+    survey = await campaign("Survey", CampaignState.SENDING, at(3, 20))
+    await to(survey, ann, Channel.TELEGRAM, "A", "queued", queued_at=at(3, 20))
+    await to(survey, boris, Channel.EMAIL, "A", "sent", at(3, 20, 10, 1),
+             delivered_at=at(3, 20, 10, 2))
+    winter = await campaign("Winter", CampaignState.FINISHED, at(2, 15))
+    await to(winter, gleb, Channel.TELEGRAM, "A", "sent", at(2, 15, 10, 1))
+    draft = await campaign("Draft", CampaignState.DRAFT, None)
+    return {c.name: c for c in (sale, survey, winter, draft)}

@@ -11,6 +11,7 @@ from typing import Any
 from crm.apikeys import Scope
 from crm.models import Campaign, Segment
 from crm.types import CampaignState
+from tests.support.reports_data import seed
 from tests.web.conftest import Api
 from tests.web.test_auth import is_problem
 
@@ -57,6 +58,26 @@ async def test_bad_bodies_name_the_field_and_store_nothing(api: Api) -> None:
     no_segment = await api.post("/api/v1/campaigns", {**CAMPAIGN, "segment": "nobody"})
     assert no_segment.body["errors"][0]["field"] == "segment"
     assert not await Campaign.exists()
+
+
+async def test_a_segment_of_rfm_segments(api: Api) -> None:
+    seeded = await seed()  # the reports' hand-worked orders of January to March 2026
+    # Scored over ten years back from today, so the orders of 2026 stay in the window.
+    rfm = {"rfm": ["champions", "at risk"], "rfm_days": 3650}
+    made = await api.post("/api/v1/segments", {"name": "keep", "filter": rfm})
+    assert made.status == 201 and made.body["filter"] == rfm
+    preview = await api.get(f"/api/v1/segments/{made.body['id']}/preview")
+    assert [r["name"] for r in preview.body["sample"]] == ["Ann", "Dina"]
+    assert preview.body["count"] == 2 and preview.body["sample"][0]["id"] == \
+        seeded.customers["Ann"].id
+    bad = await api.post("/api/v1/segments", {"name": "whales", "filter": {
+        "all": [{"rfm": "whales"}]}})
+    is_problem(bad, 422, "validation-error")
+    assert bad.body["errors"][0]["field"] == "filter.all[0].rfm"
+    assert "not an RFM segment" in bad.text
+    spec = (await api.get("/api/v1/openapi.json", key=None)).body
+    described = spec["components"]["schemas"]["SegmentIn"]["properties"]["filter"]
+    assert "rfm" in described["description"] and described["examples"][0]["rfm"]
 
 
 async def test_the_lifecycle_from_draft_to_cancelled(api: Api) -> None:

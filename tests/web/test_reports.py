@@ -35,6 +35,35 @@ async def test_a_report_and_the_rows_behind_it(api: Api) -> None:
     assert customers.body["currency"] == "EUR"
 
 
+async def test_the_campaigns_report_and_its_recipients(api: Api) -> None:
+    seeded = await seed()
+    got = await api.get("/api/v1/reports/campaigns", params={"period": "2026-03"})
+    assert got.status == 200, got.text
+    f = got.body["figures"]
+    assert (f["campaigns"]["value"], f["sent"]["value"], f["reply_rate"]["value"]) == (2, 4, 0.5)
+    assert f["opt_out_rate"]["kind"] == "share" and f["sent"]["previous"] is None
+    sale = got.body["tables"]["campaigns"]["rows"][0]
+    stats = (await api.get(f"/api/v1/campaigns/{sale['campaign_id']}/stats")).body
+    for key in ("recipients", "sent", "delivered", "failed", "replied", "clicked",
+                "opted_out", "deferred"):
+        assert sale[key] == stats["total"][key], key
+    assert got.body["chart"]["data"]["x"] == ["Spring sale", "Survey"]
+    rows = await api.get("/api/v1/reports/campaigns/rows",
+                         params={"period": "2026-03", "group": "Spring sale"})
+    assert rows.body["total"] == 6 and "failure" in rows.body["columns"]
+    assert {r["customer_id"] for r in rows.body["rows"]} == {
+        c.id for c in seeded.customers.values()}
+    reader = await api.key_with(Scope.REPORTS_READ)
+    empty = await api.get("/api/v1/reports/campaigns", key=reader,
+                          params={"period": "2026-01"})
+    assert empty.status == 200 and empty.body["no_data"] is True
+    assert empty.body["figures"]["reply_rate"]["value"] is None
+    is_problem(await api.get("/api/v1/reports/campaigns", key=reader, params={"by": "tag"}),
+               422, "validation-error")
+    other = await api.key_with(Scope.CAMPAIGNS_READ)
+    is_problem(await api.get("/api/v1/reports/campaigns", key=other), 403, "missing-scope")
+
+
 async def test_scope_and_problems(api: Api) -> None:
     other = await api.key_with(Scope.CUSTOMERS_READ)
     is_problem(await api.get("/api/v1/reports/overview", key=other), 403, "missing-scope")

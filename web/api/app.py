@@ -19,12 +19,13 @@ from crm.errors import Conflict, CrmError, InvalidAddress, InvalidField, NotFoun
 from crm.orders.numbers import InvalidOrder
 from crm.orders.statuses import UnknownStatus
 from crm.pagination import InvalidCursor
+from crm.ratelimit import RateLimiter
 from crm.reports.period import BadPeriod
 from crm.reports.reports import BadDimension, UnknownReport
 from crm.services import Core
 from web import docs
 from web.api import campaigns, conversations, customers, messages, orders, reports
-from web.api.auth import Gate, RateLimiter
+from web.api.auth import Gate
 from web.api.openapi import document
 from web.api.problems import ApiProblem, field_error
 from web.api.routes import (

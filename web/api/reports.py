@@ -34,16 +34,18 @@ def report_out(data: Report) -> ReportOut:
 @routes.route("GET", "/reports/{name}", summary="Get a report", scopes=READ,
               response=ReportOut, query=ReportQuery, errors=(404,))
 async def get_report(call: Call[None, ReportQuery]) -> ReportOut:
-    """`name`: overview, team, channels, sources, customers, cohorts, csat or hours. Times in
-    seconds, shares as fractions, money in minor units of `currency`; `null` is "no data"."""
+    """`name`: overview, team, channels, sources, customers, cohorts, csat, hours or
+    campaigns. Times in seconds, shares as fractions, money in minor units of `currency`;
+    `null` is "no data"."""
     return report_out(await report(call.core, call.text["name"], call.query))
 
 
 @routes.route("GET", "/reports/{name}/rows", summary="Get the rows behind a report",
               scopes=READ, response=RowsOut, query=RowsQuery, errors=(404,))
 async def get_report_rows(call: Call[None, RowsQuery]) -> RowsOut:
-    """The conversations (overview, team, channels, csat), messages (hours) or customers
-    (sources, customers, cohorts) behind the figures, oldest first, paged by offset."""
+    """The conversations (overview, team, channels, csat), messages (hours), customers
+    (sources, customers, cohorts) or campaign recipients (campaigns) behind the figures,
+    oldest first, paged by offset."""
     q = call.query
     found = await report_rows(call.core, call.text["name"], q, q.group)
     page = found.rows[q.offset:q.offset + q.limit]

@@ -17,6 +17,9 @@ from crm.errors import Conflict, CrmError, NotFound
 from crm.live import LiveFeed
 from crm.services import Core
 from web.console import (
+    campaign_editor,
+    campaign_results,
+    campaigns,
     customer,
     events,
     imports,
@@ -24,6 +27,7 @@ from web.console import (
     orders,
     render,
     reports,
+    segments,
     signin,
     team,
 )
@@ -102,6 +106,23 @@ def build_console(core: Core, live: LiveFeed) -> web.Application:
     r.add_get("/reports/{name}/csv", reports.report_csv)
     r.add_get("/reports/{name}/rows", reports.drill)
     r.add_get("/reports/{name}/rows.csv", reports.rows_csv)
+    r.add_get("/segments", segments.segments_page)
+    r.add_get("/segments/new", segments.new_segment)
+    r.add_post("/segments", segments.save)
+    r.add_post("/segments/builder", segments.builder)
+    r.add_post("/segments/preview", segments.preview)
+    r.add_get("/segments/{segment_id}", segments.segment_page)
+    r.add_get("/campaigns", campaigns.campaigns_page)
+    r.add_get("/campaigns/new", campaign_editor.new_campaign)
+    r.add_post("/campaigns", campaign_editor.create)
+    r.add_post("/campaigns/preview", campaign_editor.preview)
+    r.add_get("/campaigns/{campaign_id}", campaigns.campaign_page)
+    r.add_get("/campaigns/{campaign_id}/edit", campaign_editor.edit_campaign)
+    r.add_post("/campaigns/{campaign_id}/edit", campaign_editor.update)
+    for name in ("test", "schedule", "pause", "resume", "cancel"):
+        r.add_post(f"/campaigns/{{campaign_id}}/{name}", getattr(campaigns, name))
+    r.add_get("/campaigns/{campaign_id}/results", campaign_results.results_page)
+    r.add_get("/campaigns/{campaign_id}/data", campaign_results.data)
     r.add_get("/events", events.events)
     r.add_get("/team", team.team_page)
     r.add_post("/team/managers", team.add_manager)

@@ -19,7 +19,8 @@ from web.files import serve
 
 TIMELINE = 200  # the last entries shown
 MAX_TEXT = 20_000
-REPLY_CHANNELS = {c.value: c for c in (Channel.TELEGRAM, Channel.EMAIL, Channel.SMS)}
+REPLY_CHANNELS = {c.value: c for c in (Channel.TELEGRAM, Channel.EMAIL, Channel.SMS,
+                                      Channel.WEBCHAT)}
 
 
 def _id(visit: Visit) -> int:

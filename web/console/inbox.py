@@ -10,7 +10,7 @@ from crm.roles import Permission
 from crm.types import Channel
 from web.console.guard import PATH, Visit, redirect, staff
 
-CHANNELS = (Channel.TELEGRAM, Channel.EMAIL, Channel.SMS)
+CHANNELS = (Channel.TELEGRAM, Channel.EMAIL, Channel.SMS, Channel.WEBCHAT)
 MAX_QUERY = 200
 
 
@@ -20,8 +20,9 @@ def _channel(value: str | None) -> Channel | None:
 
 @staff()
 async def home(visit: Visit) -> web.Response:
-    # The first page a role has: a manager's inbox, a marketer's customers, …
-    for permission, page in ((Permission.INBOX, "inbox"), (Permission.CUSTOMERS, "customers"),
+    # The first page a role has: a manager's inbox, a marketer's campaigns, …
+    for permission, page in ((Permission.INBOX, "inbox"), (Permission.CAMPAIGNS, "campaigns"),
+                             (Permission.CUSTOMERS, "customers"),
                              (Permission.REPORTS, "reports")):
         if visit.can(permission):
             return redirect(f"{PATH}/{page}")

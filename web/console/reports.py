@@ -31,7 +31,8 @@ BY = ("manager", "channel", "tag", "source")
 _FIELDS = ("period", "from", "to", "by")
 # The first column of each table names the group its rows drill down to.
 _DRILL = {"groups": "group", "sources": "source", "segments": "segment", "cohorts": "cohort",
-          "hours": "weekday"}
+          "hours": "weekday", "campaigns": "campaign_id", "channels": "campaign_id",
+          "variants": "campaign_id"}
 
 
 def _name(visit: Visit) -> ReportName:

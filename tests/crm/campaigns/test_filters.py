@@ -7,6 +7,7 @@ import json
 import tomllib
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,12 +20,16 @@ from crm.campaigns.filters import (
     Moment,
     NotOf,
     OrderCount,
+    Rfm,
+    RfmScope,
     Spent,
     Tags,
     compile_where,
     parse,
 )
 from crm.errors import InvalidField
+from crm.reports.money import OrderRules
+from crm.reports.rfm import Segment
 
 LIVE = "c.merged_into_id IS NULL AND c.erased_at IS NULL AND "
 
@@ -71,6 +76,11 @@ def test_an_empty_filter_matches_every_live_customer() -> None:
     ({"currency": "EUR"}, "filter.currency", "goes with spent_min"),
     ({"last_inbound_after": "yesterday"}, "filter.last_inbound_after", "not a date"),
     ({"not": [1]}, "filter.not", "table of conditions"),
+    ({"rfm": "vip"}, "filter.rfm", "not an RFM segment: use champions, loyal"),
+    ({"any": [{"rfm": ["loyal", 3]}]}, "filter.any[0].rfm", "not a text"),
+    ({"rfm_days": 90}, "filter.rfm_days", "goes with rfm"),
+    ({"rfm": "loyal", "rfm_days": 0}, "filter.rfm_days", "from 1 to 3650"),
+    ({"rfm": "loyal", "rfm_days": "90"}, "filter.rfm_days", "whole number of days"),
 ])
 def test_bad_filters_are_refused_naming_the_key(data: dict[str, Any], field: str,
                                                 says: str) -> None:
@@ -115,3 +125,35 @@ def test_values_never_reach_the_sql_text() -> None:
                                              "attribute": "plan", "in": [hostile, 2]}),
                                       dialect)  # type: ignore[arg-type]
         assert hostile not in where and hostile in params
+
+
+RFM_TOML = """
+[filter]
+rfm = ["Champions", "at risk", "at_risk"]
+any = [{ tag = "vip" }, { rfm = "hibernating", rfm_days = 90 }]
+"""
+
+
+def test_rfm_segments_are_named_as_people_write_them() -> None:
+    tree = parse(tomllib.loads(RFM_TOML)["filter"])
+    assert tree == AllOf((
+        AnyOf((Tags(("vip",)), Rfm((Segment.HIBERNATING,), 90))),
+        Rfm((Segment.CHAMPIONS, Segment.AT_RISK), 365),
+    ))
+
+
+def test_rfm_embeds_the_reports_scoring_once_per_condition() -> None:
+    tree = parse({"rfm": ["loyal", "champions"], "not": {"tag": "x"}})
+    with pytest.raises(ValueError, match="RfmScope"):
+        compile_where(tree, "sqlite")
+    now = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    scope = RfmScope(OrderRules(("cancelled",), "EUR"), now, ZoneInfo("Europe/Moscow"))
+    for dialect in ("sqlite", "postgres"):
+        where, params = compile_where(tree, dialect, rfm=scope)  # type: ignore[arg-type]
+        assert where.count("c.id IN (SELECT s.id FROM (") == 1
+        assert where.count("RANK() OVER (ORDER BY last_at)") == 1
+        assert where.count("?") == len(params)
+        # The last 365 whole days in the team's zone and today so far, as the customers report.
+        start = datetime(2025, 3, 30, 21, tzinfo=UTC)  # 31 March 2025, 00:00 in Moscow
+        assert params[-4:] == [start, now, "loyal", "champions"]
+        assert "cancelled" in params and params.count("EUR") == 2

@@ -1,5 +1,7 @@
 """Segments on the database: every kind of filter finds the customers it should, a preview
-counts them and shows ten, and a saved segment is refused or replaced by name."""
+counts them and shows ten, and a saved segment is refused or replaced by name. RFM segments on
+the reports' hand-worked dataset (tests/support/reports_data.py): the filter selects exactly
+the customers the customers report puts in each segment."""
 
 from __future__ import annotations
 
@@ -10,8 +12,12 @@ import pytest
 
 from crm.errors import Conflict, InvalidField
 from crm.models import Customer, Identity, Order
+from crm.reports.reports import ReportName
+from crm.reports.rfm import Segment
 from crm.services import Core
 from crm.types import Channel, ConsentKind, ConsentSource
+from tests.conftest import make_settings
+from tests.support.reports_data import NOW, seed
 
 
 async def _person(name: str, *, tags: list[str] | None = None, language: str | None = None,
@@ -124,3 +130,33 @@ async def test_saved_by_name_refused_twice_unless_replaced(core: Core) -> None:
         await core.segments.create("broken", {"tag": ["ok", 3]})
     assert bad.value.field == "filter.tag"
     assert [s.name for s in await core.segments.all()] == ["club members"]
+
+
+async def test_rfm_segments_are_the_customers_reports(db: str) -> None:
+    core = Core.build(make_settings(db), clock=lambda: NOW)
+    seeded = await seed()
+    lurker = await _person("Lurker", tags=["vip"])  # never ordered: in no RFM segment
+    ids = {name: c.id for name, c in seeded.customers.items()}
+    report = core.reports
+    behind = await report.rows(ReportName.CUSTOMERS, report.default_period(ReportName.CUSTOMERS))
+    for segment in Segment:
+        expected = sorted(r["customer_id"] for r in behind.rows if r["segment"] == segment.value)
+        assert await core.segments.matching_ids({"rfm": segment.value}) == expected, segment
+    # By hand (tests/crm/reports/test_reports.py): Ann R5 F4 champions, Boris promising, Vera
+    # about to sleep, Dina at risk, Gleb and Egor hibernating.
+    assert await _names(core, {"rfm": ["champions", "at risk"]}) == ["Ann", "Dina"]
+    assert await _names(core, {"rfm": "Hibernating"}) == ["Gleb", "Egor"]
+    assert await _names(core, {"rfm": ["champions", "at risk"], "tag": "vip"}) == ["Ann"]
+    assert await _names(core, {"any": [{"rfm": "promising"}, {"tag": "wholesale"}]}) == [
+        "Boris", "Vera"]
+    assert await _names(core, {"not": {"rfm": ["hibernating", "champions"]}}) == [
+        "Boris", "Vera", "Dina", "Lurker"]
+    # Over the last 30 days (1–31 March) each buyer has one order, so F is 1 for all and R
+    # ranks the last order: Dina 1, Gleb 2, Vera 3, Boris 4, Ann 5 (Egor's was cancelled).
+    assert await _names(core, {"rfm": "new customers", "rfm_days": 30}) == ["Ann"]
+    assert await _names(core, {"rfm": "hibernating", "rfm_days": 30}) == ["Gleb", "Dina"]
+    preview = await core.segments.preview({"rfm": "hibernating"})
+    assert preview.count == 2 and [r.id for r in preview.sample] == [ids["Gleb"], ids["Egor"]]
+    saved = await core.segments.create("sleepers", {"rfm": ["at_risk", "hibernating"]})
+    assert (await core.segments.preview(saved.filters)).count == 3
+    assert lurker not in await core.segments.matching_ids({"rfm": list(Segment)})

@@ -13,44 +13,21 @@ from typing import Any
 
 import pytest_asyncio
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from crm.app import _telegram
 from crm.models import Conversation, Manager, Message
 from crm.types import ConversationStatus, Direction, Role
 from tests.conftest import make_settings
+from tests.support.browser import browser, context
+from tests.support.browser import sign_in as sign_in_as
 from tests.support.telegram_double import GROUP, TelegramDouble, telegram_settings, user
 from tests.support.telegram_fixtures import telegram_server, tg
 from tests.web.console.conftest import PASSWORD, Console, running
 
-__all__ = ["telegram_server", "tg"]
+__all__ = ["browser", "context", "telegram_server", "tg"]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-WAIT_MS = 15_000
-expect.set_options(timeout=WAIT_MS)
 XSS = "<img src=x onerror=alert(1)>"
-
-
-@pytest_asyncio.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    # A missing browser is a failure here, never a skip: scripts/test installs Debian's.
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=30_000)
-        yield chromium
-        await chromium.close()
-
-
-@pytest_asyncio.fixture
-async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
-    ctx = await browser.new_context(viewport={"width": 390, "height": 844})  # a phone
-    ctx.set_default_timeout(WAIT_MS)
-    dialogs: list[str] = []
-    ctx.on("page", lambda page: page.on("dialog", lambda d: dialogs.append(d.message)))
-    yield ctx
-    await ctx.close()
-    assert dialogs == [], f"a page ran a script it should not have: {dialogs}"
 
 
 @pytest_asyncio.fixture
@@ -61,12 +38,7 @@ async def live(tg: TelegramDouble, db: str) -> AsyncIterator[Console]:
 
 
 async def sign_in(page: Page, console: Console, manager: Manager) -> None:
-    await page.goto(f"{console.base}/console/inbox")
-    await expect(page).to_have_url(re.compile(r"/console/sign-in"))
-    await page.fill("input[name=email]", manager.email or "")
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await expect(page).to_have_url(re.compile(r"/console/inbox$"))
+    await sign_in_as(page, console.base, manager.email or "", PASSWORD)
 
 
 async def test_sign_in_with_a_password_and_sign_out(live: Console,

@@ -13,15 +13,15 @@ import pytest_asyncio
 from playwright.async_api import BrowserContext, Page, expect
 
 from crm.apikeys import Scope
-from crm.models import Identity, Manager, Order, Outbox
+from crm.models import Campaign, Identity, Manager, Order, Outbox
 from crm.orders.service import CustomerRef, OrderInput
-from crm.types import Channel, Role
+from crm.types import CampaignState, Channel, Role
 from tests.conftest import make_settings
 from tests.support.reports_data import NOW, seed
 from tests.support.telegram_double import GROUP, TelegramDouble, user
 from tests.web.console.conftest import PASSWORD, Console, running
 from tests.web.console.test_browser import browser, context, live, sign_in, telegram_server, tg
-from tests.web.console.test_roles import scheduling_action
+from tests.web.console.test_roles import draft
 
 __all__ = ["browser", "context", "live", "telegram_server", "tg"]
 
@@ -149,6 +149,42 @@ async def test_a_dashboard_draws_the_apis_figures(reports_console: Console,
     assert errors == []  # no CSP refusal, no script error
 
 
+async def test_the_campaigns_dashboard_draws_the_apis_figures(
+        reports_console: Console, context: BrowserContext) -> None:
+    console = reports_console
+    await seed()
+    mia = await console.staff("Mia", Role.MARKETER)
+    _row, key = await console.core.apikeys.create("dash", [Scope.REPORTS_READ.value],
+                                                  actor="test")
+    page = await context.new_page()
+    errors = _errors(page)
+    await sign_in_to(page, console, mia, "/console/campaigns")  # a marketer lands there
+    await page.click("a[href='/console/reports']")
+    await page.click("a[data-report=campaigns]")
+    await expect(page).to_have_url(re.compile("/console/reports/campaigns"))
+    await page.goto(f"{console.base}/console/reports/campaigns?{MARCH}")
+    await page.wait_for_selector("html[data-chart=done]", state="attached")
+    api = await _api(page, console, key, f"/reports/campaigns?{MARCH}")
+    drawn = await page.evaluate(
+        "() => Chart.getChart(document.getElementById('chart')).data.datasets"
+        ".map(d => d.data)")
+    series = api["chart"]["data"]["series"]
+    assert drawn == [series[k] for k in ("sent", "replied", "clicked", "opted_out")]
+    assert series["sent"] == [3, 1]
+    shown = await page.eval_on_selector_all(
+        ".figure", "els => els.map(e => [e.dataset.figure, JSON.parse(e.dataset.value)])")
+    assert dict(shown) == {k: f["value"] for k, f in api["figures"].items()}
+    await expect(page.locator("[data-figure=reply_rate] .value")).to_have_text("50%")
+    # A campaign's bar opens its recipients.
+    point = await page.evaluate(
+        "() => { const b = Chart.getChart(document.getElementById('chart'))"
+        ".getDatasetMeta(0).data[0]; return [b.x, (b.y + b.base) / 2]; }")
+    await page.locator("#chart").click(position={"x": point[0], "y": point[1]})
+    await expect(page).to_have_url(re.compile(r"/console/reports/campaigns/rows\?.*group=Spring"))
+    await expect(page.locator("#rows-total")).to_have_attribute("data-total", "6")
+    assert errors == []
+
+
 async def _api(page: Page, console: Console, key: str, path: str) -> Any:
     answer = await page.request.get(f"{console.base}/api/v1{path}",
                                     headers={"Authorization": f"Bearer {key}"})
@@ -160,7 +196,7 @@ async def test_a_marketer_cannot_open_the_inbox(live: Console,
                                                 context: BrowserContext) -> None:
     mia = await live.staff("Mia", Role.MARKETER)
     page = await context.new_page()
-    await sign_in_to(page, live, mia, "/console/customers")
+    await sign_in_to(page, live, mia, "/console/campaigns")
     await expect(page.locator("header nav a[href='/console/inbox']")).to_have_count(0)
     await expect(page.locator("header nav a[href='/console/reports']")).to_have_count(1)
     response = await page.goto(f"{live.base}/console/inbox")
@@ -171,15 +207,19 @@ async def test_a_marketer_cannot_open_the_inbox(live: Console,
 
 async def test_a_lead_cannot_schedule_a_campaign(live: Console,
                                                  context: BrowserContext) -> None:
+    cid = await draft(live)
     lena = await live.staff("Lena", Role.LEAD)
     page = await context.new_page()
     await sign_in(page, live, lena)
+    await expect(page.locator("header nav a[href='/console/campaigns']")).to_have_count(0)
     token = await page.locator("input[name=csrf]").first.get_attribute("value")
-    async with scheduling_action(live) as base:
-        refused = await page.request.post(f"{base}/console/campaigns/1/schedule",
-                                          form={"csrf": token or ""})
-        assert refused.status == 403
-        assert "Your role may not open this page or do this." in await refused.text()
+    refused = await page.request.post(f"{live.base}/console/campaigns/{cid}/schedule",
+                                      form={"csrf": token or ""})
+    assert refused.status == 403
+    assert "Your role may not open this page or do this." in await refused.text()
+    assert (await Campaign.get(id=cid)).state is CampaignState.DRAFT
+    response = await page.goto(f"{live.base}/console/campaigns/{cid}")
+    assert response is not None and response.status == 403
 
 
 async def test_the_import_page_shows_progress_and_the_bad_rows(

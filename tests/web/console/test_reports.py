@@ -100,7 +100,7 @@ async def test_figures_equal_the_command_lines(console_with: Any, db: str,
     # Not cohorts: a cohort's months run until now, and the command line's now is today's.
     for name, period in (("overview", MARCH), ("team", MARCH), ("channels", MARCH),
                          ("sources", MARCH), ("customers", Q1), ("csat", MARCH),
-                         ("hours", MARCH)):
+                         ("hours", MARCH), ("campaigns", Q1)):
         first, last = re.findall(r"\d{4}-\d\d-\d\d", period)
         cli = json.loads(crm(config, "reports", name, "--from", first, "--to", last,
                              "--format", "json").stdout)
@@ -163,6 +163,33 @@ async def test_the_rows_behind_a_figure_and_csv(console_with: Any) -> None:
     hours = await browser.get(f"/console/reports/hours?{MARCH}")
     assert "/console/reports/hours/rows?from=2026-03-01&amp;to=2026-03-31&amp;group=" \
         in hours.text  # a day of the week drills to its messages
+
+
+async def test_the_campaigns_dashboard(console_with: Any) -> None:
+    console = await _console(console_with)
+    seeded = await seed()
+    marketer = await console.staff("Mia", Role.MARKETER)
+    browser = await console.signed_in(marketer)
+    page = await browser.get(f"/console/reports/campaigns?{MARCH}")
+    assert page.status == 200 and 'id="table-campaigns"' in page.text
+    assert 'id="table-channels"' in page.text and 'id="table-variants"' in page.text
+    api = await _api(console, f"/reports/campaigns?{MARCH}")
+    assert _figures(page.text) == {k: f["value"] for k, f in api["figures"].items()}
+    assert _figures(page.text)["reply_rate"] == 0.5 and "opt-out rate" in page.text
+    data = await _data(browser, f"/console/reports/campaigns/data?{MARCH}")
+    assert data == api and data["chart"]["kind"] == "bars"
+    sale = seeded.campaigns["Spring sale"].id
+    drill = f"/console/reports/campaigns/rows?from=2026-03-01&amp;to=2026-03-31&amp;group={sale}"
+    assert f'href="{drill}"' in page.text  # each line drills to its campaign's recipients
+    rows = await browser.get(html.unescape(drill))
+    assert rows.status == 200 and 'data-total="6"' in rows.text and "forbidden" in rows.text
+    by_name = await browser.get(f"/console/reports/campaigns/rows?{MARCH}&group=Survey")
+    assert 'data-total="2"' in by_name.text  # a bar of the chart names its campaign
+    ru = await browser.get(f"/console/reports/campaigns?{MARCH}",
+                           headers={"Accept-Language": "ru"})
+    assert "Рассылки" in ru.text and "доля ответов" in ru.text and "завершена" in ru.text
+    empty = await browser.get("/console/reports/campaigns?period=2026-01")
+    assert 'id="no-data"' in empty.text and 'id="chart"' not in empty.text
 
 
 async def test_the_period_picker_and_mistakes(console_with: Any) -> None:

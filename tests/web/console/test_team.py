@@ -102,9 +102,31 @@ def test_every_console_text_the_templates_use_exists() -> None:
     for path in [*(ROOT / "web/templates/console").glob("*.html"),
                  *(ROOT / "web/console").glob("*.py")]:
         used |= set(re.findall(r"""_\(["']([a-z_]+)["']""", path.read_text()))
-    prefixes = {"list_", "status_", "delivery_", "who_", "period_"}
+    prefixes = {"list_", "status_", "delivery_", "who_", "period_", "seg_op_", "seg_kind_",
+                "camp_", "camp_state_", "camp_done_", "camp_reach_", "camp_fig_",
+                "camp_metric_", "camp_encoding_"}
     missing = [k for k in used if k not in prefixes and f"console_{k}" not in en]
     assert missing == []
+
+
+def test_every_text_the_campaign_pages_name_by_its_kind_exists() -> None:
+    """Texts picked by a value (a kind of condition, a state, a figure): one per value."""
+    from crm.types import CampaignState
+    from web.console.campaign_form import METRICS
+    from web.console.campaign_results import COLUMNS
+    from web.console.campaigns import BUTTONS, DONE
+    from web.console.segment_form import KINDS, OPS
+
+    keys = [f"seg_kind_{k}" for k in KINDS] + [f"seg_op_{o}" for o in OPS]
+    keys += [f"camp_state_{s.value}" for s in CampaignState] + [f"camp_done_{d}" for d in DONE]
+    keys += [f"camp_reach_{r}" for r in ("telegram", "email", "sms", "no_consent",
+                                         "unreachable")]
+    keys += [f"camp_fig_{c}" for c in COLUMNS] + [f"camp_metric_{m}" for m in METRICS]
+    keys += [f"camp_encoding_{e}" for e in ("gsm7", "ucs2")]
+    keys += [f"camp_{b}" for b in {b for bs in BUTTONS.values() for b in bs} - {"schedule"}]
+    for lang in ("en", "ru"):
+        catalogue = tomllib.loads((ROOT / f"crm/locales/team.{lang}.toml").read_text())
+        assert [k for k in keys if f"console_{k}" not in catalogue] == [], lang
 
 
 def test_vendored_htmx_files_are_the_published_ones() -> None:

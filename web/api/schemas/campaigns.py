@@ -21,9 +21,18 @@ __all__ = ["CampaignSpec"]
 class SegmentIn(Request):
     name: str = Field(min_length=1, max_length=64)
     description: str = Field(default="", max_length=2000)
-    filter: dict[str, Any] = Field(default_factory=dict,
-                                   description="conditions, as in a segment's TOML [filter] "
-                                               "(README: Campaigns)")
+    filter: dict[str, Any] = Field(
+        default_factory=dict,
+        description="conditions, as in a segment's TOML [filter] (README: Campaigns): tag, "
+                    "tags_any, no_tag, language, reachable, consent, last_inbound_after/before, "
+                    "first_seen_after/before, lead_source, attribute (with equals, in, exists, "
+                    "gt, gte, lt, lte), orders_min/max, spent_min/max (+ currency), "
+                    "last_order_status, rfm (RFM segments of the customers report: champions, "
+                    "loyal, potential_loyalists, new_customers, promising, need_attention, "
+                    "about_to_sleep, at_risk, cannot_lose, hibernating; + rfm_days, 365), "
+                    "combined with all, any and not",
+        examples=[{"rfm": ["champions", "loyal"], "reachable": "telegram"},
+                  {"any": [{"rfm": "at_risk", "rfm_days": 180}, {"tag": "vip"}]}])
     replace: bool = Field(default=False, description="change the segment of that name")
 
 

@@ -26,7 +26,8 @@ class ReportQuery(Query):
 class RowsQuery(ReportQuery):
     group: str | None = Field(default=None, max_length=200,
                               description="only this group's rows: a manager's name, a "
-                                          "channel, a tag, a source, a segment, a month")
+                                          "channel, a tag, a source, a segment, a month, a "
+                                          "campaign's number or name")
     limit: int = Field(default=1000, ge=1, le=100_000)
     offset: int = Field(default=0, ge=0)
 
