@@ -10,11 +10,11 @@ with fsync on), each measurement in a fresh process:
 - import: `crm orders import`'s code (crm/imports/orders.py) on a CSV of N orders from N/5
   customers (matched by email, all new): rows per second from opening the file to the last
   commit, beside a baseline measured in the same run: the same rows (customers, identities,
-  orders, their first status event) written into the same migrated schema by the bare driver
-  (aiosqlite or asyncpg) with `executemany`, a transaction per 1,000 orders, ids counted in
-  memory: no CSV, no normalising, no lookups, no audit. The rows are the Python values the import
-  has (datetimes included), built before the clock starts; the driver adapts them as it does
-  the import's. Goal (issue 18): >= 25% of raw.
+  orders, their first status event, its line in the customer's timeline) written into the same
+  migrated schema by the bare driver (aiosqlite or asyncpg) with `executemany`, a transaction
+  per 1,000 orders, ids counted in memory: no CSV, no normalising, no lookups, no audit. The
+  rows are the Python values the import has (datetimes included), built before the clock
+  starts; the driver adapts them as it does the import's. Goal (issue 18): >= 25% of raw.
 - lookup: with M orders stored (of M/10 customers with a phone each), "ORDER <number>" by SMS
   through the core's inbox (the customer dialogue with orders plugged in, as `crm run` has it),
   from the call to the answer's outbox row committed: p50 and p99, half of them for someone
@@ -102,7 +102,7 @@ def _raw_batches(data: list[tuple[str, ...]], customers: int
     seen: dict[str, int] = {}
     batches = []
     for start in range(0, len(data), BATCH):
-        cust, ident, order, event = [], [], [], []
+        cust, ident, order, event, timeline = [], [], [], [], []
         for i, (number, status, email, amount, placed, _items) in enumerate(
                 data[start:start + BATCH], start + 1):
             cid = seen.get(email)
@@ -115,8 +115,21 @@ def _raw_batches(data: list[tuple[str, ...]], customers: int
             order.append((i, number, number.upper(), None, cid, status, items,
                           round(float(amount) * 100), "EUR", at, at, now, now))
             event.append((i, status, "import:bench", "", at, now))
-        batches.append((cust, ident, order, event))
+            meta = json.dumps({"order": number, "status": status, "actor": "import:bench",
+                               "phrase": _phrase(number, status)}, separators=(",", ":"))
+            timeline.append((cid, "email", f"Order {number} placed: {status.title()} "
+                             "(import:bench).", meta, False, now))
+        batches.append((cust, ident, order, event, timeline))
     return batches
+
+
+def _phrase(number: str, status: str) -> dict[str, Any]:
+    """The shape of the phrase an imported order's timeline line keeps (crm/i18n.py)."""
+    label = {"label": {"en": status.title(), "ru": status.title()}}
+    actor = {"phrase": {"key": "actor_import", "args": {"name": "bench"}}}
+    head = {"phrase": {"key": "event_order_placed", "args": {"number": number, "status": label,
+                                                             "actor": actor}}}
+    return {"key": "event_order", "args": {"head": head, "note": "", "untold": ""}}
 
 
 _RAW = (
@@ -127,6 +140,9 @@ _RAW = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "INSERT INTO order_event (order_id, status, previous_status, source, actor, note, "
     "happened_at, created_at) VALUES (?, ?, NULL, 'import', ?, ?, ?, ?)",
+    "INSERT INTO message (customer_id, direction, channel, text, attachments, meta, author_kind, "
+    "delivery_status, automated, created_at) VALUES (?, 'event', ?, ?, '[]', ?, 'system', "
+    "'received', ?, ?)",
 )
 
 
@@ -224,7 +240,7 @@ async def lookup_run(url: str, stored: int, asks: int) -> dict[str, list[float]]
     await db.init(url)
     core = Core.build(parse_settings({"database": {"url": url},
                                       "orders": {"lookups_per_hour": 10_000},
-                                      "links": {"secret": "s" * 32}}))
+                                      "http": {"link_secret": "s" * 32}}))
     automation(core)
     dialogue = Dialogue(core)
     OrderDialogue(dialogue).install()

@@ -187,7 +187,7 @@ class Dialogue:
                                           else "file_file", turn.language) for a in big)
         limit = int(big[0].meta.get("limit") or self.core.files.max_bytes)
         await self.say(turn, "file_too_large", t("file_too_large", turn.language, names=names,
-                                                 limit=megabytes(limit)))
+                                                 limit=megabytes(limit, turn.language)))
 
     def _menu_choices(self, turn: Turn, opted_out: bool = False) -> tuple[Choice, ...]:
         return menu.main_menu(turn.channel, turn.language, opted_out=opted_out,
@@ -226,15 +226,10 @@ class Dialogue:
             turn.channel, turn.language, self.core.settings.bot.company_name)
         await self.say(turn, "unknown", text, self._menu_choices(turn))
 
-    def _kinds(self, channel: Channel) -> list[ConsentKind]:
-        # Carriers want STOP by SMS to stop every message by SMS, order updates included.
-        return [ConsentKind.MARKETING, ConsentKind.NOTIFICATIONS] if channel is Channel.SMS \
-            else [ConsentKind.MARKETING]
-
     async def _stop(self, turn: Turn, found: Recognised) -> None:
-        await self.core.consent.change(
-            turn.customer.id, self._kinds(turn.channel), False, channel=turn.channel,
-            source=self._source(turn, found), actor="customer")
+        # By SMS the consent service stops every message there, as carriers require.
+        await self.core.consent.stop(turn.customer.id, turn.channel,
+                                     source=self._source(turn, found), actor="customer")
         choices: tuple[Choice, ...] = ()
         if turn.channel is not Channel.SMS and await self._reachable_elsewhere(turn):
             choices = (menu.stop_everywhere(turn.language),)
@@ -243,19 +238,14 @@ class Dialogue:
                        choices)
 
     async def _stop_all(self, turn: Turn, found: Recognised) -> None:
-        source = self._source(turn, found)
-        await self.core.consent.change(turn.customer.id, ConsentKind.MARKETING, False,
-                                       channel=None, source=source, actor="customer")
-        if turn.channel is Channel.SMS:
-            await self.core.consent.change(turn.customer.id, ConsentKind.NOTIFICATIONS, False,
-                                           channel=Channel.SMS, source=source, actor="customer")
+        await self.core.consent.stop(turn.customer.id, turn.channel, everywhere=True,
+                                     source=self._source(turn, found), actor="customer")
         await self.say(turn, "stop_all", t("opted_out_everywhere", turn.language,
                                            company=self.core.settings.bot.company_name))
 
     async def _start(self, turn: Turn, found: Recognised) -> None:
-        await self.core.consent.change(
-            turn.customer.id, self._kinds(turn.channel), True, channel=turn.channel,
-            source=self._source(turn, found), actor="customer")
+        await self.core.consent.start(turn.customer.id, turn.channel,
+                                      source=self._source(turn, found), actor="customer")
         await self.say(turn, "start", menu.opted_in_text(turn.channel, turn.language,
                                                          self.core.settings.bot.company_name))
 

@@ -15,23 +15,27 @@ from dataclasses import dataclass
 
 import structlog
 
-from bot import order_desk, render, scheduling, toolkit
+from bot import campaigns, order_desk, render, scheduling, toolkit
+from bot import reports as report_desk
 from bot.mirror import Mirror, from_chat
 from channels.telegram import TelegramRuntime
 from channels.telegram.text import escape
+from crm import consent_commands
 from crm.consent import describe
 from crm.errors import CrmError
 from crm.i18n import known_language, team
 from crm.models import Cursor, Identity, Manager
 from crm.services import Core
+from crm.staff import LINK_MINUTES
 from crm.types import Attachment, Channel, ConversationStatus, StaffMessage
 
 log = structlog.get_logger(__name__)
 
 CUSTOMER_COMMANDS = {"via", "assign", "close", "reopen", "note", "tag", "untag", "info",
-                     "history", "r", "orders", "order"}
+                     "history", "r", "orders", "order", "consent"}
 VIA = {"telegram": Channel.TELEGRAM, "email": Channel.EMAIL, "sms": Channel.SMS,
-       "tg": Channel.TELEGRAM, "mail": Channel.EMAIL}
+       "webchat": Channel.WEBCHAT, "tg": Channel.TELEGRAM, "mail": Channel.EMAIL,
+       "web": Channel.WEBCHAT, "chat": Channel.WEBCHAT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,9 @@ class Desk:
             "untag": self._untag, "info": self._info, "history": self._history,
             "help": self._help, "start": self._help, "r": self._canned,
             "replies": self._replies, "find": self._find,
-            "orders": self._orders, "order": self._order}
+            "orders": self._orders, "order": self._order, "consent": self._consent,
+            "report": self._report, "web": self._web,
+            "campaign": self._campaign, "campaigns": self._campaigns, "cancel": self._cancel}
 
     async def in_group(self, message: StaffMessage) -> None:
         manager = await self.core.managers.by_telegram(message.user_id)
@@ -97,8 +103,9 @@ class Desk:
         token = from_chat.set(True)
         try:
             await self._act(manager, message, where)
-        except CrmError as e:  # a sentence for the manager; the detail is in the log
-            await self.say(where, f"⚠️ {e}")
+        except CrmError as e:  # a sentence for the manager, in their language
+            log.info("desk.refused", error=str(e), customer_id=where.customer_id)
+            await self.say(where, f"⚠️ {e.in_language(where.lang)}")
         finally:
             from_chat.reset(token)
 
@@ -119,6 +126,9 @@ class Desk:
             return
         if where.customer_id is None:
             if self.group is None or where.chat_id != self.group:
+                if await campaigns.active(manager):  # a reply to the campaign wizard
+                    await campaigns.answer(self, manager, where, text)
+                    return
                 await self.say(where, team("reply_to_answer", where.lang))
             return  # the team talking among themselves in the General topic
         files = await toolkit.sendable_files(self, message, where)
@@ -142,7 +152,7 @@ class Desk:
     async def say(self, where: Where, text: str, *, html: bool = False) -> None:
         block = text if html else render.notice(text, "")
         await self.mirror.answer(where.chat_id, where.thread_id, where.customer_id, [block],
-                                 key=where.key)
+                                 key=where.key, language=where.lang)
 
     # --- commands --------------------------------------------------------------------------
 
@@ -212,13 +222,12 @@ class Desk:
         self.runtime.react(where.chat_id, where.message_id, "✍")
 
     async def _tag(self, manager: Manager, where: Where, args: str, add: bool = True) -> None:
-        tags = {w.lstrip("#").lower() for w in args.split() if w.strip("#")}
+        tags = [w for w in args.split() if w.strip("#")]
         if not tags:
             await self.say(where, team("tag_usage", where.lang))
             return
-        customer = await self.core.customers.get(where.customer_id or 0)
-        now = set(customer.tags) | tags if add else set(customer.tags) - tags
-        await self.core.customers.update(customer.id, tags=sorted(now))
+        await self.core.customers.retag(where.customer_id or 0, add=tags if add else (),
+                                        remove=() if add else tags)
         self.runtime.react(where.chat_id, where.message_id, "👌")
 
     async def _untag(self, manager: Manager, where: Where, args: str) -> None:
@@ -227,23 +236,24 @@ class Desk:
     async def _info(self, manager: Manager, where: Where, _args: str) -> None:
         card = await self.core.queries.card(where.customer_id or 0)
         customer, conv = card.customer, card.conversations.latest
+        lang = where.lang
         name = customer.name or (customer.identities[0].address if customer.identities
-                                 else f"customer #{customer.id}")
+                                 else team("customer_number", lang, id=customer.id))
         lines = [f"<b>{escape(name)}</b> #{customer.id}"]
         for ident in customer.identities:
             bad = f" ⛔ {ident.undeliverable_reason}" if ident.undeliverable_reason else ""
             lines.append(f"{render.mark(ident.channel)}: {escape(ident.address + bad)}")
-        lang = where.lang
+        state = team(f"state_{conv.status.value}", lang) if conv else "—"
         lines += [
             f"{team('card_tags', lang)}: {escape(', '.join(customer.tags) or '—')}",
             f"{team('card_assignee', lang)}: "
             f"{escape(card.conversations.assignee_name or '—')}",
-            f"{team('card_conversation', lang)}: {conv.status.value if conv else '—'}",
+            f"{team('card_conversation', lang)}: {escape(state)}",
             f"{team('card_lead_source', lang)}: {escape(customer.lead_source or '—')}",
             f"{team('card_language', lang)}: {escape(customer.language or '—')}",
-            *(escape(line) for line in describe(card.consent)),
+            *(escape(line) for line in describe(card.consent, lang)),
             f"{team('card_orders', lang)}: "
-            f"{escape(await order_desk.summary(self.core, customer.id))}",
+            f"{escape(await order_desk.summary(self.core, customer.id, lang))}",
         ]
         await self.say(where, "\n".join(lines), html=True)
 
@@ -255,7 +265,7 @@ class Desk:
         for message in messages:
             blocks += render.blocks(await self.mirror.entry(message, language=where.lang))
         await self.mirror.answer(where.chat_id, where.thread_id, where.customer_id, blocks,
-                                 key=where.key)
+                                 key=where.key, language=where.lang)
 
     async def _help(self, manager: Manager, where: Where, _args: str) -> None:
         await self.say(where, team("help", where.lang))
@@ -269,16 +279,39 @@ class Desk:
     async def _find(self, manager: Manager, where: Where, args: str) -> None:
         await toolkit.find(self, where, args)
 
+    async def _consent(self, manager: Manager, where: Where, args: str) -> None:
+        await self.say(where, await consent_commands.command(
+            self.core, where.customer_id or 0, args, actor=f"manager:{manager.id}",
+            language=where.lang))
+
+    async def _web(self, manager: Manager, where: Where, _args: str) -> None:
+        """A one-time sign-in link to the web console, only in the manager's private chat."""
+        if manager.telegram_user_id is None or where.chat_id != manager.telegram_user_id:
+            await self.say(where, team("web_private", where.lang))
+            return
+        url = await self.core.staff.sign_in_link(manager)
+        await self.say(where, team("web_link", where.lang, url=url, minutes=LINK_MINUTES))
+
     async def _orders(self, manager: Manager, where: Where, _args: str) -> None:
-        await self.say(where, await order_desk.listing(self.core, where.customer_id or 0),
-                       html=True)
+        await self.say(where, await order_desk.listing(self.core, where.customer_id or 0,
+                                                       where.lang), html=True)
+
+    async def _report(self, manager: Manager, where: Where, args: str) -> None:
+        await report_desk.report(self, manager, where, args)
+
+    async def _campaign(self, manager: Manager, where: Where, _args: str) -> None:
+        await campaigns.start(self, manager, where)
+
+    async def _campaigns(self, manager: Manager, where: Where, _args: str) -> None:
+        await campaigns.listing(self, manager, where)
+
+    async def _cancel(self, manager: Manager, where: Where, _args: str) -> None:
+        await campaigns.cancel(self, manager, where)
 
     async def _order(self, manager: Manager, where: Where, args: str) -> None:
         if not args.strip():
-            await self.say(where, "Usage: /order NUMBER (/orders lists them).")
+            await self.say(where, team("order_usage", where.lang))
             return
         await self.say(where, await order_desk.details(self.core, where.customer_id or 0,
-                                                       args.strip().lstrip("#")), html=True)
-
-
-
+                                                       args.strip().lstrip("#"), where.lang),
+                       html=True)

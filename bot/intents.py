@@ -15,7 +15,9 @@ Each channel has its own triggers for the same intents (README, "What customers 
 - SMS and email: a bare number answering the numbered choices the bot sent last (within a day,
   and only if the channel showed the numbers); Telegram: a typed label of a button (the
   survey's 1–5).
-- Web chat (to come): buttons, like Telegram's.
+- Web chat: buttons, like Telegram's (a typed label of one too); and a message that is just a
+  keyword, as by SMS, except that stop and start have the short list of email: in a chat,
+  "cancel" or "end" is more likely about an order than about our news.
 
 An intent is recognised only if the dialogue has a handler for it (`enabled`): bot/orders.py
 plugs in ORDERS ("ORDERS", `/orders`), ORDER ("ORDER A-1042", `/order A-1042`) and
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from crm.orders import numbers
 from crm.types import Channel, Choice, ConsentSource, InboundMessage
 
 
@@ -129,7 +132,7 @@ _LANGUAGES = {"EN": "en", "ENG": "en", "ENGLISH": "en", "АНГЛИЙСКИЙ": 
               "RUS": "ru", "RUSSIAN": "ru", "РУС": "ru", "РУССКИЙ": "ru"}
 # "order 1042", "ORDER #A-77", "заказ №15": an order number holds a digit ("order status" is
 # a question for a person).
-_ORDER = re.compile(r"^\s*(order|заказ)\s*(?:№|#|no\.?)?\s*((?=[\w-]*\d)\w[\w-]{0,39})"
+_ORDER = re.compile(rf"^\s*(order|заказ)\s*(?:№|#|no\.?)?\s*({numbers.PATTERN})"
                     r"\s*[.!?]?\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*#?\s*(\d{1,2})\s*[.)!]?\s*$")
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|wg|ответ|отв|пересл)\s*(\[\d+\])?\s*:\s*)+",
@@ -150,7 +153,8 @@ def keyword(text: str, *, after_stop: bool = False) -> Recognised | None:
     order = _ORDER.match(text)
     if order is not None:
         lang = "ru" if order.group(1).lower() == "заказ" else "en"
-        return Recognised(Intent.ORDER, order.group(2), lang)
+        # "order 1042." ends a sentence: the dot is not part of the number.
+        return Recognised(Intent.ORDER, order.group(2).rstrip("."), lang)
     word = normalize(text)
     if not word:
         return None
@@ -244,6 +248,18 @@ def _email(msg: InboundMessage, ctx: Context) -> Recognised | None:
     return None
 
 
+def _webchat(msg: InboundMessage, ctx: Context) -> Recognised | None:
+    picked = choice_number(msg.text, ctx.choices, by_label=True)
+    if picked is not None:
+        return picked
+    word = normalize(msg.text) if len(msg.text) <= MAX_KEYWORD_LENGTH else ""
+    if word in _EMAIL_CONSENT:
+        intent, lang = _EMAIL_CONSENT[word]
+        return Recognised(intent, language=lang)
+    found = keyword(msg.text)
+    return found if found is not None and found.intent not in CONSENT_INTENTS else None
+
+
 def needs_history(msg: InboundMessage) -> bool:
     """Whether recognising `msg` depends on what the bot said last (a YES after a stop, a
     number after numbered choices): most messages do not, and then the dialogue looks nothing
@@ -273,6 +289,8 @@ def recognise(msg: InboundMessage, ctx: Context) -> Recognised | None:
         found = _email(msg, ctx)
     elif msg.channel is Channel.TELEGRAM:
         found = choice_number(msg.text, ctx.choices, by_label=True)
+    elif msg.channel is Channel.WEBCHAT:
+        found = _webchat(msg, ctx)
     else:  # SMS, and the test channel that stands in for text channels
         found = choice_number(msg.text, ctx.choices) or keyword(msg.text,
                                                                 after_stop=ctx.after_stop)

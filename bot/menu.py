@@ -1,7 +1,8 @@
 """The dialogue's choices and per-channel texts, as channel-neutral values.
 
 Choices are `crm.types.Choice`: Telegram shows them as buttons, SMS and email as numbered lines
-(a bare number answers them), the web chat as buttons. Texts that name a channel's own way to do
+(a bare number answers them), the web chat as buttons. The web chat has no commands to type, so
+its menu also holds the way to stop our news and offers. Texts that name a channel's own way to do
 something (`/stop` in Telegram, STOP by SMS, "unsubscribe" by email) have one variant per
 channel in crm/locales.
 """
@@ -22,10 +23,13 @@ def main_menu(channel: Channel, language: str, *, opted_out: bool,
         items.append(Choice(action(Intent.ORDERS), t("menu_orders", language)))
     if channel is Channel.TELEGRAM:  # SMS has the number already; email has no button for it
         items.append(Choice(action(Intent.PHONE), t("menu_phone", language)))
+    if channel in (Channel.TELEGRAM, Channel.WEBCHAT):
         items.append(Choice(action(Intent.HELP), t("menu_help", language)))
     items.append(Choice(action(Intent.LANGUAGE), t("menu_language", language)))
     if opted_out:
         items.append(Choice(action(Intent.START), t("menu_optin", language)))
+    elif channel is Channel.WEBCHAT:
+        items.append(Choice(action(Intent.STOP), t("menu_stop", language)))
     return tuple(items)
 
 
@@ -46,7 +50,8 @@ def label(found: Recognised, language: str) -> str | None:
     """What a pressed button said, for the timeline: "Talk to a manager", not "talk"."""
     keys = {Intent.TALK: "menu_talk", Intent.ORDERS: "menu_orders", Intent.PHONE: "menu_phone",
             Intent.HELP: "menu_help", Intent.LANGUAGE: "menu_language",
-            Intent.START: "menu_optin", Intent.STOP_ALL: "menu_stop_everywhere"}
+            Intent.START: "menu_optin", Intent.STOP_ALL: "menu_stop_everywhere",
+            Intent.STOP: "menu_stop", Intent.MENU: "menu_open"}
     if found.intent is Intent.LANGUAGE and found.arg in LANGUAGE_NAMES:
         return LANGUAGE_NAMES[found.arg]
     if found.intent in (Intent.RATE, Intent.ORDER):

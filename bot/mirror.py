@@ -12,22 +12,25 @@ skips a row our transaction has locked, so nothing falls between the two).
 
 Files: a message's files are mirrored as the files themselves, one row each (never extended),
 the first with the entry as its caption when it fits; what follows a file joins a new row, so
-the topic keeps the order. Texts are in the group's language ([telegram] managers_language); a
-notice to one manager is in theirs.
+the topic keeps the order. Texts are in the group's language ([telegram] managers_language); in
+private chats (no group) and a notice to one manager, in each manager's own.
 """
 
 from __future__ import annotations
 
 import contextvars
+import inspect
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 import structlog
 
 from bot import render
 from channels.telegram import TelegramRuntime
-from channels.telegram.text import utf16_len
+from channels.telegram.text import escape, utf16_len
+from crm.actors import actor_named
 from crm.events import (
     ConsentChanged,
     ConversationChanged,
@@ -37,9 +40,10 @@ from crm.events import (
     MessageQueued,
     MessageReceived,
     TeamNotice,
+    TeamReport,
 )
-from crm.files import is_kept
-from crm.i18n import team
+from crm.files import is_kept, note_of
+from crm.i18n import Phrase, Text, customer_label, in_language, team
 from crm.identity import reply_warning
 from crm.models import Conversation, Customer, CustomerTopic, Identity, Manager, Message, Outbox
 from crm.services import Core
@@ -62,6 +66,17 @@ COALESCE_LIMIT = 12_000  # characters of one row; past it a new row starts
 # Once half of a chat's window is spent, a new row waits this long so that what follows joins
 # it: the budget goes further (one message per customer, not one per line) at a small delay.
 COALESCE_DELAY = 2.0
+# What to post: blocks as they are (already in their reader's language), or made per language.
+Blocks = list[str] | Callable[[str], list[str] | Awaitable[list[str]]]
+
+
+class Target(NamedTuple):
+    """Where a mirror goes: a chat, the language it is read in, and for a manager's private
+    chat the header naming the customer (None: the customer's topic in the group)."""
+
+    address: str
+    lang: str
+    header: str | None
 
 
 class Mirror:
@@ -78,6 +93,7 @@ class Mirror:
         bus.subscribe(MessageEdited, self._edited, phase="in_transaction")
         bus.subscribe(ConversationChanged, self._changed, phase="in_transaction")
         bus.subscribe(TeamNotice, self._notice, phase="in_transaction")
+        bus.subscribe(TeamReport, self._report, phase="in_transaction")
         bus.subscribe(CustomersMerged, self._merged, phase="in_transaction")
         bus.subscribe(ConsentChanged, self._consent, phase="in_transaction")
         bus.subscribe(DeliveryChanged, self._delivery_failed, phase="in_transaction")
@@ -93,71 +109,101 @@ class Mirror:
                           reopen=event.direction is Direction.IN)
 
     async def _queued(self, event: MessageQueued) -> None:
-        if from_chat.get():
-            return
         message = await Message.get(id=event.message_id)
+        if from_chat.get() and not message.meta.get("canned"):
+            return  # what a manager wrote is in the chat already; `/r KEY` shows only the key
         if message.meta.get("dialogue"):
             return  # the bot's answer to a menu button or a keyword: not the team's business
         await self.mirror(event.customer_id, message, key=f"m{message.id}")
 
     async def mirror(self, customer_id: int, message: Message, *, key: str,
                      reopen: bool = False) -> None:
-        """A timeline entry into the chat: as text, or as its files with a caption."""
-        entry = await self.entry(message)
+        """A timeline entry into the chat: as text, or as its files with a caption; for each
+        reader in their language."""
         files = [Attachment(**a) for a in message.attachments if is_kept(a)]  # type: ignore[arg-type]
-        single = render.caption(entry) if len(files) == 1 == len(message.attachments) else None
-        if single is None:
-            await self.post(customer_id, render.blocks(entry), key=key, reopen=reopen)
-        for i, file in enumerate(files):
-            text = single or render.file_caption(entry, file.filename or file.kind)
-            await self.post_file(customer_id, file, text, key=f"{key}:f{i}",
-                                 reopen=reopen and single is not None)
+        entries: dict[str, render.Entry] = {}
+        for target in await self.targets(customer_id):
+            if target.lang not in entries:
+                entries[target.lang] = await self.entry(message, language=target.lang)
+            entry = entries[target.lang]
+            single = render.caption(entry) if len(files) == 1 == len(message.attachments) \
+                else None
+            if single is None:
+                await self._to(target, customer_id, render.blocks(entry), key, reopen=reopen)
+            for i, file in enumerate(files):
+                text = single or render.file_caption(entry, file.filename or file.kind)
+                await self._file_to(target, customer_id, file, text, key=f"{key}:f{i}",
+                                    reopen=reopen and single is not None)
 
     async def _edited(self, event: MessageEdited) -> None:
         if from_chat.get():
             return  # the manager's own correction: they see it where they made it
         message = await Message.get(id=event.message_id)
-        entry = await self.entry(message, edited=True)
-        await self.post(event.customer_id, render.blocks(entry),
+
+        async def blocks(lang: str) -> list[str]:
+            return render.blocks(await self.entry(message, edited=True, language=lang))
+
+        await self.post(event.customer_id, blocks,
                         key=f"e{message.id}:{uuid.uuid4().hex[:8]}")
 
     async def _changed(self, event: ConversationChanged) -> None:
         if event.change == "merged":
             return  # the topic says "merged into this customer"; the survivor's goes on
-        who = await _actor_name(event.actor)
-        if event.status is ConversationStatus.CLOSED:
-            text, close, reopen = team("closed_by", self.lang, who=who), True, False
-        else:
-            assignee = await Manager.get_or_none(id=event.assignee_id) \
-                if event.assignee_id else None
-            text = team("conversation_state", self.lang,
-                        state=team(f"state_{event.status.value}", self.lang),
-                        assignee=assignee.name if assignee else team("nobody", self.lang),
-                        who=who)
-            close, reopen = False, True
-        await self.post(event.customer_id, [render.notice(text)],
+        who = await actor_named(event.actor)
+        closed = event.status is ConversationStatus.CLOSED
+        assignee = await Manager.get_or_none(id=event.assignee_id) \
+            if event.assignee_id and not closed else None
+
+        async def blocks(lang: str) -> list[str]:
+            if closed:
+                return [render.notice(team("closed_by", lang, who=in_language(who, lang)))]
+            return [render.notice(team(
+                "conversation_state", lang, state=team(f"state_{event.status.value}", lang),
+                assignee=assignee.name if assignee else team("nobody", lang),
+                who=in_language(who, lang)))]
+
+        await self.post(event.customer_id, blocks,
                         key=f"c{event.conversation_id}:{uuid.uuid4().hex[:8]}",
-                        close=close, reopen=reopen)
+                        close=closed, reopen=not closed)
 
     async def _notice(self, event: TeamNotice) -> None:
-        block = render.notice(event.render(self.lang), "🔔")
         if self.group is not None and event.customer_id is not None:
-            await self.post(event.customer_id, [block], key=f"n{event.key}")
+            await self.post(event.customer_id,
+                            lambda lang: [render.notice(event.render(lang), "🔔")],
+                            key=f"n{event.key}")
             return
         if self.group is not None and event.manager_id is None:
+            block = render.notice(event.render(self.lang), "🔔")
             await self._enqueue(str(self.group), [block], f"tgnotice:{event.key}", None, {})
             return
         targets = [event.manager_id] if event.manager_id is not None else \
             [m.id for m in await Manager.filter(active=True)]
-        for manager in await Manager.filter(id__in=targets, active=True):
+        for manager in await Manager.filter(id__in=targets, active=True,
+                                            telegram_user_id__isnull=False):
             own = render.notice(event.render(manager.language or self.lang), "🔔")
             await self._enqueue(str(manager.telegram_user_id), [own],
                                 f"tgnotice:{event.key}:{manager.id}", None, {})
 
+    async def _report(self, event: TeamReport) -> None:
+        manager = await Manager.get_or_none(id=event.manager_id, active=True)
+        if manager is not None and manager.telegram_user_id is not None:  # console-only staff
+            await self.send_file(manager.telegram_user_id, None, event.photo, event.caption,
+                                 key=f"report:{event.key}")
+
+    async def send_file(self, chat_id: int, thread_id: int | None, file: Attachment,
+                        caption: str, key: str) -> None:
+        """A file of the bot's own (a report's chart) where a manager asked, with a plain-text
+        caption (escaped here for Telegram's HTML)."""
+        options: dict[str, Any] = {"caption": escape(caption)[:1024]}
+        if thread_id:
+            options["thread_id"] = thread_id
+        await self._enqueue(str(chat_id), [], f"tgfile:{key}", None, options,
+                            attachments=(file,))
+
     async def _merged(self, event: CustomersMerged) -> None:
-        await self.post(event.target_id, [render.notice(
-            team("merged", self.lang, id=event.source_id))],
-            key=f"merged{event.source_id}")
+        await self.post(event.target_id,
+                        lambda lang: [render.notice(team("merged", lang, id=event.source_id))],
+                        key=f"merged{event.source_id}")
 
     async def _consent(self, event: ConsentChanged) -> None:
         """A line in the customer's topic, if they have one: worth knowing before writing to
@@ -165,21 +211,48 @@ class Mirror:
         if self.group is None or not await CustomerTopic.filter(
                 customer_id=event.customer_id, chat_id=self.group).exists():
             return
-        await self.post(event.customer_id, [render.notice(render.consent_line(
-            event.kind.value, event.channel, event.granted, event.source, self.lang))],
+        await self.post(event.customer_id, lambda lang: [render.notice(render.consent_line(
+            event.kind.value, event.channel, event.granted, event.source, lang))],
             key=f"consent:{event.kind.value}:{event.channel}:{uuid.uuid4().hex[:8]}")
 
     async def _delivery_failed(self, event: DeliveryChanged) -> None:
-        if event.status is not DeliveryStatus.FAILED or event.message_id is None \
-                or event.customer_id is None:
+        if event.status is not DeliveryStatus.FAILED or event.customer_id is None:
             return
-        await self.post(event.customer_id, [render.failure(event.error, event.channel,
-                                                           self.lang)],
+        if event.message_id is None:
+            await self._file_not_shown(event)
+            return
+        message = await Message.get_or_none(id=event.message_id)
+        if message is None or message.meta.get("campaign_id"):
+            return  # a campaign's failures are its figures (crm campaigns stats), not topics
+        await self.post(event.customer_id,
+                        lambda lang: [render.failure(event.error, event.channel, lang)],
                         key=f"f{event.message_id}:{event.outbox_id}")
 
-    async def _delivery_shown(self, event: DeliveryChanged) -> None:
-        if event.message_id is None:
+    async def _file_not_shown(self, event: DeliveryChanged) -> None:
+        """A file of ours the chat refused (over Telegram's 50 MB, …): its caption and why, as
+        text, so what the customer wrote is not lost with the file."""
+        row = await Outbox.get_or_none(id=event.outbox_id) if event.outbox_id else None
+        if row is None or row.channel is not Channel.TELEGRAM \
+                or not row.idempotency_key.startswith("tgmirror:"):
             return
+        files = row.payload.get("attachments")
+        if not isinstance(files, list) or not files or not isinstance(files[0], dict):
+            return
+        options = row.payload.get("options")
+        options = options if isinstance(options, dict) else {}
+        name = str(files[0].get("filename") or files[0].get("kind") or "file")
+        why = render.notice(team("file_not_shown", self.lang, name=name,
+                                 reason=event.error or team("unknown_reason", self.lang)), "⚠️")
+        caption = str(options.get("caption") or "")
+        where = {"topic_customer_id": options["topic_customer_id"]} \
+            if "topic_customer_id" in options else {}
+        await self._enqueue(row.address, [b for b in (caption, why) if b],
+                            f"tgmirror:{row.address}:{event.customer_id}:nf{row.id}",
+                            event.customer_id, where)
+
+    async def _delivery_shown(self, event: DeliveryChanged) -> None:
+        if event.message_id is None or event.batched:
+            return  # a campaign's message: no manager's message to react to
         message = await Message.get_or_none(id=event.message_id)
         origin = message.meta.get("origin") if message else None
         if not isinstance(origin, dict):
@@ -196,11 +269,12 @@ class Mirror:
         lang = language or self.lang
         who, warning = team("who_system", lang), None
         if message.direction is Direction.IN:
-            who = await customer_name(message.customer_id,
-                                      str(message.meta.get("sender_name") or "") or None)
+            who = in_language(await customer_name(
+                message.customer_id, str(message.meta.get("sender_name") or "") or None), lang)
             identity = await Identity.get_or_none(id=message.identity_id) \
                 if message.identity_id is not None else None
-            warning = reply_warning(message.channel, identity.address) if identity else None
+            phrase = reply_warning(message.channel, identity.address) if identity else None
+            warning = phrase.render(lang) if phrase is not None else None
         elif message.author_id is not None:
             author = await Manager.get_or_none(id=message.author_id)
             who = author.name if author else team("who_manager", lang)
@@ -208,67 +282,94 @@ class Mirror:
             who = team("who_bot", lang)
         headers = message.meta.get("headers")
         subject = headers.get("subject") if isinstance(headers, dict) else None
+        said = Phrase.from_json(message.meta.get("phrase")) \
+            if message.direction is Direction.EVENT else None
+        reply = message.meta.get("campaign_reply")
         return render.Entry(message.direction, message.channel, message.text, who,
                             attachments=[_label(a, lang) for a in message.attachments],
                             subject=subject if message.channel is Channel.EMAIL else None,
                             automated=message.automated, edited=edited, warning=warning,
-                            language=lang)
+                            language=lang, phrase=said,
+                            campaign=str(reply.get("name")) if isinstance(reply, dict)
+                            else None)
 
     # --- writing to the chat ---------------------------------------------------------------
 
-    async def post(self, customer_id: int, blocks: list[str], *, key: str,
+    async def post(self, customer_id: int, blocks: Blocks, *, key: str,
                    close: bool = False, reopen: bool = False) -> None:
-        """Queue `blocks` for the customer's topic, or the managers' private chats."""
+        """Queue `blocks` for the customer's topic, or the managers' private chats: the same
+        blocks, or made for each reader's language (`blocks(lang)`)."""
+        made: dict[str, list[str]] = {}
+        for target in await self.targets(customer_id):
+            if target.lang not in made:
+                shown = blocks if isinstance(blocks, list) else blocks(target.lang)
+                made[target.lang] = await shown if inspect.isawaitable(shown) else shown
+            await self._to(target, customer_id, made[target.lang], key, close=close,
+                           reopen=reopen)
+
+    async def targets(self, customer_id: int) -> list[Target]:
+        """Where what is about this customer goes: their topic, in the group's language; else
+        the private chats of `private_targets`, each in its manager's language."""
+        if self.group is not None:
+            return [Target(str(self.group), self.lang, None)]
+        name = await customer_name(customer_id)
+        targets = []
+        for manager in await self.private_targets(customer_id):
+            lang = manager.language or self.lang
+            header = render.private_header(in_language(name, lang), customer_id)
+            targets.append(Target(str(manager.telegram_user_id), lang, header))
+        return targets
+
+    async def _to(self, target: Target, customer_id: int, blocks: list[str], key: str, *,
+                  close: bool = False, reopen: bool = False) -> None:
         if not blocks:
             return
-        if self.group is not None:
-            await self._coalesce(str(self.group), customer_id, blocks, key,
-                                 {"topic_customer_id": customer_id, "close_topic": close,
-                                  "reopen_topic": reopen})
-            return
-        name = await customer_name(customer_id)
-        header = render.private_header(name, customer_id)
-        for chat_id in await self.private_targets(customer_id):
-            await self._coalesce(str(chat_id), customer_id, blocks, key, {"header": header})
+        options: dict[str, Any] = {"header": target.header} if target.header is not None \
+            else {"topic_customer_id": customer_id, "close_topic": close, "reopen_topic": reopen}
+        await self._coalesce(target.address, customer_id, blocks, key, options)
 
-    async def post_file(self, customer_id: int, file: Attachment, caption: str, *, key: str,
-                        reopen: bool = False) -> None:
-        """Queue one file for the customer's topic (or the managers' private chats)."""
-        if self.group is not None:
-            address = str(self.group)
-            await self._enqueue(address, [], f"tgmirror:{address}:{customer_id}:{key}",
-                                customer_id, {"topic_customer_id": customer_id,
-                                              "reopen_topic": reopen, "caption": caption},
-                                attachments=(file,))
-            return
-        header = render.private_header(await customer_name(customer_id), customer_id)
-        for chat_id in await self.private_targets(customer_id):
-            await self._enqueue(str(chat_id), [], f"tgmirror:{chat_id}:{customer_id}:{key}",
-                                customer_id, {"caption": f"{header}\n{caption}"[:1024]},
-                                attachments=(file,))
+    async def _file_to(self, target: Target, customer_id: int, file: Attachment, caption: str,
+                       *, key: str, reopen: bool = False) -> None:
+        """Queue one file for the customer's topic (or a manager's private chat)."""
+        address = target.address
+        if target.header is None:
+            options: dict[str, Any] = {"topic_customer_id": customer_id,
+                                       "reopen_topic": reopen, "caption": caption}
+        else:
+            headed = f"{target.header}\n{caption}"
+            if utf16_len(headed) > render.CAPTION_LIMIT:
+                # With the header it would be cut: the text goes whole, before its file.
+                await self._coalesce(address, customer_id, [caption], f"{key}:t",
+                                     {"header": target.header})
+                headed = target.header
+            options = {"caption": headed}
+        await self._enqueue(address, [], f"tgmirror:{address}:{customer_id}:{key}",
+                            customer_id, options, attachments=(file,))
 
     async def answer(self, chat_id: int, thread_id: int | None, customer_id: int | None,
-                     blocks: list[str], key: str) -> None:
-        """A reply of the bot to a manager where they wrote."""
+                     blocks: list[str], key: str, language: str | None = None) -> None:
+        """A reply of the bot to a manager where they wrote (in `language`, theirs)."""
         if customer_id is not None and self.group is not None and chat_id == self.group:
             await self.post(customer_id, blocks, key=key)
             return
         options: dict[str, Any] = {"thread_id": thread_id} if thread_id else {}
         if customer_id is not None and self.group is None:
-            options["header"] = render.private_header(await customer_name(customer_id),
-                                                      customer_id)
+            name = in_language(await customer_name(customer_id), language or self.lang)
+            options["header"] = render.private_header(name, customer_id)
         await self._enqueue(str(chat_id), blocks, f"tgans:{key}", customer_id, options)
 
-    async def private_targets(self, customer_id: int) -> list[int]:
+    async def private_targets(self, customer_id: int) -> list[Manager]:
         """The assignee; else the managers online; else every manager."""
         conv = await Conversation.filter(customer_id=customer_id).order_by("-id").first()
         if conv is not None and conv.assignee_id is not None:
             manager = await Manager.get_or_none(id=conv.assignee_id, active=True)
-            if manager is not None:
-                return [manager.telegram_user_id]
-        managers = await Manager.filter(active=True).order_by("id")
+            if manager is not None and manager.telegram_user_id is not None:
+                return [manager]
+        # Staff of the web console only (no Telegram id) read it there.
+        managers = await Manager.filter(active=True, telegram_user_id__isnull=False) \
+            .order_by("id")
         online = [m for m in managers if m.availability.value == "online"]
-        return [m.telegram_user_id for m in (online or managers)]
+        return online or managers
 
     async def _coalesce(self, address: str, customer_id: int, blocks: list[str], key: str,
                         options: dict[str, Any]) -> None:
@@ -307,14 +408,15 @@ class Mirror:
             delay_seconds=delay)
 
 
-async def customer_name(customer_id: int, fallback: str | None = None) -> str:
+async def customer_name(customer_id: int, fallback: str | None = None) -> Text:
+    """Their name, else `fallback`, else their first address, else "customer #12"."""
     customer = await Customer.get_or_none(id=customer_id)
     if customer is not None and customer.name:
         return customer.name
     if fallback:
         return fallback
     identity = await Identity.filter(customer_id=customer_id).order_by("id").first()
-    return identity.address if identity else f"customer #{customer_id}"
+    return identity.address if identity else customer_label(None, customer_id)
 
 
 def _label(attachment: dict[str, object], lang: str) -> str:
@@ -325,13 +427,5 @@ def _label(attachment: dict[str, object], lang: str) -> str:
         return name
     if meta.get("too_large"):
         return team("file_label_too_large", lang, name=name)
-    return f"{name} ({meta['note']})" if meta.get("note") else name
-
-
-async def _actor_name(actor: str) -> str:
-    kind, _, ident = actor.partition(":")
-    if kind == "manager" and ident.isdigit():
-        manager = await Manager.get_or_none(id=int(ident))
-        if manager is not None:
-            return manager.name
-    return actor
+    note = note_of(attachment, lang)
+    return f"{name} ({note})" if note else name

@@ -58,7 +58,7 @@ class OrderDialogue:
             await self.dialogue.say(turn, "order", t("order_not_found", turn.language,
                                                      number=number))
             return
-        link = await self.core.orders.link(order.id)
+        link = await self.core.orders.link(order.id, order.customer_id)
         # By SMS the last steps only: every segment costs, and the page has the rest.
         await self.dialogue.say(turn, "order", texts.details(
             order, self.core.orders.statuses, turn.language, link,
@@ -69,9 +69,9 @@ class OrderDialogue:
             await self.dialogue.say(turn, "notifications", t("notifications_ask", turn.language),
                                     (await self._switch(turn),))
             return
-        await self.core.consent.change(turn.customer.id, ConsentKind.NOTIFICATIONS,
-                                       found.arg == "on", channel=turn.channel,
-                                       source=found.source, actor="customer")
+        word = self.core.consent.start if found.arg == "on" else self.core.consent.stop
+        await word(turn.customer.id, turn.channel, kind=ConsentKind.NOTIFICATIONS,
+                   source=found.source, actor="customer")
         await self.dialogue.say(turn, "notifications", texts.per_channel(
             f"notifications_{found.arg}", turn.channel, turn.language,
             company=self.core.settings.bot.company_name))

@@ -4,20 +4,22 @@ reader's language. Pure."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
-from channels.telegram.text import escape, escaped_pieces, utf16_len
+from channels.telegram.text import escape, escaped_pieces, split_text, utf16_len
 from channels.telegram.topics import topic_link
-from crm.i18n import team
+from crm.consent import source_name
+from crm.i18n import Phrase, team
 from crm.types import Channel, DeliveryStatus, Direction
 
 CAPTION_LIMIT = 1024  # Telegram's, for a file's caption
 __all__ = ["topic_link"]
 
+NAME_LIMIT = 128  # of a name in a caption or a header: a long one must not crowd out the rest
 BLOCK_LIMIT = 3800  # leaves room for a header when blocks are packed into one message
 CHANNEL_MARK = {Channel.TELEGRAM: "✈️ telegram", Channel.EMAIL: "✉️ email",
-                Channel.SMS: "📱 sms", Channel.TEST: "🧪 test"}
+                Channel.SMS: "📱 sms", Channel.WEBCHAT: "💬 web chat", Channel.TEST: "🧪 test"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,8 @@ class Entry:
     error: str | None = None
     warning: str | None = None  # e.g. crm.identity.reply_warning: shown under the head line
     language: str = "en"  # of whoever reads it
+    phrase: Phrase | None = None  # an event's text to show in `language` instead of `text`
+    campaign: str | None = None  # the campaign this customer's message answers
 
 
 def mark(channel: Channel) -> str:
@@ -66,12 +70,24 @@ def caption(entry: Entry) -> str | None:
 
 
 def file_caption(entry: Entry, name: str) -> str:
-    """The caption of one of several files: whose it is, and its name."""
-    return f"{_head(entry)}\n📎 {escape(name)}"[:CAPTION_LIMIT]
+    """The caption of one of several files: whose it is, and its name. Names are cut as plain
+    text, before escaping: a cut never splits a tag or an entity, which Telegram would refuse."""
+    head = _head(replace(entry, who=_cut(entry.who, NAME_LIMIT)))
+    return f"{head}\n📎 {escape(_cut(name, CAPTION_LIMIT - utf16_len(head) - 4, escape))}"
+
+
+def _cut(text: str, limit: int, measure: Callable[[str], str] = str) -> str:
+    """`text` within `limit` UTF-16 units (as `measure` makes it), "…" marking a cut."""
+    if utf16_len(measure(text)) <= limit:
+        return text
+    return split_text(text, limit - 1, lambda s: utf16_len(measure(s)))[0] + "…"
 
 
 def _extra(entry: Entry, *, with_files: bool = True) -> list[str]:
     extra = []
+    if entry.campaign:
+        line = team("campaign_reply_line", entry.language, name=entry.campaign)
+        extra.append(f"<i>{escape(line)}</i>")
     if entry.warning:
         extra.append(notice(entry.warning, "⚠️"))
     if entry.subject:
@@ -86,6 +102,8 @@ def blocks(entry: Entry, limit: int = BLOCK_LIMIT) -> list[str]:
     top = "\n".join([_head(entry), *_extra(entry)])
     body = entry.text.strip()
     if entry.direction is Direction.EVENT and not entry.automated:
+        if entry.phrase is not None:
+            body = entry.phrase.render(entry.language).strip()
         return [f"ℹ️ <i>{escape(body)}</i>"] if body else []
     if not body:
         return [top]
@@ -107,7 +125,7 @@ def private_header(customer_name: str, customer_id: int) -> str:
     by its `#c<id>`."""
     # One line whatever the name holds: a newline in it would push our reference off the first
     # line and let the name's own "#c9" pick the customer a reply goes to.
-    name = " ".join(customer_name.split())
+    name = _cut(" ".join(customer_name.split()), NAME_LIMIT)
     return f"<b>{escape(name)}</b> #c{customer_id}"
 
 
@@ -130,4 +148,5 @@ def consent_line(kind: str, channel: str, granted: bool, source: str,
     """`Marketing: stopped on sms (keyword).` for the managers' topic (plain text)."""
     where = team("every_channel", language) if channel == "*" else channel
     return team("consent_resumed" if granted else "consent_stopped", language,
-                kind=team(f"kind_{kind}", language), where=where, source=source)
+                kind=team(f"kind_{kind}", language), where=where,
+                source=source_name(source, language))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bot import render
 from channels.telegram.text import escape
 from crm.edits import EditOutcome
-from crm.files import is_kept, megabytes, too_large
+from crm.files import is_kept, megabytes, note_of, too_large
 from crm.i18n import team
 from crm.models import Manager
 from crm.types import Attachment, Direction, StaffMessage
@@ -33,12 +33,13 @@ async def sendable_files(desk: Desk, message: StaffMessage,
         name = lost.filename or lost.kind
         if too_large(lost):
             limit = int(lost.meta.get("limit") or desk.core.files.max_bytes)
-            size = megabytes(lost.size) if lost.size else "?"
+            size = megabytes(lost.size, where.lang) if lost.size else "?"
             await desk.say(where, team("file_too_large", where.lang, name=name, size=size,
-                                       limit=megabytes(min(limit, 20 * 1024 * 1024))))
+                                       limit=megabytes(min(limit, 20 * 1024 * 1024),
+                                                       where.lang)))
         else:
             await desk.say(where, team("file_not_kept", where.lang, name=name,
-                                       why=str(lost.meta.get("note") or "")))
+                                       why=note_of(lost, where.lang)))
     if len(kept) < len(message.attachments):
         return None  # half a message would mislead: the manager sends again
     return kept

@@ -53,8 +53,14 @@ def _sms(core: Core, web_app: web.Application) -> ChannelRuntime | None:
     return build(core, web_app)
 
 
+def _webchat(core: Core, web_app: web.Application) -> ChannelRuntime | None:
+    from channels.webchat import build
+
+    return build(core, web_app)
+
+
 DEFAULT_CHANNELS: tuple[tuple[str, ChannelBuilder], ...] = (
-    ("telegram", _telegram), ("email", _email), ("sms", _sms),
+    ("telegram", _telegram), ("email", _email), ("sms", _sms), ("webchat", _webchat),
 )
 
 
@@ -73,6 +79,8 @@ class App:
         self.core: Core | None = None
         self.channels: list[ChannelRuntime] = []
         self.http: HttpServer | None = None
+        self.live: Any = None  # crm/live.py LiveFeed, when the console is on
+        self.console: web.Application | None = None  # its aiohttp app (its import jobs)
         self.scheduler: Any = None
         self._off: dict[str, str] = {}
 
@@ -117,6 +125,8 @@ class App:
         dialogue = Dialogue(core)
         OrderDialogue(dialogue).install()
         core.inbox = dialogue
+        if settings.console.enabled or settings.webchat.enabled:
+            await self._live(core)
         web_app = build_app(self.health)
         builders: list[tuple[str, ChannelBuilder]] = list(DEFAULT_CHANNELS) if self._builtin \
             else []
@@ -131,10 +141,17 @@ class App:
                 core.dispatcher.register(runtime.sender)
 
         self._web(core, web_app)
+        if settings.console.enabled:
+            await self._console(core, web_app)
 
         self.http = HttpServer(web_app, settings.http.host, settings.http.port)
         await self.http.start()
         self._stack.push_async_callback(self.http.stop)
+        if settings.console.enabled:
+            link = await core.staff.first_admin_link()
+            if link is not None:  # a fresh install: whoever runs it makes the first admin
+                log.warning("console.first_admin", url=link, hint="open this link once to "
+                            "create the first admin of the web console")
 
         for runtime in self.channels:
             await runtime.start()
@@ -155,11 +172,15 @@ class App:
     def _web(self, core: Core, web_app: web.Application) -> None:
         """The HTTP API at /api, and webhooks out: their own outbox channel, only if any."""
         settings = self.settings
+        from web.campaign_pages import mount as mount_campaigns
         from web.files import mount as mount_files
+        from web.home import mount as mount_home
         from web.order_page import mount as mount_orders
 
+        mount_home(web_app, settings)  # /: what this is, and where to go (the demo, the console)
         mount_files(web_app, core.links)  # /f/<token>: files, for SMS downloads and Twilio's MMS
         mount_orders(web_app, core)  # /o/<token>: an order's status page
+        mount_campaigns(web_app, core)  # /u/<token> unsubscribe, /l/<token> tracked links
         if settings.api.enabled:
             from web.api.app import PREFIX, build_api
 
@@ -175,6 +196,23 @@ class App:
                                    max_attempts=settings.api.webhook_max_attempts)
             core.dispatcher.register(sender)
             self._stack.push_async_callback(sender.close)  # after the dispatcher has stopped
+
+    async def _live(self, core: Core) -> None:
+        """The feed of committed events that console pages and web chat visitors listen to
+        (on PostgreSQL, from every process on the database)."""
+        from crm.live import LiveFeed
+
+        self.live = core.live = LiveFeed(core.bus, self.settings.database.url)
+        self.live.install()
+        await self.live.start()
+        self._stack.push_async_callback(self.live.stop)
+
+    async def _console(self, core: Core, web_app: web.Application) -> None:
+        """The web console at /console."""
+        from web.console.app import PREFIX, build_console
+
+        self.console = build_console(core, self.live)
+        web_app.add_subapp(PREFIX, self.console)
 
     async def _stop_scheduler(self) -> None:
         if self.scheduler is not None and self.scheduler.running:

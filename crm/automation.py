@@ -18,6 +18,8 @@ from crm.events import REACT, ConversationChanged, MessageQueued, MessageReceive
 from crm.followups import Followups
 from crm.i18n import Phrase
 from crm.models import Conversation
+from crm.reports.digest import Digest
+from crm.reports.facts import Facts
 from crm.routing import Router
 from crm.sla import BusinessHours
 from crm.tasks import Tasks
@@ -42,6 +44,8 @@ class Automation:
         self.followups = Followups(core, self.tasks, self.hours)
         self.commands = TeamCommands(core, self.tasks, self.router, self.hours)
         self.replies = AutoReplies(core, self.hours)
+        self.facts = Facts(self.hours, core.clock)
+        self.digest = Digest(core, self.tasks)
 
     def install(self) -> None:
         bus = self.core.bus
@@ -66,12 +70,15 @@ class Automation:
             await self.router.route(conv, reason=Phrase(
                 "reason_new" if event.new_conversation else "reason_reopened"))
         await self.deadlines.customer_wrote(conv, new=event.new_conversation)
+        await self.facts.customer_waits(conv)
 
     async def _queued(self, event: MessageQueued) -> None:
-        if event.direction is not Direction.OUT or event.author_id is None \
+        if event.direction is not Direction.OUT or not event.answers \
                 or event.conversation_id is None:
-            return
+            return  # the bot's messages leave the customer waiting for a person
         await self.deadlines.answered(event.conversation_id)
+        await self.facts.person_replied(event.conversation_id, event.author_id,
+                                        event.channel.value)
         await self.followups.manager_wrote(event.conversation_id, event.customer_id,
                                            event.message_id, event.author_id)
 
@@ -89,6 +96,7 @@ class Automation:
         if event.change == "merged":
             return  # merged into the survivor's conversation: no survey for this one
         conv = await Conversation.get(id=event.conversation_id)
+        await self.facts.closed(conv)
         await self.followups.closed(conv)
 
     async def _after_changed(self, event: ConversationChanged) -> None:

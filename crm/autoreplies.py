@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from crm.conversations import ANSWERING
 from crm.errors import SendRejected
 from crm.i18n import t
 from crm.models import Conversation, Message
@@ -61,8 +62,8 @@ class AutoReplies:
         if not await Conversation.filter(id=conversation_id, acknowledged=False).update(
                 acknowledged=True):
             return False
-        answered = await Message.filter(conversation_id=conversation_id,
-                                        direction=Direction.OUT, author_kind="manager").exists()
+        answered = await Message.filter(conversation_id=conversation_id, direction=Direction.OUT,
+                                        author_kind__in=ANSWERING).exists()
         # Something else (the after-hours reply, an intent's answer) answered this message.
         replied_now = await Message.filter(conversation_id=conversation_id,
                                            direction=Direction.OUT, id__gt=message_id).exists()

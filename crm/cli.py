@@ -119,8 +119,9 @@ def managers() -> None:
 
 @managers.command("add")
 @_config_option
-@click.argument("telegram_user_id", type=int)
-@click.argument("name")
+@click.argument("who", nargs=-1, required=True, metavar="[TELEGRAM_USER_ID] NAME")
+@click.option("--email", default=None,
+              help="their email, to sign in to the web console (then `crm managers password`)")
 @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.MANAGER.value,
               show_default=True, help="admin: everything; manager: customers; marketer: campaigns")
 @click.option("--username", help="Telegram @username, for /assign @name")
@@ -128,15 +129,53 @@ def managers() -> None:
               help="open conversations this manager can hold at once")
 @click.option("--language", type=click.Choice(["en", "ru"]), default=None,
               help="what the bot writes to them; default: their Telegram app's language")
-def managers_add(config_path: str, telegram_user_id: int, name: str, role: str,
+def managers_add(config_path: str, who: tuple[str, ...], email: str | None, role: str,
                  username: str | None, capacity: int, language: str | None) -> None:
-    """Register a manager by Telegram user id."""
+    """Register a manager by Telegram user id, by email (--email), or both.
+
+    `crm managers add 123456789 Ann`, `crm managers add Ann --email ann@example.com`.
+    """
     from crm.managers import Managers
 
+    if len(who) == 2 and who[0].lstrip("-").isdigit():
+        telegram_user_id: int | None = int(who[0])
+        name = who[1]
+    elif len(who) == 1:
+        telegram_user_id, name = None, who[0]
+    else:
+        raise click.UsageError("give TELEGRAM_USER_ID NAME, or NAME with --email (quote a name "
+                               "with spaces)")
+    if telegram_user_id is None and not email:
+        raise click.UsageError("give a Telegram user id before the name, or --email, or both")
     m = _with_db(_settings(config_path), lambda: Managers().add(
         telegram_user_id, name, Role(role), username and username.lstrip("@"), capacity,
-        language=language))
-    click.echo(f"added manager #{m.id}: {m.name} ({m.role.value}), Telegram {m.telegram_user_id}")
+        language=language, email=email))
+    ways = [f"Telegram {m.telegram_user_id}" if m.telegram_user_id else "",
+            f"email {m.email}" if m.email else ""]
+    click.echo(f"added manager #{m.id}: {m.name} ({m.role.value}), "
+               f"{', '.join(w for w in ways if w)}")
+    if m.email and not m.password_hash:
+        click.echo(f"set their console password with `crm managers password {m.email}`")
+
+
+@managers.command("password")
+@_config_option
+@click.argument("name")
+@click.password_option("--password", prompt="New password", confirmation_prompt=True,
+                       help="read from a prompt unless given (or from $CRM_PASSWORD)",
+                       envvar="CRM_PASSWORD")
+def managers_password(config_path: str, name: str, password: str) -> None:
+    """Set the web console password of a manager (NAME: email, @username, #id or name)."""
+    from crm.managers import Managers
+
+    async def work() -> Any:
+        managers = Managers()
+        manager = await managers.find(name)
+        await managers.set_password(manager, password)
+        return manager
+
+    m = _with_db(_settings(config_path), work)
+    click.echo(f"password set for {m.name} ({m.email}): sign in at /console")
 
 
 @managers.command("list")
@@ -154,24 +193,30 @@ def managers_list(config_path: str, include_removed: bool) -> None:
     for m in rows:
         state = m.availability.value if m.active else "removed"
         user = f" @{m.username}" if m.username else ""
-        click.echo(f"{m.id:>4}  {m.telegram_user_id:>12}  {m.role.value:8}  {state:7}  "
-                   f"{m.name}{user}")
+        email = f" <{m.email}>" if m.email else ""
+        click.echo(f"{m.id:>4}  {m.telegram_user_id or '-':>12}  {m.role.value:8}  {state:7}  "
+                   f"{m.name}{user}{email}")
 
 
 @managers.command("remove")
 @_config_option
-@click.argument("telegram_user_id", type=int)
-def managers_remove(config_path: str, telegram_user_id: int) -> None:
-    """Remove a manager (their history stays)."""
+@click.argument("who")
+def managers_remove(config_path: str, who: str) -> None:
+    """Remove a manager (their history stays): WHO is a Telegram user id, an email, @username,
+    #id or a name."""
     from crm.managers import Managers
 
-    m = _with_db(_settings(config_path), lambda: Managers().remove(telegram_user_id))
+    async def work() -> Any:
+        managers = Managers()
+        return await managers.deactivate(await managers.find(who), actor="cli")
+
+    m = _with_db(_settings(config_path), work)
     click.echo(f"removed manager #{m.id}: {m.name}")
 
 
 @main.group()
 def customers() -> None:
-    """Customers: find, read a timeline, import, merge, export or forget."""
+    """Customers: find, read a timeline, consent, import, merge, export or forget."""
 
 
 def _core(settings: Settings) -> Any:
@@ -377,6 +422,10 @@ def config_check(config_path: str) -> None:
     for name, on in (("telegram", s.telegram.enabled), ("email", s.email.enabled),
                      ("sms", s.sms.enabled)):
         click.echo(f"  {name:8} {'on' if on else 'off (no credentials)'}")
+    click.echo(f"  {'webchat':8} " + (
+        f"on at {s.http.public_url}/webchat/widget.js for "
+        f"{', '.join(s.webchat.allowed_origins) or 'this server own pages only'}"
+        if s.webchat.enabled else "off ([webchat] enabled = false)"))
     click.echo(f"  {'api':8} " + (f"on at {s.http.public_url}/api/v1 (docs: /api/docs)"
                                   if s.api.enabled else "off"))
     click.echo(f"  {'webhooks':8} " + (", ".join(w.url for w in s.webhooks) or "none"))
@@ -423,13 +472,21 @@ def tasks_list(config_path: str, manager_id: int | None) -> None:
 
 
 # Commands in modules of their own, registered here: the toolkit's (crm/cli_toolkit.py:
-# replies, customers find) and the imports (crm/cli_import.py: orders import, customers
-# import). They need the helpers above.
+# replies, customers find), consent (crm/cli_consent.py: customers consent), the imports
+# (crm/cli_import.py: orders import, customers import) and campaigns (crm/cli_campaigns.py:
+# segments, campaigns). They need the helpers above.
+from crm.cli_campaigns import campaigns, segments  # noqa: E402
+from crm.cli_consent import register as register_consent  # noqa: E402
 from crm.cli_import import customers_import, orders  # noqa: E402
+from crm.cli_reports import reports  # noqa: E402
 from crm.cli_toolkit import register  # noqa: E402
 
 register(main, customers)
+register_consent(customers)
 main.add_command(orders)
+main.add_command(reports)
+main.add_command(segments)
+main.add_command(campaigns)
 customers.add_command(customers_import)
 
 

@@ -49,7 +49,7 @@ def orders_import(config_path: str, file: str, dry_run: bool, notify: bool) -> N
         return OrderImporter(core, actor=f"import:{Path(file).name}", notify=notify).run(
             file, dry_run=dry_run, progress=progress)
 
-    _import(config_path, file, "orders", work)
+    _import(config_path, file, "orders", work, dry_run)
 
 
 @click.command("import")
@@ -66,11 +66,12 @@ def customers_import(config_path: str, file: str, dry_run: bool) -> None:
         return CustomerImporter(core, actor=f"import:{Path(file).name}").run(
             file, dry_run=dry_run, progress=progress)
 
-    _import(config_path, file, "customers", work)
+    _import(config_path, file, "customers", work, dry_run)
 
 
 def _import(config_path: str, file: str, what: str,
-            work: Callable[[Any, Callable[[int], object]], Awaitable[ImportReport]]) -> None:
+            work: Callable[[Any, Callable[[int], object]], Awaitable[ImportReport]],
+            dry_run: bool) -> None:
     from crm import logs
     from crm.cli import _settings, _with_db
     from crm.services import Core
@@ -88,7 +89,8 @@ def _import(config_path: str, file: str, what: str,
 
         async def run() -> ImportReport:
             core = Core.build(settings)
-            await core.signer.key()  # before any batch's transaction (crm/links.py says why)
+            if not dry_run:  # a dry run stores nothing, not even a generated link key
+                await core.signer.key()  # before any batch's transaction (crm/links.py: why)
             if settings.webhooks:  # status changes reach the receivers from here too
                 from crm.webhooks import Webhooks
 

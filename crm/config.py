@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from crm.errors import ConfigError
+from crm.settings_campaigns import CampaignsSettings
 from crm.settings_orders import CustomersSettings, OrdersSettings
 from crm.types import WebhookEvent
 
@@ -167,6 +168,9 @@ class OutboxSettings(_Section):
     # Per channel and per lane (live, notify, bulk each have this many; crm/dispatcher.py).
     max_in_flight: int = Field(default=50, ge=1, le=1000)
     shutdown_grace: float = Field(default=5.0, ge=0, le=120)
+    # PostgreSQL, several processes: how often one that stands by for a channel tries to take
+    # over its sending, and the one sending checks it still may (crm/dispatcher.py).
+    standby_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
 class LoggingSettings(_Section):
@@ -187,6 +191,11 @@ class TelegramSettings(_Section):
     poll_timeout: int = Field(default=30, ge=0, le=50)
     # Where our HTTP server takes Telegram's webhook calls (mode = "webhook").
     webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[A-Za-z0-9_/.-]*$")
+    # Paid broadcasts (opt-in): campaign messages carry `allow_paid_broadcast` and go at up to
+    # `paid_broadcast_rate` a second instead of 30, for 0.1 Telegram Stars each (the bot's
+    # balance pays). Replies and notices stay within the free 30 a second.
+    paid_broadcast: bool = False
+    paid_broadcast_rate: float = Field(default=1000.0, gt=0, le=1000)
 
     @property
     def enabled(self) -> bool:
@@ -333,7 +342,8 @@ class BotSettings(_Section):
     default_language: Literal["en", "ru"] = "en"
     company_name: str = "our team"
     # Channels whose customers get one "we have your message" note per unanswered conversation.
-    acknowledge: list[Literal["telegram", "email", "sms"]] = ["telegram", "email"]
+    acknowledge: list[Literal["telegram", "email", "sms", "webchat"]] = [
+        "telegram", "email", "webchat"]
 
 
 class ConsentSettings(_Section):
@@ -362,6 +372,77 @@ class ApiSettings(_Section):
     # [outbox] backoff_max: the default keeps retrying for about a day), and the timeout of one.
     webhook_max_attempts: int = Field(default=40, ge=1, le=1000)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
+class ConsoleSettings(_Section):
+    """The web console under /console (web/console): staff sessions and sign-in."""
+
+    enabled: bool = True
+    # A session unused this long is over (the staff member signs in again).
+    session_idle_minutes: int = Field(default=480, ge=5, le=60 * 24 * 30)
+    # And any session, used or not, after this long.
+    session_max_hours: float = Field(default=24 * 14, gt=0, le=24 * 365)
+    # Failed sign-ins with one email within the window lock that email out for lockout_minutes
+    # (a client address gets four times as many, across emails).
+    sign_in_max_failures: int = Field(default=5, ge=1, le=100)
+    sign_in_window_minutes: float = Field(default=15.0, gt=0)
+    sign_in_lockout_minutes: float = Field(default=15.0, gt=0)
+    # The link `crm run` logs while there is no admin: how long it stays valid.
+    first_admin_link_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # Conversations on one page of the inbox.
+    page_size: int = Field(default=50, ge=5, le=500)
+
+
+_ORIGIN = re.compile(r"^https?://[a-z0-9.\-]+(:\d{1,5})?$|^https?://\[[0-9a-f:.]+\](:\d{1,5})?$")
+
+
+def origin_of(url: str) -> str:
+    """`https://Shop.example:443/path` -> `https://shop.example:443`: what a browser sends as
+    Origin for a page at that URL (scheme and host lower-cased, the port as written)."""
+    scheme, _, rest = url.strip().partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return f"{scheme.lower()}://{host.lower()}"
+
+
+class WebchatSettings(_Section):
+    """The chat widget on the shop's own site (channels/webchat)."""
+
+    enabled: bool = False
+    # Pages of these origins may use the widget (exactly `scheme://host[:port]`, as browsers
+    # send Origin); [http] public_url's own origin always may (the demo page).
+    allowed_origins: list[str] = Field(default_factory=list)
+    # A visitor's token (kept by their browser) lasts this long after their last visit.
+    visitor_days: float = Field(default=90.0, gt=0, le=3650)
+    # Requests per minute per visitor and per client address (per process), with bursts.
+    visitor_rate_per_minute: float = Field(default=30.0, gt=0)
+    visitor_burst: int = Field(default=10, ge=1)
+    ip_rate_per_minute: float = Field(default=300.0, gt=0)
+    ip_burst: int = Field(default=60, ge=1)
+    # Open event streams per visitor (browser tabs) and per client address, per process.
+    streams_per_visitor: int = Field(default=5, ge=1, le=100)
+    streams_per_ip: int = Field(default=200, ge=1)
+    max_text_length: int = Field(default=4000, ge=1, le=20_000)
+    history_page: int = Field(default=50, ge=5, le=500)
+    # The code that links an email or a phone number: valid this long, this many tries, and at
+    # most codes_per_hour sent for one visitor.
+    code_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    code_attempts: int = Field(default=5, ge=1, le=20)
+    codes_per_hour: int = Field(default=5, ge=1, le=100)
+    # Messages a second the channel hands to visitors (the outbox's limit for it).
+    send_per_second: float = Field(default=500.0, gt=0)
+    # Seconds between keep-alive comments on an idle event stream (proxies close silent ones).
+    ping_seconds: float = Field(default=20.0, gt=0, le=300)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        bad = [o for o in v if not _ORIGIN.match(o)]
+        if bad:
+            raise ValueError(
+                f"not an origin: {', '.join(repr(o) for o in bad)}; write each exactly as "
+                "browsers send it: scheme://host or scheme://host:port, lower case, no path "
+                "and no slash at the end (\"https://shop.example.com\")")
+        return v
 
 
 class WebhookSettings(_Section):
@@ -396,6 +477,37 @@ class WebhookSettings(_Section):
         return "*" in self.events or event.value in self.events
 
 
+class ReportsSettings(_Section):
+    """Reports (crm/reports) and the weekly digest to the admins."""
+
+    # Days, months and busy hours are counted in this zone; empty: [sla] timezone.
+    timezone: str = ""
+    # Revenue is summed in this currency (ISO code); empty: the one most of the latest 1,000
+    # orders are in.
+    currency: str = Field(default="", pattern=r"^([A-Za-z]{3})?$")
+    # Orders in these statuses are neither orders nor revenue in the reports.
+    excluded_statuses: list[str] = Field(default_factory=lambda: ["cancelled"])
+    # The weekly digest: the overview of the last 7 days, as a chart and a summary, to every
+    # admin's private chat with the bot.
+    digest: bool = False
+    digest_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    digest_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    digest_timezone: str = ""  # empty: the reports' zone
+
+    @field_validator("timezone", "digest_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if not v:
+            return v
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone name such as UTC or Europe/Berlin") from None
+        return v
+
+
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
@@ -412,8 +524,12 @@ class Settings(_Section):
     email: EmailSettings = EmailSettings()
     sms: SmsSettings = SmsSettings()
     api: ApiSettings = ApiSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    webchat: WebchatSettings = WebchatSettings()
     orders: OrdersSettings = OrdersSettings()
     customers: CustomersSettings = CustomersSettings()
+    reports: ReportsSettings = ReportsSettings()
+    campaigns: CampaignsSettings = CampaignsSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
 
     @field_validator("webhooks")

@@ -6,9 +6,15 @@ The rules (also in the README, "Consent"):
   channel at once (`channel=None`, stored as "*"). On a channel the newer of the channel's own
   word and the every-channel word counts; with neither, the configured default
   (`[consent] marketing_default`, `notifications_default`).
-- A STOP stops the channel it was said on (SMS STOP: marketing *and* notifications by SMS, as
-  carriers require); STOPALL, `/stop all` or the "on every channel" choice stop every channel.
-  A START restores the channel it was said on only: saying START by SMS does not resume email.
+- People's words go through `stop` and `start`, whoever passes them on (the customer dialogue,
+  the API, an import, a manager's `/consent`, `crm customers consent`); they apply the channels'
+  rules (`effects`). A stop of marketing stops the channel it concerns; STOPALL, `/stop all` or
+  the "on every channel" choice (`everywhere`), and a word about no channel in particular, stop
+  every channel. By SMS a word about marketing is a word about every message there, as carriers
+  require: SMS STOP (or STOPALL) also stops notifications by SMS, SMS START brings both back.
+  A start restores the channel it concerns only: saying START by SMS does not resume email.
+  Notifications alone (UPDATES OFF) are their own word and leave marketing as it was.
+- `change` records exactly what it is given: the primitive under `stop` and `start`.
 - Every change writes one audit row (`consent.changed`, with its source and actor) and emits
   `ConsentChanged`, in the caller's unit of work; asking for what already holds changes nothing.
 
@@ -32,6 +38,7 @@ from crm import sql
 from crm.clock import Clock, utcnow
 from crm.config import ConsentSettings
 from crm.events import ConsentChanged, EventBus
+from crm.i18n import Phrase, team
 from crm.models import AuditLog, Consent, Identity, Message
 from crm.types import Channel, ConsentKind, ConsentSource, Direction
 
@@ -79,6 +86,18 @@ def effective(rows: Sequence[Consent], kind: ConsentKind, channel: str,
     return ConsentState(kind, channel, row.granted, row.source, row.actor, row.changed_at)
 
 
+def effects(kind: ConsentKind, channel: Channel | None,
+            everywhere: bool = False) -> list[tuple[ConsentKind, Channel | None]]:
+    """What a word about `kind` concerning `channel` changes: (kind, channel or None for every
+    channel) pairs, in order. Pure; the rules are in the module's docstring."""
+    out: list[tuple[ConsentKind, Channel | None]] = [
+        (kind, None if everywhere or channel is None else channel)]
+    if kind is ConsentKind.MARKETING and channel is Channel.SMS:
+        # Carriers: STOP by SMS means no more messages of any kind by SMS; START undoes it.
+        out.append((ConsentKind.NOTIFICATIONS, Channel.SMS))
+    return out
+
+
 class Consents:
     """The consent service: change, ask, describe; merge, export and forget follow the customer."""
 
@@ -95,12 +114,37 @@ class Consents:
             else self.settings.notifications_default
         return value == "granted"
 
+    async def stop(self, customer_id: int, channel: Channel | None, *, source: ConsentSource,
+                   actor: str, kind: ConsentKind = ConsentKind.MARKETING,
+                   everywhere: bool = False) -> list[ConsentState]:
+        """A person's "stop" about `kind` on `channel` (None: no channel in particular, so every
+        channel), with what the channel's rules tie to it; returns the states that changed."""
+        return await self._word(customer_id, False, channel, kind, everywhere, source, actor)
+
+    async def start(self, customer_id: int, channel: Channel | None, *, source: ConsentSource,
+                    actor: str, kind: ConsentKind = ConsentKind.MARKETING,
+                    everywhere: bool = False) -> list[ConsentState]:
+        """A person's "start" about `kind` on `channel`: the way back from `stop`."""
+        return await self._word(customer_id, True, channel, kind, everywhere, source, actor)
+
+    async def _word(self, customer_id: int, granted: bool, channel: Channel | None,
+                    kind: ConsentKind, everywhere: bool, source: ConsentSource,
+                    actor: str) -> list[ConsentState]:
+        changed: list[ConsentState] = []
+        async with self.bus.unit_of_work():
+            for each, where in effects(kind, channel, everywhere):
+                changed += await self.change(customer_id, each, granted, channel=where,
+                                             source=source, actor=actor)
+        return changed
+
     async def change(self, customer_id: int, kinds: ConsentKind | Iterable[ConsentKind],
                      granted: bool, *, channel: Channel | None, source: ConsentSource,
                      actor: str) -> list[ConsentState]:
-        """Record the customer's word; returns the states that changed (empty: nothing did).
+        """Record exactly this; returns the states that changed (empty: nothing did).
 
-        `channel=None` speaks for every channel, including ones the customer adds later.
+        `channel=None` speaks for every channel, including ones the customer adds later. A
+        person's word goes through `stop` / `start`, which add what the channel's rules tie to
+        it (by SMS, marketing and notifications go together).
         """
         kinds = [kinds] if isinstance(kinds, ConsentKind) else list(kinds)
         where = channel.value if channel is not None else EVERY_CHANNEL
@@ -130,7 +174,7 @@ class Consents:
         return changed
 
     async def refusal(self, customer_id: int, channel: Channel, author_kind: str, *,
-                      answers_customer: bool = False) -> str | None:
+                      answers_customer: bool = False) -> Phrase | None:
         """Why nothing may be sent to the customer on `channel` now, or None.
 
         Only SMS has such a rule: after STOP by SMS (notifications by SMS denied), the bot and
@@ -145,16 +189,16 @@ class Consents:
                           self.default(ConsentKind.NOTIFICATIONS))
         if state.granted:
             return None
-        when = f" on {state.changed_at:%Y-%m-%d %H:%M} UTC" if state.changed_at else ""
+        when: Phrase | str = Phrase("sms_stop_when", at=f"{state.changed_at:%Y-%m-%d %H:%M}") \
+            if state.changed_at else ""
         if author_kind == "manager" and state.changed_at is not None:
             since = await Message.filter(
                 customer_id=customer_id, channel=channel, direction=Direction.IN,
                 created_at__gt=state.changed_at).order_by("-id").limit(20)
             if any(not m.meta.get("command") for m in since):
                 return None  # they wrote again after the STOP: a reply to that may go
-            return (f"The customer replied STOP by SMS{when}: an SMS can go only after they "
-                    "write again or send START. Answer on another channel (/via email).")
-        return f"The customer replied STOP by SMS{when}: nothing automatic goes to them by SMS."
+            return Phrase("sms_stop_manager", when=when)
+        return Phrase("sms_stop_automatic", when=when)
 
     async def allows(self, customer_id: int, kind: ConsentKind, channel: Channel) -> bool:
         rows = await Consent.filter(customer_id=customer_id, kind=kind,
@@ -235,17 +279,31 @@ class Consents:
         return {"consents": await Consent.filter(customer_id=customer_id).update(actor="erased")}
 
 
-def describe(states: Sequence[ConsentState]) -> list[str]:
-    """One line per kind for people (`crm customers show`, the managers' /info):
+def describe(states: Sequence[ConsentState], language: str | None = None) -> list[str]:
+    """One line per kind for people (`crm customers show`, the managers' /info, in their
+    language):
     `marketing: telegram yes, sms no (keyword, 2026-12-01), other channels yes (default)`."""
     lines: list[str] = []
     for kind in ConsentKind:
         parts = []
         for state in (s for s in states if s.kind is kind):
-            where = "other channels" if state.channel == EVERY_CHANNEL else state.channel
-            how = "default" if state.is_default else \
-                f"{state.source}, {state.changed_at:%Y-%m-%d}" if state.changed_at else \
-                str(state.source)
-            parts.append(f"{where} {'yes' if state.granted else 'no'} ({how})")
-        lines.append(f"{kind.value}: {', '.join(parts)}")
+            where = team("consent_other_channels", language) \
+                if state.channel == EVERY_CHANNEL else state.channel
+            source = source_name(state.source, language)
+            how = team("consent_default", language) if state.is_default else \
+                f"{source}, {state.changed_at:%Y-%m-%d}" if state.changed_at else source
+            parts.append(team("consent_part", language, where=where, how=how,
+                              answer=team("yes" if state.granted else "no", language)))
+        lines.append(team("consent_kind_line", language, parts=", ".join(parts),
+                          kind=team(f"consent_kind_{kind.value}", language)))
     return lines
+
+
+def source_name(source: str | None, language: str | None = None) -> str:
+    """Where a word of the customer came from (`keyword`, `command`, …), for people."""
+    if not source:
+        return ""
+    try:
+        return team(f"source_{source}", language)
+    except KeyError:  # a source of a later version, or a test's: shown as it is
+        return source

@@ -11,6 +11,7 @@ from crm.consent import Consents
 from crm.errors import Conflict, Erased, NotFound, SendRejected
 from crm.events import ConversationChanged, EventBus, MessageQueued
 from crm.files import FileLinks
+from crm.i18n import Phrase
 from crm.models import AuditLog, Conversation, Customer, Identity, Manager, Message, Outbox
 from crm.outbox import OutboxService
 from crm.types import (
@@ -25,6 +26,12 @@ from crm.types import (
 )
 
 log = structlog.get_logger(__name__)
+
+# Whose message answers the customer: a manager's, or the shop's through the API (its system,
+# or a person using it). Either ends the customer's wait as a manager's reply does: the
+# conversation waits on the customer, its deadline ends. The bot's messages do not: the customer
+# is still waiting for a person.
+ANSWERING = frozenset({"manager", "api"})
 
 
 class Conversations:
@@ -73,7 +80,7 @@ class Conversations:
                     return existing
             customer = await Customer.get_or_none(id=customer_id)
             if customer is None or customer.erased_at is not None:
-                raise NotFound(f"customer #{customer_id} does not exist")
+                raise NotFound(Phrase("customer_missing", id=customer_id))
             identity = await self._target(customer, channel, identity_id)
             if self.consent is not None:
                 refusal = await self.consent.refusal(
@@ -125,10 +132,11 @@ class Conversations:
                 # committed): that one is the message; this copy goes.
                 await message.delete()
                 return await Message.get(id=row.message_id)
-            if conversation is not None and author_kind in ("manager", "bot"):
+            answers = author_kind in ANSWERING
+            if conversation is not None and (answers or author_kind == "bot"):
                 conversation.last_outbound_at = now
                 update = ["last_outbound_at"]
-                if author_kind == "manager":
+                if answers:
                     conversation.first_response_due = None
                     update.append("first_response_due")
                     if conversation.status is ConversationStatus.OPEN:
@@ -144,7 +152,7 @@ class Conversations:
                 message_id=message.id, customer_id=customer.id,
                 conversation_id=conversation.id if conversation else None,
                 channel=identity.channel, direction=Direction.OUT,
-                author_id=author.id if author else None, outbox_id=row.id))
+                author_id=author.id if author else None, outbox_id=row.id, answers=answers))
             return message
 
     async def _target(self, customer: Customer, channel: Channel | None,
@@ -163,14 +171,15 @@ class Conversations:
             query = query.filter(channel=channel)
         identities = await query.order_by("-last_seen_at", "-id")
         if not identities:
-            where = f" on {channel.value}" if channel else ""
-            raise SendRejected(f"{customer} has no address{where}")
+            raise SendRejected(
+                Phrase("no_address_on", customer=customer.label, channel=channel.value)
+                if channel else Phrase("no_address", customer=customer.label))
         usable = [i for i in identities if i.undeliverable_reason is None]
         if not usable:
             first = identities[0]
-            raise SendRejected(
-                f"{customer} cannot be reached on {first.channel.value}: "
-                f"{first.undeliverable_reason}")
+            raise SendRejected(Phrase("unreachable", customer=customer.label,
+                                      channel=first.channel.value,
+                                      reason=first.undeliverable_reason or ""))
         return usable[0]
 
     async def note(self, customer_id: int, text: str, author: Manager | None,
@@ -180,9 +189,9 @@ class Conversations:
         async with self.bus.unit_of_work():
             customer = await Customer.get_or_none(id=customer_id)
             if customer is None:
-                raise NotFound(f"customer #{customer_id} does not exist")
+                raise NotFound(Phrase("customer_missing", id=customer_id))
             if customer.erased_at is not None:
-                raise Erased(f"customer #{customer_id} was erased: no note can be kept on them")
+                raise Erased(Phrase("note_erased", id=customer_id))
             conversation = await Conversation.filter(customer_id=customer_id).order_by(
                 "-id").first()
             last = await Message.filter(customer_id=customer_id).order_by("-id").first()
@@ -213,20 +222,25 @@ class Conversations:
         it is still that one (a new conversation may have opened since the caller looked)."""
         conversation = await self.current(customer_id)
         if conversation is None:
-            raise NotFound(f"customer #{customer_id} has no conversation")
+            raise NotFound(Phrase("no_conversation", id=customer_id))
         if expected is not None and conversation.id != expected:
-            raise Conflict(f"conversation #{expected} is no longer the customer's latest: act "
-                           f"on #{conversation.id}")
+            raise Conflict(Phrase("not_latest", expected=expected, id=conversation.id))
         return conversation
 
     async def set_status(self, customer_id: int, status: ConversationStatus,
                          actor: str, *, conversation_id: int | None = None) -> Conversation:
         async with self.bus.unit_of_work():
             conversation = await self._current_for_change(customer_id, conversation_id)
+            fields = ["status", "closed_at"]
+            if conversation.status is ConversationStatus.CLOSED \
+                    and status is not ConversationStatus.CLOSED:
+                conversation.reopened_at = self.clock()  # resolution time counts from here
+                fields.append("reopened_at")
             conversation.status = status
             conversation.closed_at = self.clock() if status is ConversationStatus.CLOSED else None
-            await conversation.save(update_fields=["status", "closed_at"])
-            await self._event(conversation, f"conversation {status.value}", actor)
+            await conversation.save(update_fields=fields)
+            await self._event(conversation, Phrase("event_status",
+                                                   state=Phrase(f"state_{status.value}")), actor)
             return conversation
 
     async def assign(self, customer_id: int, manager: Manager | None,
@@ -235,19 +249,23 @@ class Conversations:
             conversation = await self._current_for_change(customer_id, conversation_id)
             conversation.assignee_id = manager.id if manager else None
             await conversation.save(update_fields=["assignee_id"])
-            text = f"assigned to {manager.name}" if manager else "unassigned"
-            await self._event(conversation, text, actor, action="assign",
+            said = Phrase("event_assigned", name=manager.name) if manager \
+                else Phrase("event_unassigned")
+            await self._event(conversation, said, actor, action="assign",
                               detail={"manager_id": manager.id if manager else None},
                               change="assigned")
             return conversation
 
-    async def _event(self, conversation: Conversation, text: str, actor: str,
+    async def _event(self, conversation: Conversation, said: Phrase, actor: str,
                      action: str | None = None, detail: dict[str, object] | None = None,
                      change: str = "status") -> None:
+        # The text in English for the API, the command line and exports; the phrase for the
+        # managers' chat, which shows it in the reader's language.
         await Message.create(
             customer_id=conversation.customer_id, conversation_id=conversation.id,
-            direction=Direction.EVENT, channel=conversation.channel, text=text,
-            author_kind="system", meta={"actor": actor}, created_at=self.clock())
+            direction=Direction.EVENT, channel=conversation.channel, text=said.render(),
+            author_kind="system", meta={"actor": actor, "phrase": said.to_json()},
+            created_at=self.clock())
         await AuditLog.create(actor=actor, action=action or f"conversation.{conversation.status}",
                               customer_id=conversation.customer_id,
                               detail={"conversation_id": conversation.id, **(detail or {})})

@@ -20,6 +20,7 @@ from tortoise.models import Model
 from crm.clock import Clock, utcnow
 from crm.errors import AddressTaken, CrmError, Erased, NotFound
 from crm.events import ConversationChanged, CustomersMerged, EventBus
+from crm.i18n import Phrase
 from crm.identity import normalize_address, normalize_typed_address
 from crm.models import (
     AuditLog,
@@ -41,7 +42,12 @@ OWN_TABLES: tuple[type[Model], ...] = (Identity, Message, Conversation, Outbox, 
 
 
 class CustomerData(Protocol):
-    """Another table of a customer's data: moved on merge, exported, erased on forget."""
+    """Another table of a customer's data: moved on merge, exported, erased on forget.
+
+    A handler may also declare `parts`: tables that reach the customer only through `model`
+    (OrderEvent through Order), which it exports and erases with it; a merge moves them with
+    their parent row.
+    """
 
     @property
     def model(self) -> type[Model]: ...
@@ -64,12 +70,13 @@ class Customers:
     @property
     def covered(self) -> set[type[Model]]:
         """Every table whose rows follow the customer (the completeness test reads it)."""
-        return {*OWN_TABLES, *(r.model for r in self.related)}
+        return {*OWN_TABLES, *(r.model for r in self.related),
+                *(part for r in self.related for part in getattr(r, "parts", ()))}
 
     async def get(self, customer_id: int) -> Customer:
         customer = await Customer.get_or_none(id=customer_id)
         if customer is None:
-            raise NotFound(f"customer #{customer_id} does not exist")
+            raise NotFound(Phrase("customer_missing", id=customer_id))
         while customer.merged_into_id is not None:
             customer = await Customer.get(id=customer.merged_into_id)
         return customer
@@ -79,8 +86,7 @@ class Customers:
         stored about them again under the old record."""
         customer = await self.get(customer_id)
         if customer.erased_at is not None:
-            raise Erased(f"customer #{customer.id} was erased: nothing new can be stored on "
-                         "them (a person who writes again becomes a new customer)")
+            raise Erased(Phrase("customer_erased", id=customer.id))
         return customer
 
     async def find(self, query: str = "", limit: int = 50, offset: int = 0) -> list[Customer]:
@@ -243,6 +249,19 @@ class Customers:
                 await AuditLog.create(actor=actor, action="customer.updated",
                                       customer_id=customer.id, detail={"fields": sorted(fields)})
             return customer
+
+    async def retag(self, customer_id: int, *, add: Sequence[str] = (),
+                    remove: Sequence[str] = (), actor: str | None = None) -> Customer:
+        """Add and remove tags (lower-cased, without '#'); what else the customer has stays."""
+        def clean(tags: Sequence[str]) -> set[str]:
+            return {t.strip().lstrip("#").lower()[:64] for t in tags if t.strip().lstrip("#")}
+
+        async with self.bus.unit_of_work():
+            customer = await self.live(customer_id)
+            tags = sorted((set(customer.tags) | clean(add)) - clean(remove))
+            if tags == sorted(customer.tags):
+                return customer
+            return await self.update(customer.id, tags=tags, actor=actor)
 
     async def timeline(self, customer_id: int, limit: int | None = None) -> list[Message]:
         customer = await self.get(customer_id)

@@ -5,7 +5,8 @@ customer who writes again after our answer gets a next-response deadline (`[sla]
 next_response_minutes`); both count business hours only (crm/sla.py). Each deadline is two task
 rows: a warning `remind_before_minutes` ahead to the assignee, and the check at the deadline that
 flags the conversation to the team and, with `reassign_on_miss`, gives it to another manager who
-can take it (nobody else: it stays). A manager's reply clears the deadline and cancels both.
+can take it (nobody else: it stays). A manager's reply, or a message sent through the API,
+clears the deadline and cancels both (crm/conversations.py ANSWERING).
 A conversation whose deadline was missed gets a new one when it is reassigned (by the miss
 itself, from the queue or by hand): the new assignee has the full time again, and is warned.
 """
@@ -92,7 +93,7 @@ class Deadlines:
         await self._arm(conv, new, now)
 
     async def answered(self, conversation_id: int) -> None:
-        """A manager answered: no deadline runs until the customer writes again."""
+        """The customer was answered: no deadline runs until they write again."""
         await Conversation.filter(id=conversation_id).update(next_response_due=None,
                                                              first_response_due=None)
         await self.tasks.cancel(SLA_KINDS, conversation_id=conversation_id, reason="answered")
@@ -120,7 +121,7 @@ class Deadlines:
         customer = await Customer.get(id=conv.customer_id)
         left = max(1, int((due - now).total_seconds() // 60))
         await self.core.bus.emit(TeamNotice.of(
-            "deadline_warning", Phrase("deadline_warning", customer=str(customer),
+            "deadline_warning", Phrase("deadline_warning", customer=customer.label,
                                        due=self._local(due), left=left),
             key=f"task:{task.id}", customer_id=conv.customer_id, manager_id=conv.assignee_id))
         return TaskState.DONE
@@ -134,7 +135,7 @@ class Deadlines:
         late = await Manager.get_or_none(id=conv.assignee_id) if conv.assignee_id else None
         who = Phrase("assigned_to", name=late.name) if late else Phrase("nobody_assigned")
         await self.core.bus.emit(TeamNotice.of(
-            "deadline_missed", Phrase("deadline_missed", customer=str(customer),
+            "deadline_missed", Phrase("deadline_missed", customer=customer.label,
                                       since=self._local(due), who=who),
             key=f"task:{task.id}", customer_id=conv.customer_id))
         if late is not None and self.core.settings.sla.reassign_on_miss:

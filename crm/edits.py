@@ -7,6 +7,11 @@ first, and `edited_at`. What reaches the customer depends on where the message i
 - still queued: the queued row now says the new text (any channel);
 - sent, on a channel whose sender `edits` (Telegram): an edit row goes through the outbox;
 - sent elsewhere (email, SMS): nothing is sent, and the manager is told so.
+
+An edit row is not linked to its message (a failed edit must not mark the message, which the
+customer did get, as failed); its options name the message and the edit instead. When the channel
+refuses the edit (a bot blocked since, a text too long), the edit's entry in `meta["edits"]` gets
+`not_delivered` with the reason, and the manager is told in the customer's topic.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from enum import StrEnum
 from crm.clock import Clock, utcnow
 from crm.dispatcher import Dispatcher
 from crm.errors import CrmError
-from crm.events import EventBus, MessageEdited
+from crm.events import DeliveryChanged, EventBus, MessageEdited, TeamNotice
+from crm.i18n import Phrase
 from crm.models import Manager, Message, Outbox
 from crm.outbox import OutboxService
 from crm.types import Channel, DeliveryStatus, OutboundMessage, OutboxState, Priority
@@ -36,6 +42,7 @@ class Edits:
         self.outbox = outbox
         self.dispatcher = dispatcher
         self.clock = clock
+        bus.subscribe(DeliveryChanged, self._refused, phase="in_transaction")
 
     async def by_key(self, idempotency_key: str) -> Message | None:
         """The message a send with this key made (the chat's `tg:<chat>:<message>`)."""
@@ -48,11 +55,11 @@ class Edits:
                    *, key: str | None = None) -> tuple[EditOutcome, Channel]:
         """Replace the text of an outbound message. `key` makes a replayed edit a no-op."""
         if not text.strip():
-            raise CrmError("An edit needs some text: the message was left as it was.")
+            raise CrmError(Phrase("edit_empty"))
         async with self.bus.unit_of_work():
             message = await Message.filter(id=message_id).select_for_update().first()
             if message is None:
-                raise CrmError(f"message #{message_id} does not exist")
+                raise CrmError(Phrase("message_missing", id=message_id))
             if message.text == text:
                 return EditOutcome.UNCHANGED, message.channel
             now = self.clock()
@@ -64,11 +71,12 @@ class Edits:
             message.text, message.edited_at = text, now
             await message.save(update_fields=["meta", "text", "edited_at"])
             outcome = await self._deliver(message, text, key or f"edit:{message.id}:"
-                                          f"{len(edits)}")
+                                          f"{len(edits)}", len(edits), editor)
             await self.bus.emit(MessageEdited(message.id, message.customer_id, message.channel))
             return outcome, message.channel
 
-    async def _deliver(self, message: Message, text: str, key: str) -> EditOutcome:
+    async def _deliver(self, message: Message, text: str, key: str, number: int,
+                       editor: Manager | None) -> EditOutcome:
         row = await Outbox.filter(message_id=message.id).order_by("id").first()
         if row is None:
             return EditOutcome.KEPT
@@ -78,7 +86,7 @@ class Edits:
                 return EditOutcome.UPDATED
             row = await Outbox.get(id=row.id)
         if row.state is OutboxState.SENDING:
-            raise CrmError("This message is being sent right now: edit it again in a moment.")
+            raise CrmError(Phrase("edit_while_sending"))
         if not self.dispatcher.can_edit(message.channel) or row.state is not OutboxState.SENT \
                 or not message.external_id or message.delivery_status is DeliveryStatus.FAILED:
             return EditOutcome.KEPT
@@ -87,7 +95,40 @@ class Edits:
         await self.outbox.enqueue(
             OutboundMessage(message.channel, row.address, text,
                             options={"edit_of": message.external_id,
-                                     "edit_caption": bool(message.attachments)}),
+                                     "edit_caption": bool(message.attachments),
+                                     "edited_message_id": message.id, "edit_number": number,
+                                     "edited_by": editor.id if editor else None}),
             idempotency_key=key[:200], priority=Priority.LIVE,
             customer_id=message.customer_id)
         return EditOutcome.SENT
+
+    async def _refused(self, event: DeliveryChanged) -> None:
+        """The channel refused an edit: the customer still has the earlier version, so the
+        timeline says so and the manager is told (in the unit of work that records it)."""
+        if event.status is not DeliveryStatus.FAILED or event.message_id is not None \
+                or event.outbox_id is None:
+            return
+        row = await Outbox.get_or_none(id=event.outbox_id)
+        options = row.payload.get("options") if row is not None else None
+        if not isinstance(options, dict) or not options.get("edit_of"):
+            return
+        message = await Message.filter(id=options.get("edited_message_id")) \
+            .select_for_update().first()
+        if message is None:
+            return
+        reason = event.error or "?"
+        before = message.meta.get("edits")
+        edits: list[object] = list(before) if isinstance(before, list) else []
+        number = options.get("edit_number")
+        entry = edits[number - 1] if isinstance(number, int) and 0 < number <= len(edits) \
+            else None
+        if isinstance(entry, dict) and isinstance(number, int):
+            edits[number - 1] = {**entry, "not_delivered": reason}
+            message.meta = {**message.meta, "edits": edits}
+            await message.save(update_fields=["meta"])
+        editor = options.get("edited_by")
+        await self.bus.emit(TeamNotice.of(
+            "edit_not_delivered", Phrase("edit_not_delivered", channel=event.channel.value,
+                                         reason=reason),
+            key=f"edit-refused:{event.outbox_id}", customer_id=message.customer_id,
+            manager_id=editor if isinstance(editor, int) else None))

@@ -21,7 +21,15 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from crm.i18n import Phrase
-from crm.types import Channel, ConsentKind, ConversationStatus, DeliveryStatus, Direction, Priority
+from crm.types import (
+    Attachment,
+    Channel,
+    ConsentKind,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    Priority,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +68,9 @@ class MessageQueued:
     direction: Direction
     author_id: int | None
     outbox_id: int | None
+    # A person's answer to the customer (a manager's, or one sent through the API: the shop's
+    # system or someone using it): the conversation now waits on the customer, not on us.
+    answers: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +83,8 @@ class DeliveryChanged:
     channel: Channel
     status: DeliveryStatus
     error: str | None
+    # Recorded with a batch of the bulk lane (campaigns): nobody waits for a reaction to it.
+    batched: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +130,17 @@ class TeamNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamReport:
+    """A report's chart for one member of the team (the weekly digest): the managers' chat
+    (bot/) queues it, as a photo with `caption`, for their private chat with the bot."""
+
+    manager_id: int
+    photo: Attachment
+    caption: str
+    key: str  # idempotency key of the message
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentChanged:
     """A customer's consent changed (crm/consent.py); `channel` is a channel's value or "*"."""
 
@@ -141,6 +165,16 @@ class OrderStatusChanged:
     actor: str
     note: str
     happened_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFinished:
+    """Every recipient of a campaign was sent to, skipped or failed (crm/campaigns/engine.py);
+    emitted once, in the transaction that marks it finished."""
+
+    campaign_id: int
+    name: str
+    finished_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +231,7 @@ class EventBus:
                 await handler(event)
             except Exception:
                 # The event is committed; a failing listener must not undo it or stop the others.
-                log.exception("event.handler_failed", event=type(event).__name__,
+                log.exception("event.handler_failed", event_type=type(event).__name__,
                               handler=getattr(handler, "__qualname__", repr(handler)))
 
     @asynccontextmanager

@@ -17,20 +17,27 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from crm import links
+from crm import i18n, links
+from crm.i18n import Phrase, Size
 from crm.types import Attachment
 
 MB = 1024 * 1024
 
 
-def megabytes(size: int) -> str:
-    """12582912 -> '12 MB', 1500000 -> '1.4 MB', 4000 -> '4 KB' (for sentences people read)."""
-    if size < 1024:
-        return f"{size} bytes"
-    if size < MB:
-        return f"{size / 1024:.0f} KB"
-    value = size / MB
-    return f"{value:.0f} MB" if value >= 10 or value == int(value) else f"{value:.1f} MB"
+def megabytes(size: int, language: str | None = None) -> str:
+    """12582912 -> '12 MB', 1500000 -> '1.4 MB', 4000 -> '4 KB' (for sentences people read, in
+    their language)."""
+    return i18n.size(size, language)
+
+
+def note_of(attachment: Attachment | dict[str, Any], language: str | None = None) -> str:
+    """Why a file is not kept, in `language` (the English note for one recorded before notes
+    had phrases)."""
+    meta = attachment.meta if isinstance(attachment, Attachment) else attachment.get("meta")
+    if not isinstance(meta, dict):
+        return ""
+    phrase = Phrase.from_json(meta.get("note_phrase"))
+    return phrase.render(language) if phrase is not None else str(meta.get("note") or "")
 
 
 def is_kept(attachment: Attachment | dict[str, Any]) -> bool:
@@ -61,7 +68,7 @@ class FileStore:
 
     def save(self, data: bytes, *, kind: str, filename: str | None = None,
              mime_type: str | None = None, file_id: str | None = None,
-             meta: dict[str, Any] | None = None, note_where: str = "") -> Attachment:
+             meta: dict[str, Any] | None = None, note_where: Phrase | None = None) -> Attachment:
         """Keep `data` (or, over the limit, only what is known about it)."""
         size = len(data)
         if size > self.max_bytes:
@@ -87,19 +94,23 @@ class FileStore:
 
     def oversized(self, kind: str, *, size: int | None, filename: str | None = None,
                   mime_type: str | None = None, file_id: str | None = None,
-                  meta: dict[str, Any] | None = None, note_where: str = "") -> Attachment:
-        """What is recorded of a file too large to keep."""
-        shown = megabytes(size) if size else "more than " + megabytes(self.max_bytes)
-        note = f"not kept: {shown} is over the limit of {megabytes(self.max_bytes)}" \
-               f" ([files] max_bytes){note_where}"
+                  meta: dict[str, Any] | None = None,
+                  note_where: Phrase | None = None) -> Attachment:
+        """What is recorded of a file too large to keep. `note_where`: what else holds for
+        this channel (where the original still is, a limit of the channel's own)."""
+        limit = Size(self.max_bytes)
+        shown: Phrase | Size = Size(size) if size else Phrase("file_more_than", limit=limit)
+        note = Phrase("file_over_limit", size=shown, limit=limit, where=note_where or "")
         return Attachment(kind=kind, file_id=file_id, filename=filename, mime_type=mime_type,
                           size=size, path=None,
-                          meta={**(meta or {}), "too_large": True, "note": note,
-                                "limit": self.max_bytes})
+                          meta={**(meta or {}), "too_large": True, "note": note.render(),
+                                "note_phrase": note.to_json(), "limit": self.max_bytes})
 
-    def failed(self, attachment: Attachment, reason: str) -> Attachment:
+    def failed(self, attachment: Attachment, reason: str | Phrase) -> Attachment:
         """A file that could not be fetched: recorded with the reason, the message kept."""
-        return replace(attachment, meta={**attachment.meta, "note": f"not kept: {reason}"})
+        note = Phrase("file_not_fetched", reason=reason)
+        return replace(attachment, meta={**attachment.meta, "note": note.render(),
+                                         "note_phrase": note.to_json()})
 
     def read(self, attachment: Attachment | dict[str, Any]) -> bytes:
         path = attachment.path if isinstance(attachment, Attachment) else attachment.get("path")

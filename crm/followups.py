@@ -1,11 +1,13 @@
 """Follow-ups, reminders, the rating survey and the after-hours auto-reply (config [followups]).
 
-- Automatic follow-up: `silence_hours` after a manager's message with no answer, the bot sends
-  `text`; again after as long, at most `max_count` times; any message of the customer stops it.
+- Automatic follow-up: `silence_hours` after our answer (a manager's, or one sent through the
+  API) with no word back, the bot sends `text`; again after as long, at most `max_count` times;
+  any message of the customer stops it.
   The hours are business hours when `[sla]` hours are set (crm/sla.py), wall-clock otherwise.
 - A manager's `/followup`: their text goes to the customer at the due time unless the customer
   wrote first. A manager's `/remind`: a notice to them at the due time; if they neither answer
-  the customer nor mark it done within `reminder_escalate_minutes`, the admins are told.
+  the customer nor mark it done within `reminder_escalate_minutes`, the admins are told. Both
+  are due in business days and hours when `[sla]` hours are set (crm/team_commands.py).
 - Survey: `survey_delay_minutes` after a conversation closes the customer is asked for a 1–5
   rating; an answer within `survey_answer_hours` is stored on the conversation (CSAT per
   manager) and does not reopen it.
@@ -101,9 +103,11 @@ class Followups:
                                 reason="the customer wrote")
 
     async def manager_wrote(self, conv_id: int, customer_id: int, message_id: int,
-                            manager_id: int) -> None:
-        await self.tasks.cancel([TaskKind.ESCALATION], customer_id=customer_id,
-                                manager_id=manager_id, reason="the manager answered")
+                            manager_id: int | None) -> None:
+        """The customer was answered: by a manager, or through the API (`manager_id` None)."""
+        if manager_id is not None:  # their /remind is done; an answer by the API is not theirs
+            await self.tasks.cancel([TaskKind.ESCALATION], customer_id=customer_id,
+                                    manager_id=manager_id, reason="the manager answered")
         if not self.settings.silence_hours or not self.settings.max_count:
             return
         await self.tasks.cancel([TaskKind.AUTO_FOLLOWUP], conversation_id=conv_id,
@@ -234,7 +238,7 @@ class Followups:
         customer = await Customer.get(id=task.customer_id)
         if is_late(task, now, timedelta(hours=self.settings.late_limit_hours)):
             await self.core.bus.emit(TeamNotice.of(
-                "followup_skipped", Phrase("followup_skipped", customer=str(customer),
+                "followup_skipped", Phrase("followup_skipped", customer=customer.label,
                                            due=self._local(task.due_at), text=task.text),
                 key=f"task:{task.id}", customer_id=customer.id, manager_id=task.manager_id))
             return TaskState.SKIPPED
@@ -247,7 +251,7 @@ class Followups:
     async def _reminder(self, task: Task, now: datetime) -> TaskState:
         customer = await Customer.get_or_none(id=task.customer_id) if task.customer_id \
             else None
-        about = Phrase("about_customer", customer=str(customer)) if customer else ""
+        about = Phrase("about_customer", customer=customer.label) if customer else ""
         late = Phrase("late_due", due=self._local(task.due_at)) \
             if is_late(task, now, timedelta(minutes=5)) else ""
         await self.core.bus.emit(TeamNotice.of(
@@ -267,7 +271,7 @@ class Followups:
         customer = await Customer.get_or_none(id=task.customer_id) if task.customer_id \
             else None
         who = manager.name if manager else Phrase("a_manager")
-        about = Phrase("escalation_about", customer=str(customer)) if customer else ""
+        about = Phrase("escalation_about", customer=customer.label) if customer else ""
         text = Phrase("escalation", who=who, about=about, text=task.text,
                       number=task.payload.get("reminder_id"))
         admins: list[Manager | None] = [

@@ -15,6 +15,7 @@ import idna
 import phonenumbers
 
 from crm.errors import InvalidAddress
+from crm.i18n import Phrase
 from crm.types import Channel
 
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+$")
@@ -104,8 +105,8 @@ def normalize_sms_sender(raw: str, default_region: str = "US") -> str:
     return text
 
 
-def reply_warning(channel: Channel, address: str) -> str | None:
-    """What managers should know before answering this sender, or None.
+def reply_warning(channel: Channel, address: str) -> Phrase | None:
+    """What managers should know before answering this sender (in their language), or None.
 
     An SMS sender kept raw by `normalize_sms_sender` is no E.164 number: gateways refuse to send
     to alphanumeric ids, and short codes take replies only where the operator routes them.
@@ -117,14 +118,24 @@ def reply_warning(channel: Channel, address: str) -> str | None:
             return None
     except InvalidAddress:
         pass
-    return (f"The sender \u201c{address}\u201d is not a phone number (a short code or a "
-            "sender name): a reply by SMS may not be possible.")
+    return Phrase("sms_sender_warning", address=address)
 
 
 def normalize_telegram(raw: str | int) -> str:
     text = str(raw).strip()
     if not re.fullmatch(r"-?\d{1,20}", text):
         raise InvalidAddress(f"{raw!r} is not a Telegram chat id")
+    return text
+
+
+# A web chat visitor's id (channels/webchat/tokens.py makes them): letters, digits, - and _.
+_VISITOR = re.compile(r"w[A-Za-z0-9_-]{15,63}")
+
+
+def normalize_visitor(raw: str) -> str:
+    text = raw.strip()
+    if not _VISITOR.fullmatch(text):
+        raise InvalidAddress(f"{raw[:80]!r} is not a web chat visitor id")
     return text
 
 
@@ -136,6 +147,8 @@ def normalize_address(channel: Channel, raw: str, default_region: str = "US") ->
         return normalize_sms_sender(raw, default_region)
     if channel is Channel.TELEGRAM:
         return normalize_telegram(raw)
+    if channel is Channel.WEBCHAT:
+        return normalize_visitor(raw)
     return raw.strip()
 
 

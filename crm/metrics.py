@@ -17,6 +17,13 @@ ORDER_LOOKUPS = Counter("crm_order_lookups", "Customers' order lookups by outcom
 OUTBOX_AGE = Gauge("crm_outbox_oldest_age_seconds", "Age of the oldest unsent outbox row",
                    ["channel"])
 
+# Campaigns sending, paused or scheduled, and the last 20 finished.
+CAMPAIGN_RECIPIENTS = Gauge("crm_campaign_recipients", "Campaign recipients by state",
+                            ["campaign", "state"])
+CAMPAIGN_RESULTS = Gauge("crm_campaign_results", "Campaign recipients who replied, clicked, "
+                         "opted out or had delivery confirmed", ["campaign", "result"])
+CAMPAIGNS = Gauge("crm_campaigns", "Campaigns by state", ["state"])
+
 __all__ = ["CONTENT_TYPE_LATEST", "render"]
 
 
@@ -36,8 +43,34 @@ async def refresh_outbox_gauges() -> None:
         OUTBOX_AGE.labels(channel=channel).set(max(0.0, (now - due) / 1000))
 
 
+async def refresh_campaign_gauges() -> None:
+    conn = get_connection("default")
+    CAMPAIGNS.clear()
+    for row in await conn.execute_query_dict(
+            "SELECT state, COUNT(*) AS n FROM campaign GROUP BY state"):
+        CAMPAIGNS.labels(state=row["state"]).set(row["n"])
+    rows = await conn.execute_query_dict(
+        "SELECT r.campaign_id, r.state, COUNT(*) AS n, COUNT(r.replied_at) AS replied, "
+        "COUNT(r.clicked_at) AS clicked, COUNT(r.opted_out_at) AS opted_out, "
+        "COUNT(r.delivered_at) AS delivered FROM campaign_recipient r JOIN campaign c ON "
+        "c.id = r.campaign_id WHERE c.state IN ('sending', 'paused', 'scheduled') OR c.id IN "
+        "(SELECT f.id FROM campaign f WHERE f.state = 'finished' ORDER BY f.finished_at DESC "
+        "LIMIT 20) GROUP BY r.campaign_id, r.state")
+    CAMPAIGN_RECIPIENTS.clear()
+    CAMPAIGN_RESULTS.clear()
+    results: dict[tuple[str, str], int] = {}
+    for row in rows:
+        campaign = str(row["campaign_id"])
+        CAMPAIGN_RECIPIENTS.labels(campaign=campaign, state=row["state"]).set(row["n"])
+        for name in ("replied", "clicked", "opted_out", "delivered"):
+            results[(campaign, name)] = results.get((campaign, name), 0) + int(row[name])
+    for (campaign, name), n in results.items():
+        CAMPAIGN_RESULTS.labels(campaign=campaign, result=name).set(n)
+
+
 async def render() -> bytes:
     await refresh_outbox_gauges()
+    await refresh_campaign_gauges()
     return generate_latest()
 
 

@@ -9,14 +9,18 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from crm.i18n import Text, customer_label
 from crm.types import (
     Availability,
+    CampaignState,
     Channel,
     ConsentKind,
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    FactKind,
     OutboxState,
+    RecipientState,
     Role,
     TaskKind,
     TaskState,
@@ -59,6 +63,11 @@ class Customer(Model):
     def __str__(self) -> str:
         return self.name or f"customer #{self.id}"
 
+    @property
+    def label(self) -> Text:
+        """How the team calls them: the name, else "customer #12" in the reader's language."""
+        return customer_label(self.name, self.id)
+
 
 class Identity(Model):
     """A (channel, address) leading to a customer: a Telegram user id, an email, an E.164 phone."""
@@ -86,10 +95,13 @@ class Identity(Model):
 
 
 class Manager(Model):
-    """A member of the team, known by their Telegram user id."""
+    """A member of the team: on Telegram (their user id), in the web console (an email and a
+    password), or both."""
 
     id = fields.IntField(primary_key=True)
-    telegram_user_id = fields.BigIntField(unique=True)
+    telegram_user_id = fields.BigIntField(unique=True, null=True)
+    email = fields.CharField(max_length=320, unique=True, null=True)  # lower-cased
+    password_hash = fields.CharField(max_length=200, null=True)  # argon2id (crm/staff.py)
     name = fields.CharField(max_length=200)
     username = fields.CharField(max_length=64, null=True)
     role = fields.CharEnumField(Role, max_length=16, default=Role.MANAGER)
@@ -139,10 +151,17 @@ class Conversation(Model):
     survey_sent_at = fields.DatetimeField(null=True)
     rating = fields.SmallIntField(null=True)  # the customer's 1–5 answer to the survey
     rated_at = fields.DatetimeField(null=True)
+    # Reports (crm/reports/facts.py): since when the customer waits for a person (None: nobody
+    # owes them an answer), when a person first replied, and when it was last reopened.
+    waiting_since = fields.DatetimeField(null=True)
+    first_reply_at = fields.DatetimeField(null=True)
+    reopened_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "conversation"
-        indexes = (("customer_id", "status"), ("status", "assignee_id"))
+        # The last: the console's "waiting on us", the longest wait first (crm/inbox.py).
+        indexes = (("customer_id", "status"), ("status", "assignee_id"), ("opened_at",),
+                   ("survey_sent_at",), ("status", "last_inbound_at"))
 
 
 class Message(Model):
@@ -220,7 +239,10 @@ class Outbox(Model):
 
     class Meta:
         table = "outbox"
-        indexes = (("state", "channel", "priority", "id"), ("channel", "address", "state", "id"))
+        # customer_id: a merge or an erasure finds the customer's rows (a campaign writes one
+        # per person) without reading the whole table.
+        indexes = (("state", "channel", "priority", "id"), ("channel", "address", "state", "id"),
+                   ("customer_id",))
 
 
 class CustomerTopic(Model):
@@ -422,3 +444,192 @@ class OrderEvent(Model):
     class Meta:
         table = "order_event"
         indexes = (("order_id", "id"),)
+
+
+class ReportFact(Model):
+    """A customer's wait for the team, measured when it ended (crm/reports/facts.py): a first
+    response, a reply or a resolution, in wall-clock and in business seconds.
+
+    Recorded as it happens because business hours (time zone, holidays) cannot be counted in
+    SQL on both databases, and finding "the first reply after the customer began to wait" in
+    the timeline costs a scan of every message. Ids are plain integers, not foreign keys: the
+    figures stay when a customer is erased (they hold no personal data).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharEnumField(FactKind, max_length=16)
+    conversation_id = fields.IntField()
+    customer_id = fields.IntField()
+    manager_id = fields.IntField(null=True)  # who answered; for a resolution, the assignee
+    channel = fields.CharField(max_length=16)
+    started_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField()
+    seconds = fields.BigIntField()
+    business_seconds = fields.BigIntField()
+
+    class Meta:
+        table = "report_fact"
+        # Reports select a period by `ended_at`; the funnel looks customers up.
+        indexes = (("ended_at",), ("customer_id", "kind"), ("conversation_id",))
+
+
+class StaffSession(Model):
+    """A signed-in browser of the web console (crm/staff.py): only a hash of the cookie's token
+    is stored, so a copy of the database signs nobody in."""
+
+    id = fields.BigIntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    manager: fields.ForeignKeyRelation[Manager] = fields.ForeignKeyField(
+        "models.Manager", related_name="sessions", on_delete=fields.CASCADE
+    )
+    manager_id: int
+    csrf = fields.CharField(max_length=64)  # the form token of this session
+    created_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField(null=True)  # signed out
+
+    class Meta:
+        table = "staff_session"
+
+
+class UsedLink(Model):
+    """A one-time link that was used (a sign-in link from the bot, the first admin's link):
+    the unique hash makes a second use fail, in any process."""
+
+    id = fields.BigIntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    purpose = fields.CharField(max_length=32)
+    used_at = fields.DatetimeField()
+
+    class Meta:
+        table = "used_link"
+
+
+class SignInLock(Model):
+    """Failed sign-ins counted per email and per client address; past the limit, a lockout."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=200, unique=True)  # "email:ann@example.com", "ip:…"
+    failures = fields.IntField(default=0)
+    first_failure_at = fields.DatetimeField(null=True)
+    locked_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "sign_in_lock"
+
+
+class Segment(Model):
+    """Saved filters over customers (crm/campaigns/segments.py).
+
+    A campaign takes its snapshot of the segment when sending starts. (No semicolon in a
+    model's first docstring line: it becomes the SQL table comment, which migrations split on.)
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    description = fields.TextField(default="")
+    filters: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    created_by = fields.CharField(max_length=200, default="cli")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "segment"
+
+
+class Campaign(Model):
+    """A broadcast: content per channel in 1–3 variants, who (a segment), when, and its state.
+
+    `spec` holds what the marketer wrote (crm/campaigns/spec.py: variants with content per
+    channel, the channel preference, quiet hours, A/B test and error threshold), validated when
+    stored; the columns are what the sending engine queries and updates.
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    segment: fields.ForeignKeyNullableRelation[Segment] = fields.ForeignKeyField(
+        "models.Segment", null=True, related_name="campaigns", on_delete=fields.SET_NULL)
+    segment_id: int | None
+    spec: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    state = fields.CharEnumField(CampaignState, max_length=16, default=CampaignState.DRAFT)
+    state_reason = fields.CharField(max_length=500, null=True)  # why paused, missed, …
+    start_at = fields.DatetimeField(null=True)
+    # The segment's filters as they were when sending started (the snapshot's definition).
+    segment_filters: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    created_by: fields.ForeignKeyNullableRelation[Manager] = fields.ForeignKeyField(
+        "models.Manager", null=True, related_name="campaigns", on_delete=fields.SET_NULL)
+    created_by_id: int | None  # the marketer: told when it pauses, gets the test sends
+    actor = fields.CharField(max_length=200, default="cli")
+    winner = fields.CharField(max_length=8, null=True)  # the A/B test's winning variant
+    test_sent_at = fields.DatetimeField(null=True)  # the A/B test group was sent; wait from here
+    winner_at = fields.DatetimeField(null=True)
+    expanded_at = fields.DatetimeField(null=True)  # every recipient of the snapshot is stored
+    recipients_total = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "campaign"
+        indexes = (("state", "start_at"),)
+
+
+class CampaignRecipient(Model):
+    """One person of a campaign: at most one row per (campaign, customer).
+
+    So a person gets one variant, once, whatever restarts or resumes happen (the outbox row's
+    idempotency key is `campaign:<id>:<customer>` too). `outbox_id` and `message_id` are plain
+    columns, not foreign keys: a paused campaign's unsent rows are deleted from the outbox."""
+
+    id = fields.BigIntField(primary_key=True)
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="recipients", on_delete=fields.CASCADE)
+    campaign_id: int
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="campaign_rows", on_delete=fields.CASCADE)
+    customer_id: int
+    variant = fields.CharField(max_length=8, null=True)  # None: waits for the A/B winner
+    channel = fields.CharField(max_length=16, null=True)
+    state = fields.CharEnumField(RecipientState, max_length=16, default=RecipientState.PENDING)
+    skip_reason = fields.CharField(max_length=32, null=True)
+    error = fields.CharField(max_length=500, null=True)  # why the send failed
+    due_at = fields.DatetimeField(null=True)  # deferred by quiet hours until then
+    deferred = fields.BooleanField(default=False)
+    outbox_id = fields.BigIntField(null=True)
+    message_id = fields.IntField(null=True)
+    queued_at = fields.DatetimeField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)
+    replied_at = fields.DatetimeField(null=True)
+    clicked_at = fields.DatetimeField(null=True)
+    opted_out_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "campaign_recipient"
+        unique_together = (("campaign_id", "customer_id"),)
+        indexes = (("campaign_id", "state", "id"), ("customer_id", "sent_at"), ("outbox_id",),
+                   ("message_id",))
+
+
+class AddressCheck(Model):
+    """A code sent to an email address or a phone number that a customer gave (in the web
+    chat), which links the address to them once they type it back (crm/verification.py). Only
+    a MAC of the code is kept."""
+
+    id = fields.BigIntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="address_checks", on_delete=fields.CASCADE
+    )
+    customer_id: int
+    channel = fields.CharEnumField(Channel, max_length=16)
+    address = fields.CharField(max_length=320)
+    code_hash = fields.CharField(max_length=64)
+    attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    confirmed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "address_check"
+        indexes = (("customer_id", "id"),)

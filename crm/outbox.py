@@ -223,6 +223,29 @@ class OutboxService:
                 error=error))
         return state
 
+    async def record_sent(self, items: list[tuple[Claimed, DeliveryResult]]) -> None:
+        """Store many plain "sent" outcomes in one transaction (a campaign's bulk lane at
+        hundreds a second: one commit per message would hold the database for each)."""
+        now = self.clock()
+        async with self.bus.unit_of_work() as tx:
+            await tx.execute_many(sql.dialect_sql(
+                tx, "UPDATE outbox SET state = 'sent', external_id = ?, sent_at = ?, "
+                    "lease_ms = NULL, last_error = NULL WHERE id = ?"),
+                [[result.external_id, now, claimed.id] for claimed, result in items])
+            messages = [[now, result.external_id, claimed.message_id]
+                        for claimed, result in items if claimed.message_id is not None]
+            if messages:
+                await tx.execute_many(sql.dialect_sql(
+                    tx, "UPDATE message SET delivery_status = 'sent', delivery_error = NULL, "
+                        "sent_at = ?, external_id = COALESCE(?, external_id) WHERE id = ?"),
+                    messages)
+            for claimed, _result in items:
+                metrics.MESSAGES_OUT.labels(channel=claimed.channel.value).inc()
+                await self.bus.emit(DeliveryChanged(
+                    message_id=claimed.message_id, outbox_id=claimed.id,
+                    customer_id=claimed.customer_id, channel=claimed.channel,
+                    status=DeliveryStatus.SENT, error=None, batched=True))
+
     async def record_delivery(self, channel: Channel, external_id: str, status: DeliveryStatus,
                               error: str | None = None, *, permanent: bool = False) -> bool:
         """A later delivery report (SMS DLR, mail bounce, Telegram read): update the message."""

@@ -19,6 +19,8 @@ from tortoise.connection import get_connection
 from crm import cards, pagination, search, sql
 from crm.consent import Consents
 from crm.errors import NotFound
+from crm.i18n import Phrase
+from crm.inbox import Inbox
 from crm.models import Manager
 from crm.orders.queries import OrderQueries
 from crm.types import Channel, ConversationStatus
@@ -80,12 +82,15 @@ class Queries:
     def __init__(self, consent: Consents) -> None:
         self.consent = consent
         self.orders = OrderQueries()  # crm/orders/queries.py
+        self.inbox = Inbox()  # crm/inbox.py: the web console's lists
 
     # Customers ---------------------------------------------------------------------------
 
     async def customers(self, f: CustomerFilter, limit: int,
                         cursor: str | None = None) -> Page[CustomerView]:
         conn = get_connection("default")
+        if f.q and not sql.is_postgres(conn):
+            await search.with_fold(conn)  # `q` folds case with it (_customer_where)
         where, params = _customer_where(conn, f)
         seen: str | None = None
         last_id: int | None = None
@@ -134,7 +139,7 @@ class Queries:
             if rows[0]["merged_into_id"] is None:
                 return int(current or 0)
             current = int(rows[0]["merged_into_id"])
-        raise NotFound(f"customer #{customer_id} does not exist")
+        raise NotFound(Phrase("customer_missing", id=customer_id))
 
     async def customer(self, customer_id: int) -> CustomerView:
         """A customer with their identities, in one statement (a merged one: the survivor)."""
@@ -143,7 +148,7 @@ class Queries:
         if rows and rows[0]["merged_into_id"] is not None:
             rows = await sql.read(conn, _CARD, [await self.resolve(customer_id)])
         if not rows:
-            raise NotFound(f"customer #{customer_id} does not exist")
+            raise NotFound(Phrase("customer_missing", id=customer_id))
         identities = [identity_of({k[2:]: v for k, v in r.items() if k.startswith("i_")}
                                   | {"customer_id": r["id"]})
                       for r in rows if r["i_id"] is not None]
@@ -157,7 +162,7 @@ class Queries:
         if rows and rows[0]["merged_into_id"] is not None:
             rows = await sql.read(conn, statement, [await self.resolve(customer_id)])
         if not rows:
-            raise NotFound(f"customer #{customer_id} does not exist")
+            raise NotFound(Phrase("customer_missing", id=customer_id))
         customer = cards.customer(rows[0])
         states = self.consent.states_of(cards.consent_rows(rows[0]),
                                         [i.channel.value for i in customer.identities])
@@ -262,7 +267,8 @@ class Queries:
     async def managers(self, include_removed: bool = False) -> list[ManagerView]:
         qs = Manager.all() if include_removed else Manager.filter(active=True)
         return [ManagerView(m.id, m.name, m.username, m.role.value, m.availability.value,
-                            m.capacity, m.active) for m in await qs.order_by("id")]
+                            m.capacity, m.active, m.email, m.telegram_user_id,
+                            m.password_hash is not None) for m in await qs.order_by("id")]
 
 
 def _customer_where(conn: BaseDBAsyncClient, f: CustomerFilter) -> tuple[str, list[Any]]:
@@ -280,10 +286,10 @@ def _customer_where(conn: BaseDBAsyncClient, f: CustomerFilter) -> tuple[str, li
                      "AND i.channel = ?)")
         params.append(f.channel.value)
     if f.q:
-        pattern = "%" + f.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
-            "_", "\\_") + "%"
-        where.append("(LOWER(c.name) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM identity i "
-                     "WHERE i.customer_id = c.id AND LOWER(i.address) LIKE ? ESCAPE '\\'))")
+        # SQLite's LOWER() folds A-Z only: crm_fold is casefold, for every script.
+        fold, pattern = search.folded(conn, f.q)
+        where.append(f"({fold}(c.name) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM identity i "
+                     f"WHERE i.customer_id = c.id AND {fold}(i.address) LIKE ? ESCAPE '\\'))")
         params += [pattern, pattern]
     for column, op, value in (("created_at", ">=", f.created_after),
                               ("created_at", "<", f.created_before),

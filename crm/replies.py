@@ -16,7 +16,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from crm.errors import CrmError, NotFound
-from crm.i18n import LANGUAGES
+from crm.i18n import LANGUAGES, Phrase
 from crm.models import AuditLog, CannedReply, Customer, Manager
 from crm.templates import Rendered, TemplateProblem, render
 
@@ -28,8 +28,7 @@ SAMPLE = {"customer": {"id": 1, "name": "Ann Example", "first_name": "Ann", "lan
 def normalize_key(key: str) -> str:
     cleaned = key.strip().lower()
     if not _KEY.match(cleaned):
-        raise CrmError(f"{key!r} cannot be a key: use up to 64 letters, digits, '_', '-' or "
-                       "'.', starting with a letter or digit (e.g. shipping, refund-policy)")
+        raise CrmError(Phrase("reply_bad_key", key=repr(key)))
     return cleaned
 
 
@@ -118,7 +117,7 @@ class CannedReplies:
         key = normalize_key(key)
         rows = {r.language: r for r in await CannedReply.filter(key=key)}
         if not rows:
-            raise NotFound(f"No canned reply {key}: /replies lists them.")
+            raise NotFound(Phrase("reply_unknown", key=key))
         for lang in ((language or "").lower(), "", self.default_language, "en"):
             if lang in rows:
                 return rows[lang]
@@ -131,4 +130,4 @@ class CannedReplies:
             return row, render(row.text, context(customer, manager, self.company),
                                html_source=row.html)
         except TemplateProblem as e:
-            raise CrmError(f"The reply {row.key} cannot be sent: {e}.") from None
+            raise CrmError(Phrase("reply_broken", key=row.key, reason=str(e))) from None

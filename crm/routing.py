@@ -147,7 +147,7 @@ class Router:
                 await conv.save(update_fields=["queued_at"])
                 customer = await Customer.get(id=conv.customer_id)
                 await self.core.bus.emit(TeamNotice.of(
-                    "queue", Phrase("queued", customer=str(customer), reason=reason),
+                    "queue", Phrase("queued", customer=customer.label, reason=reason),
                     key=f"queued:{conv.id}:{to_ms(now)}", customer_id=conv.customer_id))
                 log.info("routing.queued", conversation_id=conv.id)
             return None
@@ -186,7 +186,7 @@ class Router:
         conv.assignee_id, conv.queued_at = manager.id, None
         customer = await Customer.get(id=conv.customer_id)
         await self.core.bus.emit(TeamNotice.of(
-            "assigned", Phrase("now_yours", customer=str(customer), reason=reason),
+            "assigned", Phrase("now_yours", customer=customer.label, reason=reason),
             key=f"assigned:{conv.id}:{manager.id}:{to_ms(now)}",
             customer_id=conv.customer_id, manager_id=manager.id))
         log.info("routing.assigned", conversation_id=conv.id, manager_id=manager.id,

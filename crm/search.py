@@ -66,12 +66,22 @@ def like(text: str) -> str:
         "_", "\\_") + "%"
 
 
+def folded(conn: BaseDBAsyncClient, text: str) -> tuple[str, str]:
+    """The function that folds a column's case, and the LIKE pattern for "contains `text`",
+    on this database (SQLite's: `crm_fold`, given to the connection by `with_fold`)."""
+    if sql.is_postgres(conn):
+        return "LOWER", "%" + text.lower().replace("\\", "\\\\").replace(
+            "%", "\\%").replace("_", "\\_") + "%"
+    return "crm_fold", like(text)
+
+
 def _fold(value: object) -> object:
     return value.casefold() if isinstance(value, str) else value
 
 
-async def _with_fold(conn: BaseDBAsyncClient) -> None:
-    """Give SQLite `crm_fold` on the connection at hand (registering again is harmless)."""
+async def with_fold(conn: BaseDBAsyncClient) -> None:
+    """Give SQLite `crm_fold` on the connection at hand (registering again is harmless);
+    crm/queries.py's customer filter `q` uses it too."""
     await conn.execute_query("SELECT 1")  # the connection exists from here on
     raw = getattr(conn, "_connection", None)
     if raw is not None:
@@ -96,7 +106,7 @@ async def find(conn: BaseDBAsyncClient, text: str, limit: int = 10,
         return SearchResult([], [])
     postgres = sql.is_postgres(conn)
     if not postgres:
-        await _with_fold(conn)
+        await with_fold(conn)
     fold = "LOWER" if postgres else "crm_fold"
     name = "c.name ILIKE ?" if postgres else "crm_fold(c.name) LIKE ? ESCAPE '\\'"
     rows = await sql.fetch(

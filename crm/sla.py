@@ -118,6 +118,38 @@ class BusinessHours:
             left -= end - begin
         raise AssertionError("unreachable")  # pragma: no cover - _from raises first
 
+    def later(self, at: datetime, delay: timedelta) -> datetime:
+        """When something set `delay` ahead at `at` falls due, counted the way people at work
+        count (a manager's /followup 2d, /remind 3h): whole weeks are calendar weeks, the other
+        whole days are business days (the same time of day on the n-th open day after), hours
+        and minutes are business time. Wall-clock when always open.
+
+        So "1d" from Friday 16:00 is Monday 16:00, and "2h" is Monday 10:00 (hours 9-17),
+        where plain business-time arithmetic would make a day 24 working hours."""
+        if self.always_open:
+            return at + delay
+        weeks, days = divmod(delay.days, 7)
+        rest = delay - timedelta(days=delay.days)
+        # On the wall clock of the office: a week later is the same hour, whatever DST did.
+        moment = (at.astimezone(self.zone) + timedelta(weeks=weeks)).astimezone(UTC)
+        if days:
+            moment = self._open_days_later(moment, days)
+        elif weeks:
+            moment = self.next_open(moment)
+        return self.add(moment, rest) if rest else moment
+
+    def _open_days_later(self, at: datetime, days: int) -> datetime:
+        local = at.astimezone(self.zone)
+        day = local.date()
+        for _ in range(_HORIZON_DAYS):
+            day += timedelta(days=1)
+            if self.windows(day):
+                days -= 1
+                if not days:
+                    same_time = datetime.combine(day, local.time(), tzinfo=self.zone)
+                    return self.next_open(same_time.astimezone(UTC))
+        raise ValueError("no business hours within two years: check [sla] hours and holidays")
+
     def between(self, a: datetime, b: datetime) -> timedelta:
         """Business time from `a` to `b` (zero if b is not after a)."""
         if b <= a:

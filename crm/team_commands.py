@@ -3,6 +3,8 @@
 Each takes (manager, customer_id, args, now) and returns the reply text, so a chat handler only
 parses the update, calls one of these and answers. `customer_id` is the customer whose topic the
 command was written in (None in a private chat). A mistake is answered with how to do it right.
+With `[sla]` hours set, "/followup 2d" and "/remind 3h" count business days and hours, like the
+automatic follow-ups (crm/sla.py `BusinessHours.later`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from crm.clock import to_ms
 from crm.errors import CrmError
-from crm.i18n import Phrase, moment, team
+from crm.i18n import Phrase, Text, in_language, moment, team
 from crm.models import Conversation, Customer, Manager, Task
 from crm.routing import Router
 from crm.sla import BusinessHours
@@ -36,8 +38,7 @@ class UsageError(CrmError):
     """A command written wrongly; the message says how to write it."""
 
     def __init__(self, phrase: Phrase) -> None:
-        super().__init__(phrase.render())
-        self.phrase = phrase
+        super().__init__(phrase)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -63,11 +64,13 @@ def split_when(args: str, usage: str) -> tuple[timedelta, str]:
 
 @dataclass(frozen=True, slots=True)
 class TaskLine:
+    """A pending task as people read it (`str()` of a name: English, for the command line)."""
+
     id: int
-    manager: str
+    manager: Text  # their name, or "team" for a task of nobody's
     due_at: datetime
     kind: str
-    customer: str
+    customer: Text  # the customer's name (or "customer #12"), or ""
     text: str
 
 
@@ -91,10 +94,10 @@ class TeamCommands:
         try:
             delay, text = split_when(args, team("usage_remind", lang))
         except UsageError as e:
-            return e.phrase.render(lang)
+            return e.in_language(lang)
         ref = ref or _default_ref(manager, customer_id, now, text)
         task = await self.tasks.schedule(
-            TaskKind.REMINDER, now + delay, key=f"remind:{ref}",
+            TaskKind.REMINDER, self.hours.later(now, delay), key=f"remind:{ref}",
             customer_id=customer_id, manager_id=manager.id, text=text,
             created_by=f"manager:{manager.id}")
         return team("reminder_set", lang, id=task.id, due=self._local(task.due_at, lang),
@@ -109,10 +112,10 @@ class TeamCommands:
         try:
             delay, text = split_when(args, team("usage_followup", lang))
         except UsageError as e:
-            return e.phrase.render(lang)
+            return e.in_language(lang)
         conv = await Conversation.filter(customer_id=customer_id).order_by("-id").first()
         task = await self.tasks.schedule(
-            TaskKind.FOLLOWUP, now + delay,
+            TaskKind.FOLLOWUP, self.hours.later(now, delay),
             key=f"followup:{ref or _default_ref(manager, customer_id, now, text)}",
             customer_id=customer_id, conversation_id=conv.id if conv else None,
             manager_id=manager.id, text=text, payload={"since": now.isoformat()},
@@ -149,12 +152,14 @@ class TeamCommands:
             return team("nothing_due" if everyone else "nothing_due_yours", lang)
         by_manager: dict[str, list[TaskLine]] = defaultdict(list)
         for line in lines:
-            by_manager[line.manager].append(line)
+            by_manager[in_language(line.manager, lang)].append(line)
         out: list[str] = []
         for who, items in by_manager.items():
             out.append(f"{who}:")
-            out += [f"  #{i.id} {self._local(i.due_at, lang)} {i.kind}"
-                    f"{f' — {i.customer}' if i.customer else ''}: {i.text}" for i in items]
+            for i in items:
+                about = f" — {in_language(i.customer, lang)}" if i.customer else ""
+                out.append(f"  #{i.id} {self._local(i.due_at, lang)} "
+                           f"{team(f'task_kind_{i.kind}', lang)}{about}: {i.text}")
         return "\n".join(out)
 
     async def _close_task(self, manager: Manager, number: str, word: str,
@@ -196,10 +201,10 @@ class TeamCommands:
         names = await _customer_names(t.customer_id for t in tasks if t.customer_id)
         managers = {m.id: m.name for m in await Manager.filter(
             id__in=[t.manager_id for t in tasks if t.manager_id])}
-        lines = [TaskLine(t.id, managers.get(t.manager_id or 0, "team"), t.due_at,
-                          t.kind.value, names.get(t.customer_id or 0, ""), t.text)
+        lines = [TaskLine(t.id, managers.get(t.manager_id or 0) or Phrase("task_team"),
+                          t.due_at, t.kind.value, names.get(t.customer_id or 0, ""), t.text)
                  for t in tasks]
-        return sorted(lines, key=lambda x: (x.manager, x.due_at, x.id))
+        return sorted(lines, key=lambda x: (str(x.manager), x.due_at, x.id))
 
 
 def _default_ref(manager: Manager, customer_id: int | None, now: datetime, text: str) -> str:
@@ -208,6 +213,6 @@ def _default_ref(manager: Manager, customer_id: int | None, now: datetime, text:
     return f"{manager.id}:{customer_id}:{to_ms(now)}:{digest}"
 
 
-async def _customer_names(ids: object) -> dict[int, str]:
+async def _customer_names(ids: object) -> dict[int, Text]:
     wanted = sorted(set(ids))  # type: ignore[call-overload]
-    return {c.id: str(c) for c in await Customer.filter(id__in=wanted)}
+    return {c.id: c.label for c in await Customer.filter(id__in=wanted)}

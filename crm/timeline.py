@@ -279,7 +279,9 @@ class Timeline:
             latest.status = ConversationStatus.OPEN
             latest.closed_at = None
             latest.acknowledged = False
-            await latest.save(update_fields=["status", "closed_at", "acknowledged"])
+            latest.reopened_at = work.now  # resolution time counts from here (reports)
+            await latest.save(update_fields=["status", "closed_at", "acknowledged",
+                                             "reopened_at"])
             work.active[customer.id] = latest
             return latest, False, True
         conversation = await Conversation.create(

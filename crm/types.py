@@ -12,6 +12,8 @@ class Channel(StrEnum):
     TELEGRAM = "telegram"
     EMAIL = "email"
     SMS = "sms"
+    # The chat widget on the shop's own site (channels/webchat): the address is a visitor id.
+    WEBCHAT = "webchat"
     # A channel for tests and local tools; never configured in production.
     TEST = "test"
     # Events POSTed to the receivers in `[[webhooks]]` (web/webhooks.py); no customer's address.
@@ -44,6 +46,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     MANAGER = "manager"
     MARKETER = "marketer"
+    LEAD = "lead"  # reads the reports (/report) like an admin; answers customers like a manager
 
 
 class Availability(StrEnum):
@@ -93,7 +96,44 @@ class WebhookEvent(StrEnum):
     CONVERSATION_CLOSED = "conversation.closed"
     CUSTOMER_OPTED_OUT = "customer.opted_out"
     ORDER_STATUS_CHANGED = "order.status_changed"
-    # Campaigns (campaign.finished) add theirs here.
+    CAMPAIGN_FINISHED = "campaign.finished"
+
+
+class CampaignState(StrEnum):
+    """Where a campaign is (crm/campaigns): a draft until scheduled; `missed` when its start
+    passed while the service was down for longer than `[campaigns] missed_after`."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    MISSED = "missed"
+    SENDING = "sending"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+    @property
+    def final(self) -> bool:
+        return self in (CampaignState.CANCELLED, CampaignState.FINISHED)
+
+
+class RecipientState(StrEnum):
+    """One person of a campaign: pending (not queued yet, maybe deferred by quiet hours),
+    queued (an outbox row waits), sent or failed (the outbox's outcome), skipped (why:
+    `SkipReason`), or cancelled with the campaign."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class SkipReason(StrEnum):
+    NO_CONSENT = "no_consent"  # an address on a chosen channel, but no marketing consent there
+    UNREACHABLE = "unreachable"  # no usable address on any chosen channel
+    OPTED_OUT = "opted_out"  # opted out while the campaign ran, before their message went
+    ERASED = "erased"  # `crm customers forget` while the campaign ran
 
 
 class Priority:
@@ -289,6 +329,15 @@ class TaskKind(StrEnum):
     DEADLINE_WARNING = "deadline_warning"  # the response deadline is near: remind the assignee
     DEADLINE_MISSED = "deadline_missed"  # the deadline passed: flag and reassign
     ESCALATION = "escalation"  # a reminder nobody acted on: tell the admins
+    REPORT_DIGEST = "report_digest"  # the weekly report to the admins (crm/reports/digest.py)
+
+
+class FactKind(StrEnum):
+    """A measured wait of a customer, recorded when it ends (crm/reports/facts.py)."""
+
+    FIRST_RESPONSE = "first_response"  # the first reply by a person in a conversation
+    REPLY = "reply"  # a later reply by a person to a customer who was waiting
+    RESOLUTION = "resolution"  # the conversation was closed
 
 
 class TaskState(StrEnum):

@@ -115,6 +115,9 @@ class ManagerView:
     availability: str
     capacity: int
     active: bool
+    email: str | None = None
+    telegram_user_id: int | None = None
+    has_password: bool = False
 
 
 T = TypeVar("T")

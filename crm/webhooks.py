@@ -3,9 +3,10 @@
 Each event a receiver subscribed to is one outbox row on the WEBHOOK channel (address: the
 receiver's URL), written in the transaction of its cause, so an event is sent only if what caused
 it committed, and durably: the dispatcher retries with the outbox's backoff until the receiver
-answers 2xx. The body is fixed when the row is written, with an event id (`evt_…`) shared by every
-receiver of that event and kept on every retry, so receivers can dedupe. web/webhooks.py signs and
-POSTs it.
+answers 2xx (410 Gone drops the event; at most `[api] webhook_max_attempts` tries: web/webhooks.py
+says which answer does what). The body is fixed when the row is written, with an event id
+(`evt_…`) shared by every receiver of that event and kept on every retry, so receivers can
+dedupe. web/webhooks.py signs and POSTs it.
 
 Later features publish their own events (`order.status_changed`, `campaign.finished`) with
 `publish`, after adding them to `WebhookEvent`.
@@ -25,6 +26,7 @@ from crm.clock import Clock, utcnow
 from crm.config import WebhookSettings
 from crm.errors import NotFound
 from crm.events import (
+    CampaignFinished,
     ConsentChanged,
     ConversationChanged,
     DeliveryChanged,
@@ -68,7 +70,8 @@ class Webhooks:
                                     (DeliveryChanged, self._delivery),
                                     (ConversationChanged, self._conversation),
                                     (ConsentChanged, self._consent),
-                                    (OrderStatusChanged, self._order)):
+                                    (OrderStatusChanged, self._order),
+                                    (CampaignFinished, self._campaign)):
             self.bus.subscribe(event_type, handler, phase="in_transaction")
 
     def wanted(self, event: WebhookEvent) -> bool:
@@ -155,6 +158,22 @@ class Webhooks:
             "previous_status": event.previous_status, "source": event.source,
             "actor": event.actor, "note": event.note,
             "at": event.happened_at.isoformat()}, event.customer_id)
+
+
+    async def _campaign(self, event: CampaignFinished) -> None:
+        if not self.wanted(WebhookEvent.CAMPAIGN_FINISHED):
+            return
+        from crm.campaigns.results import stats  # the campaigns package builds on this module
+
+        figures = await stats(event.campaign_id)
+        await self.publish(WebhookEvent.CAMPAIGN_FINISHED, {
+            "campaign": {"id": event.campaign_id, "name": event.name, "winner": figures.winner,
+                         "finished_at": event.finished_at.isoformat()},
+            "stats": {"total": figures.total.to_json(),
+                      "by_channel": {k or "none": v.to_json()
+                                     for k, v in figures.by_channel.items()},
+                      "by_variant": {k or "none": v.to_json()
+                                     for k, v in figures.by_variant.items()}}})
 
 
 def _short(url: str) -> str:

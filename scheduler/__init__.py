@@ -9,8 +9,13 @@ Jobs (explicit ids, replace_existing, max_instances=1, coalesce):
 - `tasks.next` — a one-shot timer re-armed to the next task's due time (on start, after each
   run, and whenever a task is written), so a reminder fires on time, not at the next tick.
 - `routing.drain` — every `[routing] queue_check_seconds`: the queue's safety net.
+- `reports.digest` — hourly, and once at start: the leader writes the next weekly digest's task
+  row if it is not there (idempotent by its key; the row itself fires through `tasks.*`).
 - `tasks.rearm` — PostgreSQL only, every 5 s: the leader re-arms `tasks.next` for tasks that
   other processes wrote (their TaskScheduled events stay in their own process).
+- `campaigns.tick` — every `[campaigns] tick_seconds`, and once at start: the campaign
+  engine (crm/campaigns/engine.py) starts what is due (or marks it missed after downtime),
+  queues the next recipients in the bulk lane, records outcomes, picks A/B winners, finishes.
 
 On PostgreSQL only the process holding the advisory lock (crm/leader.py) fires tasks and
 drains the queue; the others try to take the lock at each tick.
@@ -107,6 +112,17 @@ class Ticks:
     async def on_scheduled(self, event: TaskScheduled) -> None:
         self.arm(event.due_at)
 
+    async def digest(self) -> int:
+        """The next weekly digest's row, written once (`[reports] digest`)."""
+        if not await self.leadership.ensure():
+            return 0
+        return 1 if await self.auto.digest.ensure() is not None else 0
+
+    async def campaigns(self) -> int:
+        if not await self.leadership.ensure():
+            return 0
+        return await self.core.campaigns.engine.tick()
+
     async def rearm(self) -> int:
         """The leader looks for tasks written by other processes (their TaskScheduled events
         stay in their process), so those fire on time too, not at the next tick."""
@@ -138,7 +154,12 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
          {"seconds": settings.scheduler.tick_seconds, "next_run_time": datetime.now(UTC)}),
         (_interruptible(ticks.drain), "routing.drain",
          {"seconds": settings.routing.queue_check_seconds}),
+        (_interruptible(ticks.campaigns), "campaigns.tick",
+         {"seconds": settings.campaigns.tick_seconds, "next_run_time": datetime.now(UTC)}),
     ]
+    if settings.reports.digest:
+        jobs.append((_interruptible(ticks.digest), "reports.digest",
+                     {"seconds": 3600, "next_run_time": datetime.now(UTC)}))
     if not settings.database.is_sqlite:  # one process on SQLite: its own events arm the timer
         jobs.append((_interruptible(ticks.rearm), "tasks.rearm", {"seconds": 5}))
     for func, job_id, trigger in jobs:

@@ -34,8 +34,8 @@ MAX_TOKEN = 300
 def mount(app: web.Application, core: Core) -> None:
     async def page(request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        language = _accepted(request.headers.get("Accept-Language", ""),
-                             core.settings.bot.default_language)
+        language = accepted_language(request.headers.get("Accept-Language", ""),
+                                     core.settings.bot.default_language)
         try:
             if len(token) > MAX_TOKEN:
                 raise LinkTampered("too long")
@@ -74,16 +74,22 @@ def _context(core: Core, order: OrderView, language: str) -> dict[str, Any]:
 
 
 def _message(status: int, key: str, language: str) -> web.Response:
-    return _render(status, "message.html", language, {"text": t(key, language)})
+    return render_page(status, "message.html", language, {"text": t(key, language)})
 
 
 def _render(status: int, template: str, language: str, context: dict[str, Any]) -> web.Response:
+    return render_page(status, template, language, context)
+
+
+def render_page(status: int, template: str, language: str, context: dict[str, Any],
+                headers: dict[str, str] | None = None) -> web.Response:
+    """A public page (order status, unsubscribe, …): autoescaped, never cached or indexed."""
     html = _ENV.get_template(template).render(lang=language, **context)
     return web.Response(status=status, text=html, content_type="text/html", charset="utf-8",
-                        headers=_HEADERS)
+                        headers=headers or _HEADERS)
 
 
-def _accepted(header: str, default: str) -> str:
+def accepted_language(header: str, default: str) -> str:
     """The first of our languages in an Accept-Language header."""
     for part in header.split(","):
         code = part.split(";")[0].strip()

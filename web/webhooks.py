@@ -2,9 +2,13 @@
 
 `Chatcrm-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the secret>`.
 The body is the exact bytes crm/webhooks.py stored, so a retry carries the same event id and
-body; only the timestamp (and so the signature) is new. 2xx: sent. 410: the receiver wants no
-more: failed for good. Anything else, a timeout or a refused connection: retried with the
-outbox's backoff. A receiver's failure never marks anything undeliverable (address_fault=False).
+body; only the timestamp (and so the signature) is new. 2xx: sent. 410 Gone: this event is not
+wanted: failed for good, and the next one goes. Anything else (any other 4xx, a 3xx, a 5xx, a
+timeout, a refused connection): retried with the outbox's backoff, up to `[api]
+webhook_max_attempts`. A 401, 403 or 404 is retried too: a proxy in front of a receiver that
+is being deployed answers them for a while, and the events must not be lost. Events to one
+receiver go in order, so the ones after an event being retried wait for it. A receiver's
+failure never marks anything undeliverable (address_fault=False).
 """
 
 from __future__ import annotations
@@ -47,10 +51,6 @@ def verify(secret: str, header: str, body: bytes, *, now: float,
     return hmac.compare_digest(sign(secret, timestamp, body), parts.get("v1", ""))
 
 
-# 4xx answers that mean "not now" rather than "not this": retried like a 5xx.
-_TRY_AGAIN = frozenset({408, 409, 425, 429})
-
-
 class WebhookSender:
     """The Sender of Channel.WEBHOOK; its address is the receiver's URL."""
 
@@ -70,7 +70,13 @@ class WebhookSender:
 
     def _per_receiver(self, url: str) -> tuple[float, float] | None:
         hook = self.hooks.get(url)
-        return (hook.rate_per_second, 1.0) if hook is not None else None
+        if hook is None:
+            return None
+        if hook.rate_per_second < 1:
+            # One POST every 1/rate seconds: a limiter holding less than one POST (0.5 in a
+            # second) could never let one through.
+            return (1.0, 1.0 / hook.rate_per_second)
+        return (hook.rate_per_second, 1.0)
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         hook = self.hooks.get(message.address)
@@ -98,13 +104,8 @@ class WebhookSender:
             return DeliveryResult.retry(f"webhook: {type(e).__name__}: {e}"[:300])
         if 200 <= status < 300:
             return DeliveryResult.sent(str(message.options.get("event_id") or "") or None)
-        if status == 410:
-            return DeliveryResult.permanent("webhook: HTTP 410: the receiver is gone",
-                                            address_fault=False)
-        if 400 <= status < 500 and status not in _TRY_AGAIN:
-            # The receiver refuses this event as it is: retrying it would only hold back every
-            # later event to the receiver (they go in order). It stays failed, with the reason.
-            return DeliveryResult.permanent(f"webhook: HTTP {status}: the receiver refused "
+        if status == 410:  # the one answer that says "never this event": the next one goes
+            return DeliveryResult.permanent("webhook: HTTP 410: the receiver does not want "
                                             "this event", address_fault=False)
         wait = float(retry_after) if retry_after and retry_after.isdigit() else None
         return DeliveryResult.retry(f"webhook: HTTP {status}", retry_after=wait)

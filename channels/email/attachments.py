@@ -9,9 +9,10 @@ from __future__ import annotations
 from channels.email.parsing import MailPart
 from crm.config import Settings
 from crm.files import FileStore
+from crm.i18n import Phrase
 from crm.types import Attachment
 
-IN_THE_MAILBOX = "; the original is still in the mailbox"
+IN_THE_MAILBOX = Phrase("file_in_the_mailbox")
 
 
 def mail_store(settings: Settings, shared: FileStore) -> FileStore:

@@ -122,6 +122,7 @@ class ImapReader:
         self.idle_ready = asyncio.Event()  # set each time IDLE is (re)entered; tests await it
         self._checkpoint: tuple[int, int] | None = None
         self._failures: dict[int, int] = {}  # uid -> failed attempts to store it
+        self._announced = False  # new mail announced in a command's answer (_note_announced)
         # Built once: a bad tls_ca_file is an error at start, not at every reconnect.
         self._tls = client_context(settings) if settings.imap_security != "none" else None
         self.tls_failures = 0
@@ -201,6 +202,7 @@ class ImapReader:
 
     async def _session(self) -> None:
         s = self.settings
+        self._announced = False  # a new connection catches up from the checkpoint anyway
         lost = asyncio.Event()
         context = self._tls if s.imap_security == "ssl" else None
         client = IMAP4(host=s.imap_host, port=s.imap_port, timeout=self.tuning.command_timeout,
@@ -231,7 +233,11 @@ class ImapReader:
             while not self._stopping.is_set():
                 if lost.is_set():
                     raise ConnectionDropped("the server closed the connection")
-                if client.has_capability("IDLE"):
+                if self._announced:
+                    # New mail was announced in the answer to one of our own commands (a
+                    # SEARCH, a FETCH): IDLE would not tell of it again. Fetch it now.
+                    self._announced = False
+                elif client.has_capability("IDLE"):
                     await self._idle(client, lost)
                 else:
                     await self._wait_or_stop(self.settings.poll_interval, lost)
@@ -376,6 +382,7 @@ class ImapReader:
             response = await client.uid("fetch", ",".join(map(str, chunk)), "(UID BODY.PEEK[])")
             if response.result != "OK":
                 raise RuntimeError(f"FETCH failed: {_text(response.lines)}")
+            self._note_announced(response.lines)
             fetched = sorted(parse_fetch(response.lines))
             missing = sorted(set(chunk) - {uid for uid, _ in fetched})
             if missing:  # expunged meanwhile, or a response we could not read: say so
@@ -392,6 +399,12 @@ class ImapReader:
             last = max(last, chunk[-1])
             await self._save(validity, last)
 
+    def _note_announced(self, lines: list[bytes | bytearray]) -> None:
+        """Remember an untagged `* N EXISTS` in a command's answer: mail that arrived while we
+        searched or fetched, which the next IDLE would not announce again."""
+        if any(isinstance(line, bytes) and line.endswith(b" EXISTS") for line in lines):
+            self._announced = True
+
     def _give_up_on(self, uid: int, error: Exception) -> bool:
         """After a few failures of the same mail, skip it rather than block the mailbox."""
         failures = self._failures[uid] = self._failures.get(uid, 0) + 1
@@ -407,6 +420,7 @@ class ImapReader:
         response = await client.uid_search(*criteria, charset=None)
         if response.result != "OK":
             raise RuntimeError(f"SEARCH failed: {_text(response.lines)}")
+        self._note_announced(response.lines)
         numbers: list[int] = []
         for line in response.lines[:-1] if len(response.lines) > 1 else response.lines:
             text = bytes(line).decode("ascii", "replace")

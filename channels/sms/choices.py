@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from channels.sms.encoding import segment
 from crm.i18n import t
+from crm.sms_encoding import segment
 from crm.types import Choice
 
 

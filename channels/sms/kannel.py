@@ -15,13 +15,13 @@ import aiohttp
 import structlog
 
 from channels.sms.choices import with_choices
-from channels.sms.encoding import Encoding
 from channels.sms.limits import check_sendable
 from channels.sms.media import sms_parts
 from channels.sms.session import HttpSession
 from crm.config import SmsSettings
 from crm.errors import SendRejected
 from crm.ports import RateLimits
+from crm.sms_encoding import Encoding
 from crm.types import Channel, DeliveryResult, OutboundMessage
 
 log = structlog.get_logger(__name__)

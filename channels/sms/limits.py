@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from channels.sms.encoding import (
+from crm.errors import SendRejected
+from crm.sms_encoding import (
     GSM7_PART,
     GSM7_SINGLE,
     UCS2_PART,
@@ -20,7 +21,6 @@ from channels.sms.encoding import (
     non_gsm_characters,
     segment,
 )
-from crm.errors import SendRejected
 
 
 def max_units(encoding: Encoding, max_segments: int) -> int:

@@ -17,6 +17,7 @@ import structlog
 from channels.sms.session import HttpSession
 from crm.config import TwilioSettings
 from crm.files import FileStore
+from crm.i18n import Phrase
 from crm.types import Attachment, InboundMessage
 
 log = structlog.get_logger(__name__)
@@ -54,14 +55,16 @@ class TwilioMedia:
         try:
             async with self.http.get().get(url, headers=self.auth) as response:
                 if response.status != 200:
-                    return self.store.failed(base, f"Twilio answered {response.status}")
+                    return self.store.failed(base, Phrase("file_twilio_answered",
+                                                          status=response.status))
                 if (response.content_length or 0) > self.store.max_bytes:
                     return self.store.oversized(kind, size=response.content_length,
                                                 filename=name, mime_type=mime, file_id=url)
                 data = await response.content.read(self.store.limit)
         except (aiohttp.ClientError, TimeoutError) as e:
             log.warning("sms.media_not_fetched", error=str(e))
-            return self.store.failed(base, f"the download failed: {e or type(e).__name__}")
+            return self.store.failed(base, Phrase("file_download_failed",
+                                                  error=str(e) or type(e).__name__))
         if len(data) > self.store.max_bytes:
             return self.store.oversized(kind, size=None, filename=name, mime_type=mime,
                                         file_id=url)

@@ -17,6 +17,7 @@ from telegram.error import BadRequest, TelegramError
 
 from channels.telegram.normalize import Incoming
 from crm.files import FileStore
+from crm.i18n import Phrase, Size
 from crm.types import Attachment
 
 log = structlog.get_logger(__name__)
@@ -27,7 +28,7 @@ KINDS = ("photo", "document", "voice", "video", "audio", "video_note", "animatio
 DEFAULTS = {"photo": ("photo.jpg", "image/jpeg"), "voice": ("voice.ogg", "audio/ogg"),
             "video_note": ("video.mp4", "video/mp4"), "video": ("video.mp4", "video/mp4"),
             "animation": ("animation.mp4", "video/mp4")}
-_TOO_BIG = ", and Telegram lets bots download at most 20 MB"
+_TOO_BIG = Phrase("file_telegram_limit", limit=Size(GETFILE_LIMIT))
 
 
 class TelegramFiles:
@@ -66,16 +67,17 @@ class TelegramFiles:
             if "too big" in e.message.lower():
                 return self._oversized(attachment, attachment.size)
             log.warning("telegram.file_not_fetched", error=e.message)
-            return self.store.failed(attachment, f"Telegram refused the download: {e.message}")
+            return self.store.failed(attachment, Phrase("file_telegram_refused",
+                                                        error=e.message))
         except TelegramError as e:
             log.warning("telegram.file_not_fetched", error=str(e))
-            return self.store.failed(attachment, f"the download failed: {e}")
+            return self.store.failed(attachment, Phrase("file_download_failed", error=str(e)))
         return await asyncio.to_thread(
             self.store.save, data, kind=attachment.kind, filename=attachment.filename,
             mime_type=attachment.mime_type, file_id=attachment.file_id, meta=attachment.meta)
 
     def _oversized(self, attachment: Attachment, size: int | None) -> Attachment:
-        where = _TOO_BIG if size is None or size > GETFILE_LIMIT else ""
+        where = _TOO_BIG if size is None or size > GETFILE_LIMIT else None
         return self.store.oversized(attachment.kind, size=size, filename=attachment.filename,
                                     mime_type=attachment.mime_type, file_id=attachment.file_id,
                                     meta=attachment.meta, note_where=where)

@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from telegram import Bot, Message
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from channels.telegram.text import utf16_len
 from crm.files import megabytes
@@ -61,13 +61,36 @@ def steps_of(message: OutboundMessage, parts: list[str]) -> list[Step]:
     return steps
 
 
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
 async def send_file(bot: Bot, chat_id: int, thread_id: int | None, step: Step,
-                    html: bool) -> Message:
+                    html: bool, *, markup: Markup | None = None, paid: bool = False,
+                    uploaded: dict[str, str] | None = None) -> Message:
+    """Send one file step. `uploaded` remembers Telegram's id of what we uploaded (a
+    campaign's image goes up once); `paid` adds `allow_paid_broadcast`."""
     attachment = step.file
     assert attachment is not None
     text = step.caption or None
     mode = "HTML" if html and text else None
     file_id = telegram_id(attachment)
+    known = (uploaded or {}).get(attachment.file_id or "")
+    if markup is not None or paid or known:
+        # A campaign's image: a photo with its buttons, by upload the first time.
+        flag = True if paid else None
+        if known:
+            return await bot.send_photo(chat_id, known, caption=text, parse_mode=mode,
+                                        message_thread_id=thread_id, reply_markup=markup,
+                                        allow_paid_broadcast=flag)
+        if file_id is None:
+            data = await asyncio.to_thread(Path(str(attachment.path)).read_bytes)
+            sent = await bot.send_photo(chat_id, data, caption=text, parse_mode=mode,
+                                        filename=attachment.filename,
+                                        message_thread_id=thread_id, reply_markup=markup,
+                                        allow_paid_broadcast=flag)
+            if uploaded is not None and attachment.file_id and sent.photo:
+                uploaded[attachment.file_id] = sent.photo[-1].file_id
+            return sent
     if file_id is not None:
         kind = attachment.kind
         if kind == "photo":

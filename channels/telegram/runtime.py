@@ -26,6 +26,7 @@ from channels.telegram.files import TelegramFiles
 from channels.telegram.normalize import Incoming, to_incoming
 from channels.telegram.sender import TelegramSender, retry_after_seconds
 from channels.telegram.topics import Topics
+from channels.telegram.transport import AiohttpRequest
 from crm.config import TelegramSettings
 from crm.models import Cursor
 from crm.ports import ChannelHealth
@@ -42,10 +43,12 @@ MAX_HANDLER_ATTEMPTS = 3
 
 def build_application(settings: TelegramSettings) -> Application:  # type: ignore[type-arg]
     root = settings.api_base_url.rstrip("/")
+    # aiohttp, not PTB's default httpx: see channels/telegram/transport.py. 64 connections
+    # carry a paid broadcast's thousand messages a second at the Bot API's usual latency.
     return (ApplicationBuilder().token(settings.token)
             .base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
-            .connection_pool_size(64).pool_timeout(10.0)
-            .get_updates_read_timeout(settings.poll_timeout + 10.0)
+            .request(AiohttpRequest(64, pool_timeout=10.0))
+            .get_updates_request(AiohttpRequest(1, read_timeout=settings.poll_timeout + 10.0))
             .updater(None).build())
 
 
@@ -58,9 +61,12 @@ class TelegramRuntime:
         self.settings = settings
         self.application = build_application(settings)
         self.bot: Bot = self.application.bot
-        self.topics = Topics(self.bot, settings.managers_chat_id) \
+        self.topics = Topics(self.bot, settings.managers_chat_id,
+                             core.settings.team_language) \
             if settings.managers_chat_id is not None else None
-        self._sender = TelegramSender(self.bot, self.topics)
+        self._sender = TelegramSender(
+            self.bot, self.topics,
+            paid_rate=settings.paid_broadcast_rate if settings.paid_broadcast else None)
         self.files = TelegramFiles(self.bot, core.files)
         self.webhook_path = webhook_path
         self.handlers: list[UpdateHandler] = []

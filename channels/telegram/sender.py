@@ -10,7 +10,9 @@ later part has to be retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -28,13 +30,17 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from channels.telegram import media
 from channels.telegram.limits import Windows, rate_limits
-from channels.telegram.text import MAX_TEXT, pack, split_text, utf16_len
+from channels.telegram.text import MAX_TEXT, escape, pack, split_text, utf16_len
 from channels.telegram.topics import Topics
+from crm.i18n import team
 from crm.types import Channel, DeliveryResult, OutboundMessage
 
 log = structlog.get_logger(__name__)
 
-RECREATED_HEADER = "🔁 <i>This topic was recreated: the previous one was deleted.</i>"
+
+def recreated_header(language: str | None) -> str:
+    """The first line in a topic made again after someone deleted it (the group's language)."""
+    return f"🔁 <i>{escape(team('topic_recreated', language))}</i>"
 
 
 def parts_of(message: OutboundMessage) -> list[str]:
@@ -67,6 +73,10 @@ def markup_of(message: OutboundMessage) -> Markup | None:
     """The keyboard for a message's choices: inline buttons whose data is each choice's
     action; a choice that requests the phone number becomes Telegram's share-contact button."""
     choices = message.choices
+    links = message.options.get("buttons")
+    if isinstance(links, list) and links:  # a campaign's link buttons
+        return InlineKeyboardMarkup([[InlineKeyboardButton(str(b["text"]), url=str(b["url"]))]
+                                     for b in links if isinstance(b, dict)])
     requests = [c for c in choices if c.request == "phone"]
     if requests:
         return ReplyKeyboardMarkup([[KeyboardButton(c.label, request_contact=True)]
@@ -104,17 +114,28 @@ class TelegramSender:
     channel = Channel.TELEGRAM
     edits = True  # editMessageText: a manager's correction reaches the customer
 
-    def __init__(self, bot: Bot, topics: Topics | None) -> None:
+    def __init__(self, bot: Bot, topics: Topics | None, *,
+                 paid_rate: float | None = None) -> None:
         self.bot = bot
         self.topics = topics
-        self.limits = rate_limits()
-        self.windows = Windows()
+        self.paid = paid_rate is not None  # [telegram] paid_broadcast
+        self.limits = rate_limits(paid_rate)
+        self.windows = Windows(paid_rate=paid_rate)
         self._progress: dict[int, list[int]] = {}  # outbox id -> message ids of parts sent
+        # A campaign's image is uploaded once; later messages send Telegram's file id.
+        self.uploaded: dict[str, str] = {}
 
-    async def _wait_turn(self, chat_id: str) -> None:
+    @contextlib.asynccontextmanager
+    async def _turn(self, chat_id: str, paid: bool = False) -> AsyncIterator[None]:
+        """The Bot API call inside goes when the windows let it; it counts until answered."""
         # A timed wait on a rolling window: nothing to signal, the time itself frees the slot.
-        while (delay := self.windows.wait(chat_id, time.monotonic())) > 0:  # noqa: ASYNC110
+        while (delay := self.windows.wait(chat_id, time.monotonic(), paid)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(delay)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.windows.sent(chat_id, started, time.monotonic(), paid)
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         try:
@@ -134,11 +155,11 @@ class TelegramSender:
             return DeliveryResult.retry(f"telegram: {e.message}")
 
     async def _edit(self, message: OutboundMessage, target: str) -> DeliveryResult:
-        await self._wait_turn(message.address)
         try:
-            await media.edit(self.bot, target, message.html or message.text,
-                             caption=bool(message.options.get("edit_caption")),
-                             html=bool(message.html))
+            async with self._turn(message.address):
+                await media.edit(self.bot, target, message.html or message.text,
+                                 caption=bool(message.options.get("edit_caption")),
+                                 html=bool(message.html))
         except BadRequest as e:
             if "not modified" not in e.message.lower():  # the same text twice: done already
                 raise
@@ -150,6 +171,8 @@ class TelegramSender:
         if opts.get("edit_of"):
             return await self._edit(message, str(opts["edit_of"]))
         html = bool(opts.get("html"))
+        # Only a campaign's messages carry the flag, and only with paid broadcasts on.
+        paid = self.paid and bool(opts.get("paid_broadcast"))
         if message.html and not opts.get("blocks"):  # a canned reply written in Telegram HTML
             message, html = replace(message, text=message.html), True
         steps = media.steps_of(message, parts_of(message))
@@ -168,17 +191,19 @@ class TelegramSender:
             step = steps[index]
             text = step.text
             if recreated and index == len(done) and html and step.file is None:
-                text = f"{RECREATED_HEADER}\n\n{text}"
-            await self._wait_turn(chat_id)
+                text = f"{recreated_header(topics.language if topics else None)}\n\n{text}"
+            markup = markup_of(message) if index == len(steps) - 1 else None
             try:
-                if step.file is not None:
-                    last = await media.send_file(self.bot, int(chat_id), thread_id, step, html)
-                else:
-                    last = await self.bot.send_message(
-                        chat_id=int(chat_id), text=text, message_thread_id=thread_id,
-                        parse_mode="HTML" if html else None,
-                        reply_markup=markup_of(message)
-                        if index == len(steps) - 1 else None)
+                async with self._turn(chat_id, paid):
+                    if step.file is not None:
+                        last = await media.send_file(self.bot, int(chat_id), thread_id, step,
+                                                     html, markup=markup, paid=paid,
+                                                     uploaded=self.uploaded)
+                    else:
+                        last = await self.bot.send_message(
+                            chat_id=int(chat_id), text=text, message_thread_id=thread_id,
+                            parse_mode="HTML" if html else None, reply_markup=markup,
+                            allow_paid_broadcast=True if paid else None)
             except BadRequest as e:
                 missing = "thread not found" in e.message.lower()
                 if not missing or topics is None or recreated:

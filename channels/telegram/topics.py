@@ -9,6 +9,7 @@ from __future__ import annotations
 import structlog
 from telegram import Bot
 
+from crm.i18n import team
 from crm.models import Customer, CustomerTopic
 
 log = structlog.get_logger(__name__)
@@ -20,8 +21,9 @@ def topic_link(chat_id: int, thread_id: int) -> str:
     return f"https://t.me/c/{internal}/{thread_id}"
 
 
-def topic_name(customer: Customer) -> str:
-    name = (customer.name or "Customer").strip() or "Customer"
+def topic_name(customer: Customer, language: str | None = None) -> str:
+    """The customer's name and #id; without a name, "Customer #id" in the group's language."""
+    name = (customer.name or "").strip() or team("topic_customer", language)
     suffix = f" #{customer.id}"
     return name[: 128 - len(suffix)] + suffix
 
@@ -35,9 +37,10 @@ async def resolve(customer_id: int) -> Customer:
 
 
 class Topics:
-    def __init__(self, bot: Bot, chat_id: int) -> None:
+    def __init__(self, bot: Bot, chat_id: int, language: str | None = None) -> None:
         self.bot = bot
         self.chat_id = chat_id
+        self.language = language  # the group's ([telegram] managers_language)
 
     async def find(self, customer_id: int) -> CustomerTopic | None:
         customer = await resolve(customer_id)
@@ -57,7 +60,8 @@ class Topics:
 
     async def _create(self, customer_id: int) -> int:
         customer = await resolve(customer_id)
-        forum = await self.bot.create_forum_topic(self.chat_id, topic_name(customer))
+        forum = await self.bot.create_forum_topic(self.chat_id,
+                                                  topic_name(customer, self.language))
         await CustomerTopic.create(customer_id=customer.id, chat_id=self.chat_id,
                                    thread_id=forum.message_thread_id)
         log.info("telegram.topic_created", customer_id=customer.id,

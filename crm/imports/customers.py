@@ -144,9 +144,11 @@ class CustomerImporter:
                   for cid, c in current.items() if cid in dirty]
         if values:
             await tx.execute_many(sql.dialect_sql(tx, _UPDATE), values)
+        consent = self.core.consent
         for customer_id, kind, granted in consents:
-            await self.core.consent.change(customer_id, kind, granted, channel=None,
-                                           source=ConsentSource.IMPORT, actor=self.actor)
+            word = consent.start if granted else consent.stop
+            await word(customer_id, None, kind=kind, source=ConsentSource.IMPORT,
+                       actor=self.actor)
 
 
 async def _current(tx: BaseDBAsyncClient, ids: set[int]) -> dict[int, dict[str, Any]]:

@@ -3,7 +3,8 @@
 Per row: the order's number (its key ignores case), the customer matched by email, phone or
 Telegram id (normalised as typed) or created, the fields given (an empty cell leaves a field as
 it is). A new order enters its status (the row's, else the first of `[orders]`) with an event
-in its history; an existing one is updated, and a new status goes through the orders service
+in its history and its customer's timeline, and `order.status_changed` for the webhooks; an
+existing one is updated, and a new status goes through the orders service
 like any other change (history, the customer's timeline, the webhook; the customer is told only
 with `notify`, since an import is usually history, not news). A row that changes nothing writes
 nothing: importing a file twice is importing it once.
@@ -24,10 +25,12 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError
 
 from crm import sql
+from crm.events import OrderStatusChanged
 from crm.imports.batch import DryRun, Ids, ImportReport, Owners, Progress, insert_customers
 from crm.imports.reader import BadRow, CsvFile
 from crm.imports.rows import OrderRow, OrderRows
 from crm.models import AuditLog, Order
+from crm.orders.numbers import InvalidOrder, to_minor
 from crm.orders.statuses import StatusConflict
 from crm.services import Core
 
@@ -38,6 +41,9 @@ _INSERT = ("INSERT INTO customer_order (id, number, number_key, external_number,
            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _EVENT = ("INSERT INTO order_event (order_id, status, previous_status, source, actor, note, "
           "happened_at, created_at) VALUES (?, ?, NULL, 'import', ?, ?, ?, ?)")
+_TIMELINE = ("INSERT INTO message (customer_id, direction, channel, text, attachments, meta, "
+             "author_kind, delivery_status, automated, created_at) "
+             "VALUES (?, 'event', ?, ?, '[]', ?, 'system', 'received', ?, ?)")
 _UPDATE = ("UPDATE customer_order SET customer_id = ?, external_number = ?, items = ?, "
            "amount_minor = ?, currency = ?, placed_at = ?, updated_at = ? WHERE id = ?")
 
@@ -156,22 +162,33 @@ class OrderImporter:
         identities: list[list[object]] = []
         inserts: list[list[object]] = []
         events: list[list[object]] = []
+        timeline: list[list[object]] = []
+        placed_orders: list[OrderStatusChanged] = []
         updates: list[list[object]] = []
         changes: list[tuple[int, str, str, str]] = []  # order id, previous, status, note
-        statuses = self.core.orders.statuses
+        orders = self.core.orders
+        statuses = orders.statuses
         for r in rows:
             owners = self._owners.owners(r.identities)
             state = states.get(r.key)
+            minor = r.amount_minor
+            if r.amount_text is not None:  # no currency in the row: the order's own, if any
+                try:
+                    minor = to_minor(r.amount_text, state.currency if state else None)
+                except InvalidOrder as e:
+                    out.add_bad(BadRow(r.line, e.field, e.reason))
+                    continue
             if len(owners) > 1:
                 who = ", ".join(f"#{o}" for o in owners)
                 out.add_bad(BadRow(r.line, r.identities[0][0].value,
                                    f"the addresses lead to different customers ({who}): "
                                    "merge them first (crm customers merge)"))
                 continue
+            new_customer = False
             if owners:
                 customer_id = owners[0]
             elif r.identities:
-                customer_id = next(customer_pool)
+                customer_id, new_customer = next(customer_pool), True
                 customers.append([customer_id, r.name, now])
                 out.customers_created += 1
             elif state is not None:
@@ -180,7 +197,9 @@ class OrderImporter:
                 out.add_bad(BadRow(r.line, "email", "a new order needs its customer: an "
                                                     "email, phone or telegram_id"))
                 continue
-            for address in r.identities:
+            # A shop's data adds no address to a customer we know (crm/orders/service.py
+            # `customer_for` says why); a new customer gets all of the row's.
+            for address in r.identities if new_customer else ():
                 if address not in self._owners.known:
                     self._owners.known[address] = customer_id
                     identities.append([customer_id, address[0].value, address[1], now])
@@ -190,14 +209,25 @@ class OrderImporter:
                 items = _json(r.items or [])
                 placed = r.placed_at or now
                 inserts.append([order_id, r.number, r.key, r.external_number, customer_id,
-                                status, items, r.amount_minor, r.currency, placed, placed, now,
+                                status, items, minor, r.currency, placed, placed, now,
                                 now])
                 events.append([order_id, status, self.actor[:200], r.note, placed, now])
+                # Its first status is in the customer's timeline, as an order placed through
+                # the API is (the address it came by names the channel).
+                text, said = await orders.event_entry(r.number, None, status, self.actor,
+                                                      r.note)
+                timeline.append([customer_id, r.identities[0][0].value, text,
+                                 _ENCODE({"order": r.number, "status": status,
+                                          "actor": self.actor, "phrase": said.to_json()}),
+                                 False, now])
+                placed_orders.append(OrderStatusChanged(
+                    order_id, customer_id, r.number, status, None, "import", self.actor,
+                    r.note, placed))
                 states[r.key] = _State(order_id, customer_id, status, r.external_number,
-                                       r.amount_minor, r.currency, placed, items)
+                                       minor, r.currency, placed, items)
                 out.created += 1
                 continue
-            new = _merged(state, r, customer_id)
+            new = _merged(state, r, customer_id, minor)
             status = r.status or state.status
             try:
                 statuses.check_move(r.number, state.status, status)
@@ -215,9 +245,12 @@ class OrderImporter:
             states[r.key] = replace(new, status=status)
             out.updated += 1
         await insert_customers(tx, customers, identities, self.actor)
-        for statement, values in ((_INSERT, inserts), (_EVENT, events), (_UPDATE, updates)):
+        for statement, values in ((_INSERT, inserts), (_EVENT, events), (_TIMELINE, timeline),
+                                  (_UPDATE, updates)):
             if values:
                 await tx.execute_many(sql.dialect_sql(tx, statement), values)
+        for placed_event in placed_orders:  # webhooks (order.status_changed), if any listen
+            await self.core.bus.emit(placed_event)
         for order_id, previous, status, note in changes:
             order = await Order.get(id=order_id, using_db=tx)
             order.status, order.status_changed_at = status, now
@@ -244,12 +277,12 @@ class OrderImporter:
         return found
 
 
-def _merged(state: _State, r: OrderRow, customer_id: int) -> _State:
+def _merged(state: _State, r: OrderRow, customer_id: int, minor: int | None) -> _State:
     """The stored order with what the row gives (an empty cell keeps the stored value)."""
     return _State(
         state.id, customer_id, state.status,
         r.external_number if r.external_number is not None else state.external_number,
-        r.amount_minor if r.amount_minor is not None else state.amount_minor,
+        minor if minor is not None else state.amount_minor,
         r.currency if r.currency is not None else state.currency,
         r.placed_at if r.placed_at is not None else state.placed_at,
         _json(r.items) if r.items is not None else state.items)

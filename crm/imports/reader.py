@@ -67,7 +67,19 @@ class CsvFile:
                  delimiter: str = "auto") -> None:
         self.path = str(path)
         self._raw = open(path, "rb")  # noqa: SIM115 (closed by __exit__)
-        self.size = Path(path).stat().st_size
+        try:
+            first = self._open(encoding, fallback)
+        except BaseException:
+            # Refused before `with` took the file: close it here (a server goes on running).
+            self._raw.close()
+            raise
+        self.delimiter = detect_delimiter(first, delimiter)
+        self.header = [h.strip() for h in next(csv.reader([first], delimiter=self.delimiter))]
+        self._reader = csv.reader(self._text, delimiter=self.delimiter)
+
+    def _open(self, encoding: str, fallback: str) -> str:
+        """The header line, read in the file's encoding."""
+        self.size = Path(self.path).stat().st_size
         self.encoding = detect_encoding(self._raw.read(_SAMPLE), encoding, fallback)
         self._raw.seek(0)
         self._text = io.TextIOWrapper(self._raw, encoding=self.encoding, newline="")
@@ -77,9 +89,7 @@ class CsvFile:
             raise self._undecodable(1, e) from None
         if not first.strip():
             raise ImportFileError(f"{self.path}: the file is empty (a header line is needed)")
-        self.delimiter = detect_delimiter(first, delimiter)
-        self.header = [h.strip() for h in next(csv.reader([first], delimiter=self.delimiter))]
-        self._reader = csv.reader(self._text, delimiter=self.delimiter)
+        return first
 
     def __enter__(self) -> CsvFile:
         return self
@@ -103,6 +113,7 @@ class CsvFile:
         """Each row with its line, or a BadRow for one the CSV rules cannot read."""
         width = len(self.header)
         while True:
+            first = self._reader.line_num + 2  # where the record starts (the header is line 1)
             try:
                 row = next(self._reader)
             except StopIteration:
@@ -110,9 +121,9 @@ class CsvFile:
             except UnicodeDecodeError as e:
                 raise self._undecodable(self._reader.line_num + 2, e) from None
             except csv.Error as e:
-                yield BadRow(self._reader.line_num + 1, "", f"not readable as CSV: {e}")
+                yield BadRow(first, "", f"not readable as CSV: {e}")
                 continue
-            line = self._reader.line_num + 1  # the header was line 1
+            line = first  # a quoted field may span lines: a record is named by its first
             if not any(cell.strip() for cell in row):
                 continue  # blank lines
             if len(row) > width and any(cell.strip() for cell in row[width:]):

@@ -102,7 +102,8 @@ class OrderRow:
     identities: tuple[tuple[Channel, str], ...]
     name: str | None
     external_number: str | None
-    amount_minor: int | None
+    amount_minor: int | None  # when the row (or default_currency) gives the currency
+    amount_text: str | None  # otherwise: read in the stored order's currency when written
     currency: str | None
     placed_at: datetime | None
     items: list[dict[str, Any]] | None
@@ -137,8 +138,8 @@ class OrderRows:
             number = check_number(raw_number)
             currency = get("currency") or self.settings.default_currency or None
             currency = check_currency(currency) if currency else None
-            amount = get("amount")
-            minor = to_minor(amount, currency) if amount else None
+            amount = get("amount") or None
+            minor = to_minor(amount, currency) if amount and currency else None
         except InvalidOrder as e:
             raise RowError(e.field, e.reason) from None
         status = get("status") or None
@@ -156,7 +157,8 @@ class OrderRows:
             line=line, number=number, key=number_key(number), status=status,
             identities=tuple(identities), name=(get("name") or "")[:200] or None,
             external_number=(get("external_number") or "")[:100] or None,
-            amount_minor=minor, currency=currency,
+            amount_minor=minor, amount_text=amount if amount and not currency else None,
+            currency=currency,
             placed_at=self._date(get("placed_at") or ""), items=_items(get("items") or ""),
             note=(get("note") or "")[:_MAX_TEXT])
 

@@ -14,6 +14,9 @@ from crm.models import Order, OrderEvent
 
 class OrderData:
     model = Order
+    # An order's history follows it: exported with it, its notes erased with its items; a merge
+    # moves the order and the events with it.
+    parts = (OrderEvent,)
 
     async def move(self, source_id: int, target_id: int) -> dict[str, int]:
         return {"orders": await Order.filter(customer_id=source_id).update(

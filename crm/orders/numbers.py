@@ -13,7 +13,10 @@ from decimal import Decimal, InvalidOperation
 
 from crm.errors import CrmError
 
-_NUMBER = re.compile(r"^(?=[\w.-]*\d)\w[\w.-]{0,39}$")
+# bot/intents.py finds numbers in messages ("order A-1042") with the same pattern.
+PATTERN = r"(?=[\w.-]*\d)\w[\w.-]{0,39}"
+MAX_LENGTH = 40  # the column; the key too, which upper() can lengthen ("ß" -> "SS")
+_NUMBER = re.compile(f"^{PATTERN}$")
 # ISO 4217 currencies without cents, and those with three decimals; the rest have two.
 _EXPONENT = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
                               "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
@@ -38,8 +41,8 @@ def number_key(number: str) -> str:
 
 def check_number(number: str) -> str:
     """The number as stored (trimmed), or InvalidOrder saying what an order number is."""
-    text = number.strip().lstrip("#№").strip()
-    if not _NUMBER.match(text):
+    text = number.strip().lstrip("#№").strip().rstrip(".")
+    if not _NUMBER.match(text) or len(number_key(text)) > MAX_LENGTH:
         raise InvalidOrder("number", f"{number!r} is not an order number: up to 40 letters, "
                                      "digits, '-', '_' or '.', with at least one digit")
     return text

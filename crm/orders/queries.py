@@ -10,11 +10,12 @@ same path, the same single statement, and give the same None.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise.connection import get_connection
 
-from crm import pagination, sql
+from crm import pagination, search, sql
 from crm.errors import NotFound
 from crm.orders.numbers import number_key
 from crm.orders.views import (
@@ -26,6 +27,24 @@ from crm.orders.views import (
     order_of,
 )
 from crm.views import Page
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    """Orders to list: `q` is part of the number, the shop's number, the customer's name or an
+    address of theirs (case ignored); `status` one status code."""
+
+    q: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    """An order in a list, with its customer's name."""
+
+    order: OrderView
+    customer_name: str | None
+
 
 _OWNED = (f"SELECT {ORDER_COLUMNS} FROM customer_order o "
           "WHERE o.customer_id = ? AND o.number_key || '' = ?")
@@ -76,6 +95,40 @@ class OrderQueries:
         events = await self.events([int(r["id"]) for r in rows])
         items = [order_of(r, events.get(int(r["id"]), [])) for r in rows]
         return Page(items, pagination.encode("orders", items[-1].id) if more and items else None)
+
+    async def search(self, f: OrderFilter, limit: int,
+                     cursor: str | None = None) -> Page[OrderLine]:
+        """Every customer's orders, newest first (without their histories)."""
+        conn = get_connection("default")
+        where: list[str] = []
+        params: list[Any] = []
+        if f.status:
+            where.append("o.status = ?")
+            params.append(f.status)
+        if f.q:
+            if not sql.is_postgres(conn):
+                await search.with_fold(conn)  # SQLite: case folded in every script
+            fold, pattern = search.folded(conn, f.q)
+            where.append(
+                f"({fold}(o.number) LIKE ? ESCAPE '\\' "
+                f"OR {fold}(COALESCE(o.external_number, '')) LIKE ? ESCAPE '\\' "
+                f"OR {fold}(COALESCE(c.name, '')) LIKE ? ESCAPE '\\' "
+                f"OR EXISTS (SELECT 1 FROM identity i WHERE i.customer_id = o.customer_id "
+                f"AND {fold}(i.address) LIKE ? ESCAPE '\\'))")
+            params += [pattern] * 4
+        if cursor:
+            (last_id,) = pagination.decode("orders-all", cursor, int)
+            where.append("o.id < ?")
+            params.append(last_id)
+        rows = await sql.fetch(
+            conn, f"SELECT {ORDER_COLUMNS}, c.name AS customer_name FROM customer_order o "
+                  "JOIN customer c ON c.id = o.customer_id"
+                  + (f" WHERE {' AND '.join(where)}" if where else "")
+                  + " ORDER BY o.id DESC LIMIT ?", [*params, limit + 1])
+        more = len(rows) > limit
+        items = [OrderLine(order_of(r), r["customer_name"]) for r in rows[:limit]]
+        return Page(items, pagination.encode("orders-all", items[-1].order.id)
+                    if more and items else None)
 
     async def events(self, order_ids: Sequence[int]) -> dict[int, list[OrderEventView]]:
         if not order_ids:

@@ -18,7 +18,7 @@ message. NOTIFY is served after live and before bulk.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -26,6 +26,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from crm import links
+from crm.actors import actor_named
 from crm.clock import Clock, utcnow
 from crm.config import Settings
 from crm.consent import Consents
@@ -33,10 +34,11 @@ from crm.conversations import Conversations
 from crm.customers import Customers
 from crm.errors import Conflict, NotFound, SendRejected
 from crm.events import EventBus, MessageQueued, OrderStatusChanged
+from crm.i18n import Phrase
 from crm.identity import normalize_typed_address
 from crm.models import AuditLog, Conversation, Customer, Identity, Message, Order, OrderEvent
 from crm.orders import texts
-from crm.orders.numbers import InvalidOrder, check_number, number_key
+from crm.orders.numbers import InvalidOrder, check_number, number_key, to_minor
 from crm.orders.queries import OrderQueries
 from crm.orders.statuses import Statuses
 from crm.orders.views import OrderView
@@ -45,6 +47,7 @@ from crm.types import Channel, ConsentKind, Direction, Priority
 log = structlog.get_logger(__name__)
 
 LINK_PURPOSE = "order"
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,9 @@ class OrderInput:
     status: str | None = None
     external_number: str | None = None
     items: list[dict[str, Any]] | None = None
-    amount_minor: int | None = None
+    # As written ("49.90"): read in `currency`, else the order's own (a JPY order's "1200" is
+    # 1200 yen, not 12.00).
+    amount: str | None = None
     currency: str | None = None
     placed_at: datetime | None = None
     note: str = ""
@@ -94,21 +99,30 @@ class Orders:
 
     # Links ---------------------------------------------------------------------------------
 
-    async def link(self, order_id: int) -> str:
-        """The status page of an order: signed, valid for `[orders] link_days`."""
+    async def link(self, order_id: int, customer_id: int) -> str:
+        """The status page of an order, for its customer: signed, valid for `[orders]
+        link_days`. The link names the customer too: should the shop move the order to
+        someone else, the first customer's links stop showing it."""
         expires = self.clock() + timedelta(days=self.settings.orders.link_days)
-        token = await self.signer.sign(LINK_PURPOSE, str(order_id), expires)
+        token = await self.signer.sign(LINK_PURPOSE, f"{order_id}.{customer_id}", expires)
         return f"{self.settings.http.public_url.rstrip('/')}/o/{token}"
 
     async def order_of_link(self, token: str) -> OrderView | None:
         """The order a genuine, unexpired link shows (LinkTampered, LinkExpired otherwise);
-        None when it is gone or its customer was erased."""
-        payload = await self.signer.verify(LINK_PURPOSE, token)
-        order = await self.queries.by_id(int(payload)) if payload.isdigit() else None
+        None when it is gone, belongs to someone else now, or its customer was erased."""
+        order_id, _, customer_id = (await self.signer.verify(LINK_PURPOSE, token)).partition(".")
+        if not (order_id.isdigit() and customer_id.isdigit()):
+            return None
+        order = await self.queries.by_id(int(order_id))
         if order is None:
             return None
-        customer = await Customer.get_or_none(id=order.customer_id)
-        return None if customer is None or customer.erased_at is not None else order
+        try:  # the customer the link was made for, or whom they were merged into
+            customer = await self.customers.get(int(customer_id))
+        except NotFound:
+            return None
+        if customer.id != order.customer_id or customer.erased_at is not None:
+            return None
+        return order
 
     # Writing -------------------------------------------------------------------------------
 
@@ -165,7 +179,9 @@ class Orders:
             number=number, number_key=number_key(number), external_number=data.external_number,
             customer_id=customer_id, status=self.statuses.get(data.status or
                                                                self.statuses.initial).code,
-            items=data.items or [], amount_minor=data.amount_minor, currency=data.currency,
+            items=data.items or [], currency=data.currency,
+            amount_minor=to_minor(data.amount, data.currency) if data.amount is not None
+            else None,
             placed_at=data.placed_at or at, status_changed_at=at)
         await AuditLog.create(actor=actor[:200], action="order.created", customer_id=customer_id,
                               detail={"number": number, "source": source})
@@ -180,8 +196,10 @@ class Orders:
             if customer_id != order.customer_id:
                 order.customer_id = customer_id
                 fields.append("customer_id")
+        amount = to_minor(data.amount, data.currency or order.currency) \
+            if data.amount is not None else None
         for name in ("external_number", "items", "amount_minor", "currency", "placed_at"):
-            value = getattr(data, name)
+            value = amount if name == "amount_minor" else getattr(data, name)
             if value is not None and value != getattr(order, name):
                 setattr(order, name, value)
                 fields.append(name)
@@ -207,26 +225,43 @@ class Orders:
                     source: str, actor: str, notify: bool = True) -> None:
         """Record that `order` entered its (already saved) status; call in a unit of work."""
         status = order.status
-        await OrderEvent.create(order_id=order.id, status=status, previous_status=previous,
-                                source=source, actor=actor[:200], note=note, happened_at=at)
+        event = await OrderEvent.create(order_id=order.id, status=status,
+                                        previous_status=previous, source=source,
+                                        actor=actor[:200], note=note, happened_at=at)
         target: Channel | None = None
-        why = ""
+        why: Phrase | None = None
         if notify and self.statuses.get(status).notify:
             target, why = await self._target(order.customer_id)
-        label = self.statuses.label
-        text = (f"Order {order.number}: {label(previous)} → {label(status)}" if previous
-                else f"Order {order.number} placed: {label(status)}") + f" ({actor})."
-        if note:
-            text += f" Note: {note}"
-        if why:
-            text += f" The customer was not told: {why}."
-        await self._timeline(order, text, status, actor)
+        text, said = await self.event_entry(order.number, previous, status, actor, note, why)
+        await self._timeline(order, text, said, status, actor)
         if target is not None:
-            await self._notify(order, status, target)
+            await self._notify(order, status, target, event.id)
         await self.bus.emit(OrderStatusChanged(order.id, order.customer_id, order.number,
                                                status, previous, source, actor, note, at))
 
-    async def _timeline(self, order: Order, text: str, status: str, actor: str) -> None:
+    async def event_entry(self, number: str, previous: str | None, status: str, actor: str,
+                          note: str = "", why: Phrase | None = None) -> tuple[str, Phrase]:
+        """The timeline's line for a status entered: the English text for the API, exports and
+        the command line (the actor as its id), and the phrase for the managers' chat, in the
+        reader's language."""
+        label = self.statuses.label
+        text = (f"Order {number}: {label(previous)} → {label(status)}" if previous
+                else f"Order {number} placed: {label(status)}") + f" ({actor})."
+        if note:
+            text += f" Note: {note}"
+        if why:
+            text += f" The customer was not told: {why.render()}."
+        labels, who = self.statuses.labels, await actor_named(actor)
+        head = Phrase("event_order_moved", number=number, previous=labels(previous),
+                      status=labels(status), actor=who) if previous else \
+            Phrase("event_order_placed", number=number, status=labels(status), actor=who)
+        said = Phrase("event_order", head=head,
+                      note=Phrase("event_order_note", note=note) if note else "",
+                      untold=Phrase("event_order_untold", why=why) if why else "")
+        return text, said
+
+    async def _timeline(self, order: Order, text: str, said: Phrase, status: str,
+                        actor: str) -> None:
         conversation = await Conversation.filter(customer_id=order.customer_id).order_by(
             "-id").first()
         last = await Message.filter(customer_id=order.customer_id).order_by("-id").first()
@@ -236,34 +271,41 @@ class Orders:
             customer_id=order.customer_id,
             conversation_id=conversation.id if conversation else None,
             direction=Direction.EVENT, channel=channel, text=text, author_kind="system",
-            meta={"order": order.number, "status": status, "actor": actor},
+            meta={"order": order.number, "status": status, "actor": actor,
+                  "phrase": said.to_json()},
             created_at=self.clock())
         await self.bus.emit(MessageQueued(
             message_id=message.id, customer_id=order.customer_id,
             conversation_id=message.conversation_id, channel=channel,
             direction=Direction.EVENT, author_id=None, outbox_id=None))
 
-    async def _target(self, customer_id: int) -> tuple[Channel | None, str]:
+    async def _target(self, customer_id: int) -> tuple[Channel | None, Phrase | None]:
         """The channel to tell the customer on, or None and why not."""
         last = await Message.filter(customer_id=customer_id, direction=Direction.IN).order_by(
             "-id").first()
-        identities = await Identity.filter(customer_id=customer_id,
-                                           undeliverable_reason=None).order_by(
-            "-last_seen_at", "-id")
+        identities = sorted(
+            await Identity.filter(customer_id=customer_id, undeliverable_reason=None),
+            # Most recently seen first; never seen (an address from the shop) last, on both
+            # databases (they sort NULL differently).
+            key=lambda i: (i.last_seen_at is not None, i.last_seen_at or _NEVER, i.id),
+            reverse=True)
         channels = [c for c in dict.fromkeys(
             [*([last.channel] if last else []), *(i.channel for i in identities)])
             if c is not Channel.WEBHOOK and any(i.channel is c for i in identities)]
         if not channels:
-            return None, "no address we can reach"
+            return None, Phrase("untold_no_address")
         for channel in channels:
             if await self.consent.allows(customer_id, ConsentKind.NOTIFICATIONS, channel):
-                return channel, ""
-        return None, "order updates are off on every channel they use"
+                return channel, None
+        return None, Phrase("untold_updates_off")
 
-    async def _notify(self, order: Order, status: str, channel: Channel) -> None:
+    async def _notify(self, order: Order, status: str, channel: Channel,
+                      event_id: int) -> None:
+        # Keyed by the event: a retried request finds the change made and enters nothing, while
+        # an order that comes back to a status later (out for delivery twice) is told again.
         customer = await Customer.get(id=order.customer_id)
         language = customer.language or self.settings.bot.default_language
-        link = await self.link(order.id)
+        link = await self.link(order.id, order.customer_id)
         text = texts.notice(order.number, status, self.statuses, channel, language, link,
                             self.settings.bot.company_name)
         subject = texts.notice_subject(order.number, status, self.statuses, language) \
@@ -271,7 +313,7 @@ class Orders:
         try:
             await self.conversations.send(
                 customer.id, text, channel=channel, author_kind="system",
-                priority=Priority.NOTIFY, idempotency_key=f"order:{order.id}:{status}",
+                priority=Priority.NOTIFY, idempotency_key=f"order:{order.id}:{event_id}",
                 subject=subject, language=language,
                 meta={"kind": "order_status", "order": order.number, "status": status})
         except SendRejected as e:  # e.g. the address became unreachable meanwhile
@@ -281,10 +323,15 @@ class Orders:
 
     async def customer_for(self, ref: CustomerRef, actor: str) -> int:
         """The customer an order belongs to: by id, or matched by any of its (normalised)
-        addresses, the free ones linked to them; created when none matches. Addresses of two
-        different customers are a Conflict: merge them first."""
+        addresses; created with them all when none matches. Addresses of two different
+        customers are a Conflict: merge them first.
+
+        A shop's data never adds an address to a customer we know: it is what a buyer typed at
+        checkout, and anyone can type someone else's email beside their own phone. Linked, that
+        phone would ask for (and be told about) the other person's orders. New addresses come
+        from the customer themselves (writing from them, sharing a contact) or a merge."""
         if ref.customer_id is not None:
-            return (await self.customers.get(ref.customer_id)).id
+            return (await self.customers.live(ref.customer_id)).id
         region = self.settings.sms.default_region
         addresses = list(dict.fromkeys(
             (channel, normalize_typed_address(channel, raw, region))
@@ -307,9 +354,6 @@ class Orders:
                                                    name=ref.name)
             return customer.id
         customer_id = ids[0]
-        for channel, address in addresses:
-            if (channel, address) not in owners:
-                await self.customers.add_identity(customer_id, channel, address, actor=actor)
         if ref.name:
             await Customer.filter(id=customer_id, name=None).update(name=ref.name)
         return customer_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from crm.errors import Conflict, CrmError
+from crm.i18n import Label
 from crm.settings_orders import OrderStatusSettings
 
 
@@ -42,6 +43,12 @@ class Statuses:
         if found is None:  # a status since removed from the config: still readable
             return code
         return found.label.get(language or "en") or found.label["en"]
+
+    def labels(self, code: str) -> Label | str:
+        """The status's label in every language it has, for a text read later in another
+        language (a timeline event); a status since removed: its code."""
+        found = self._by_code.get(code)
+        return Label(found.label) if found is not None else code
 
     def check_move(self, number: str, current: str, new: str) -> None:
         """Raise StatusConflict when `current` is final and `new` is another status."""

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bot.intents import Context, Intent, Recognised, button, command, keyword, recognise
+from crm.orders.numbers import InvalidOrder, check_number
 from crm.types import Channel, Choice, ConsentSource, InboundMessage
 
 ALL = frozenset(Intent)
@@ -197,3 +198,44 @@ def test_order_commands_and_words() -> None:
     assert found is not None and (found.intent, found.arg, found.language) == (
         Intent.ORDER, "1042", "ru")
     assert keyword("updates") is None  # a word of a sentence, not a switch
+
+
+def test_order_numbers_in_messages_follow_the_orders_own_rule() -> None:
+    assert keyword("ORDER 2026.15") == Recognised(Intent.ORDER, "2026.15", "en")
+    assert keyword("order 1042.") == Recognised(Intent.ORDER, "1042", "en")
+    assert keyword("заказ №З-15") == Recognised(Intent.ORDER, "З-15", "ru")
+    with pytest.raises(InvalidOrder):  # "ß" upper-cases to "SS": the key would not fit
+        check_number("ß" * 39 + "1")
+    assert check_number(" #A-1042. ") == "A-1042"
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("Stop", Intent.STOP), ("unsubscribe!", Intent.STOP), ("СТОП", Intent.STOP),
+    ("stopall", Intent.STOP_ALL), ("start", Intent.START), ("Подписаться", Intent.START),
+    ("help", Intent.HELP), ("menu", Intent.MENU), ("LANG RU", Intent.LANGUAGE),
+    ("operator", Intent.TALK), ("my orders", Intent.ORDERS), ("order A-1042", Intent.ORDER),
+    ("updates off", Intent.NOTIFICATIONS),
+])
+def test_web_chat_reads_the_words_of_email_as_a_whole_message(text: str,
+                                                              intent: Intent) -> None:
+    found = recognise(msg(Channel.WEBCHAT, text), ctx(enabled=ALL))
+    assert found is not None and found.intent is intent
+
+
+@pytest.mark.parametrize("text", ["Cancel", "END", "quit", "yes", "please stop the order",
+                                  "help me with sizes"])
+def test_in_a_web_chat_cancel_and_end_are_questions(text: str) -> None:
+    """The SMS list that carriers impose (CANCEL, END, QUIT, YES after a stop) is no opt-out
+    in a chat, where "cancel" is about an order; nor is a sentence that holds a keyword."""
+    assert recognise(msg(Channel.WEBCHAT, text), ctx(enabled=ALL, after_stop=True)) is None
+
+
+def test_web_chat_buttons_and_their_typed_labels() -> None:
+    pressed = recognise(msg(Channel.WEBCHAT, action="stop"), ctx())
+    assert pressed == Recognised(Intent.STOP, source=ConsentSource.BUTTON)
+    survey = tuple(Choice(f"rate:{n}", str(n)) for n in range(1, 6))
+    typed = recognise(msg(Channel.WEBCHAT, "4"), ctx(choices=survey))
+    assert typed is not None and (typed.intent, typed.arg) == (Intent.RATE, "4")
+    # A number that is no button's label is a message for a person.
+    menu = (Choice("talk", "Talk to a manager"), Choice("help", "Help"))
+    assert recognise(msg(Channel.WEBCHAT, "2"), ctx(choices=menu)) is None

@@ -1,8 +1,10 @@
-"""The managers' chat end to end: topics, replies, commands, private-chat mode."""
+"""The managers' chat end to end: topics, replies, commands, private-chat mode, and each
+reader's language (the group's in a topic, a manager's own in answers and private chats)."""
 
 from __future__ import annotations
 
-from crm.models import Conversation, CustomerTopic, Identity, Message
+from crm.models import Conversation, CustomerTopic, Identity, Manager, Message
+from crm.orders.service import CustomerRef, OrderInput
 from crm.types import (
     Channel,
     ConsentKind,
@@ -218,3 +220,79 @@ async def test_an_opt_out_makes_no_topic_of_its_own(
         tg.customer_says(gus, "/help")
         await tg.wait_sent(1103, 2)
     assert tg.sent_to(GROUP) == [] and await CustomerTopic.all().count() == 0
+
+
+async def test_a_russian_speaking_group_reads_assignments_and_order_events_in_russian(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    await add_manager(9102, "Olga", "olga")
+    olga = user(9102, "Olga", language_code="ru")
+    hal = user(1104, "Hal")
+    async with service(managers_language="ru") as app:
+        assert app.core is not None
+        thread = await customer_topic(tg, hal, "где мой заказ?")
+        tg.manager_says(GROUP, olga, "/assign me", thread)
+        await tg.wait_for(lambda: "Диалог открыт, менеджер: Olga (изменил(а) Olga)."
+                          in topic_text(tg, thread))
+        me = CustomerRef(identities=((Channel.TELEGRAM, "1104"),))
+        await app.core.orders.put("C-1", OrderInput(customer=me), source="api",
+                                  actor="api:shop")
+        await app.core.orders.set_status("C-1", "shipped", note="DHL 7", source="api",
+                                         actor="api:shop")
+        await tg.wait_for(lambda: "Заказ C-1: Новый → Отправлен (ключ API shop). Заметка: DHL 7"
+                          in topic_text(tg, thread))
+    text = topic_text(tg, thread)
+    assert "Заказ C-1 оформлен: Новый (ключ API shop)." in text
+    assert "assigned to" not in text and "Order C-1" not in text
+    # The timeline keeps the English text for the API, the command line and exports.
+    events = [m.text for m in await Message.filter(direction=Direction.EVENT).order_by("id")]
+    assert events == ["assigned to Olga", "Order C-1 placed: New (api:shop).",
+                      "Order C-1: New → Shipped (api:shop). Note: DHL 7"]
+
+
+async def test_history_shows_events_in_the_language_of_the_manager_who_asks(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    _, bob = await add_manager(9103, "Bob", "bob")
+    await add_manager(9104, "Olga", "olga")
+    olga = user(9104, "Olga", language_code="ru")
+    ivy = user(1105, "Ivy")
+    async with service():
+        thread = await customer_topic(tg, ivy, "a question")
+        tg.manager_says(GROUP, bob, "/assign @olga", thread)
+        tg.manager_says(GROUP, bob, "/close", thread)
+        await tg.wait_for(lambda: "closed by Bob" in topic_text(tg, thread))
+        tg.manager_says(GROUP, olga, "/history 5", thread)
+        await tg.wait_for(lambda: "Последние записи" in topic_text(tg, thread))
+    history = topic_text(tg, thread).split("Последние записи")[1]
+    assert "назначен менеджер Olga" in history and "диалог закрыт" in history
+    assert "assigned to Olga" not in history and "conversation closed" not in history
+
+
+async def test_private_chat_mode_each_manager_reads_in_their_own_language(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    _, bob = await add_manager(9105, "Bob")  # both away: every copy goes to both
+    olga_m, _ = await add_manager(9106, "Olga")
+    await Manager.filter(id=olga_m.id).update(language="ru")
+    jo = user(1106, "Jo")
+    async with service(managers_chat_id=None) as app:
+        assert app.core is not None
+        tg.customer_says(jo, "hello both")
+        [copy] = await tg.wait_for(lambda: [s for s in tg.sent_to(9105) if "hello both" in s.text])
+        await tg.wait_for(lambda: any("hello both" in s.text for s in tg.sent_to(9106)))
+        me = CustomerRef(identities=((Channel.TELEGRAM, "1106"),))
+        await app.core.orders.put("D-1", OrderInput(customer=me), source="api",
+                                  actor="api:shop")
+        await tg.wait_for(lambda: any("Order D-1 placed: New (API key shop)." in s.text
+                                      for s in tg.sent_to(9105)))
+        await tg.wait_for(lambda: any("Заказ D-1 оформлен: Новый (ключ API shop)." in s.text
+                                      for s in tg.sent_to(9106)))
+        original = tg._message(9105, copy.message_id, copy.text, None)
+        tg.manager_says(9105, bob, "/close", reply_to=original)
+        await tg.wait_for(lambda: any("Conversation closed by Bob." in s.text
+                                      for s in tg.sent_to(9105)))
+        await tg.wait_for(lambda: any("Диалог закрыл(а) Bob." in s.text
+                                      for s in tg.sent_to(9106)))
+    to_bob = "\n".join(s.text for s in tg.sent_to(9105))
+    to_olga = "\n".join(s.text for s in tg.sent_to(9106))
+    assert "Заказ" not in to_bob and "Диалог" not in to_bob
+    assert "Order D-1" not in to_olga and "closed by" not in to_olga
+    assert to_olga.count("#c") >= 2 and "<b>Jo</b> #c" in to_olga  # replies find the customer

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from crm.models import CannedReply, Manager, Message, Outbox
-from crm.types import Channel, DeliveryStatus, Direction, InboundMessage, OutboxState
+from crm.models import CannedReply, Manager, Message
+from crm.types import Channel, DeliveryStatus, Direction, InboundMessage
 from tests.support.telegram_double import GROUP, MB, TelegramDouble, user
 from tests.support.telegram_fixtures import ServiceFactory, add_manager
 
@@ -15,8 +15,7 @@ PHOTO = bytes(range(256)) * 400  # 100 KB that must arrive byte for byte
 
 
 def topic_text(tg: TelegramDouble, thread: int | None = None) -> str:
-    return "\n".join(s.text for s in tg.sent if s.chat_id == GROUP
-                     and (thread is None or s.thread_id == thread))
+    return tg.topic_text(thread)
 
 
 async def customer_topic(tg: TelegramDouble, customer: dict, text: str) -> int:
@@ -56,6 +55,38 @@ async def test_an_oversized_file_gets_a_clear_answer_and_the_message_is_kept(
     assert "path" not in stored.attachments[0]
     assert "scan.pdf (too large: not kept)" in topic_text(tg)
     assert not any(m == "download" for m, _ in tg.calls)
+
+
+async def test_a_file_telegram_refuses_still_brings_its_text_to_the_topic(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    big = b"%PDF-1.4 " + b"x" * (51 * MB)  # kept ([files] max_bytes), over Telegram's 50 MB
+    async with service(sections={"files": {"max_bytes": 60 * MB}}) as app:
+        assert app.core is not None
+        scan = app.core.files.save(big, kind="document", filename="scan.pdf",
+                                   mime_type="application/pdf")
+        await app.core.timeline.ingest(InboundMessage(
+            Channel.EMAIL, "<big1@example.com>", "dora@example.com",
+            text="The signed contract, see the last page", sender_name="Dora",
+            attachments=(scan,)))
+        await tg.wait_for(lambda: "could not be shown here" in topic_text(tg))
+    text = topic_text(tg)
+    assert "The signed contract, see the last page" in text and "Dora" in text
+    assert "scan.pdf could not be shown here" in text and "at most 50 MB" in text
+    assert tg.files_to(GROUP) == []
+
+
+async def test_a_caption_too_long_with_the_private_header_goes_whole_as_text(
+        tg: TelegramDouble, service: ServiceFactory) -> None:
+    await add_manager(9209, "Bob")
+    ann = user(2011, "Ann")
+    caption = "x" * 980 + " & done"  # fits a caption alone, not with "Ann #c1" above it
+    async with service(managers_chat_id=None):
+        tg.customer_says(ann, **tg.file_message("photo", PHOTO, caption=caption))
+        [photo] = await tg.wait_for(lambda: tg.files_to(9209))
+        [text] = await tg.wait_for(lambda: [s for s in tg.sent_to(9209) if "done" in s.text])
+    assert text.text.endswith("x &amp; done") and "Ann</b> #c" in text.text
+    assert photo.file is not None and photo.file.data == PHOTO
+    assert "Ann</b> #c" in photo.text and tg.rejected == []
 
 
 async def test_a_manager_s_document_reaches_the_customer_byte_for_byte_with_delivery_shown(
@@ -109,28 +140,24 @@ async def test_an_edit_in_the_topic_edits_the_customer_s_copy_and_keeps_both_ver
     assert "edited" not in topic_text(tg, thread)  # the manager sees their own edit already
 
 
-async def test_an_edit_of_an_email_reply_is_kept_and_the_manager_is_told(
+async def test_an_edit_telegram_refuses_is_reported_in_the_topic_and_the_timeline(
         tg: TelegramDouble, service: ServiceFactory) -> None:
-    _, bob = await add_manager(9204, "Bob")
-    async with service() as app:
-        assert app.core is not None
-        await app.core.timeline.ingest(InboundMessage(
-            Channel.EMAIL, "<e1@example.com>", "dora@example.com", text="Invoice?",
-            sender_name="Dora"))
-        await tg.wait_for(lambda: "Invoice?" in topic_text(tg))
-        thread = next(s.thread_id for s in tg.sent_to(GROUP) if "Invoice?" in s.text)
-        reply = tg.manager_says(GROUP, bob, "Sent yesterdya", thread)
-        await tg.wait_consumed()
-        # No mail server runs here: the mail counts as sent, as if SMTP had taken it.
-        out = await Message.get(direction=Direction.OUT, author_kind="manager")
-        await Outbox.filter(message_id=out.id).update(state=OutboxState.SENT)
-        await Message.filter(id=out.id).update(external_id="crm.1@example.com",
-                                                delivery_status=DeliveryStatus.SENT)
-        tg.edit(reply, "Sent yesterday")
-        await tg.wait_for(lambda: "Edited in the timeline only: email" in topic_text(tg, thread))
+    _, bob = await add_manager(9208, "Bob")
+    ann = user(2010, "Ann")
+    async with service():
+        thread = await customer_topic(tg, ann, "when?")
+        reply = tg.manager_says(GROUP, bob, "It ships on Mnoday", thread)
+        await tg.wait_for(lambda: tg.reactions.get((GROUP, reply["message"]["message_id"])))
+        tg.blocked.add(2010)  # the customer blocked the bot since
+        tg.edit(reply, "It ships on Monday")
+        await tg.wait_for(lambda: "did not reach the customer" in topic_text(tg, thread))
+    assert "bot was blocked by the user" in topic_text(tg, thread)
+    assert not [s for s in tg.sent if s.method == "editMessageText"]
     out = await Message.get(direction=Direction.OUT, author_kind="manager")
-    assert out.text == "Sent yesterday"
-    assert [e["text"] for e in out.meta["edits"]] == ["Sent yesterdya"]  # type: ignore[union-attr]
+    # The customer has the first version: the message is not failed, its edit is.
+    assert out.delivery_status is DeliveryStatus.SENT and out.text == "It ships on Monday"
+    [edit] = out.meta["edits"]  # type: ignore[misc]
+    assert edit["text"] == "It ships on Mnoday" and "blocked" in edit["not_delivered"]
 
 
 async def test_canned_replies_are_rendered_per_language_and_escaped(
@@ -146,6 +173,9 @@ async def test_canned_replies_are_rendered_per_language_and_escaped(
         thread = await customer_topic(tg, eve, "когда вы работаете?")
         tg.manager_says(GROUP, bob, "/r hours", thread)
         [got] = await tg.wait_for(lambda: [s for s in tg.sent_to(2006) if "9–18" in s.text])
+        # The other managers read in the topic what the customer got, not only "/r hours".
+        await tg.wait_for(lambda: "Часы: 9–18, &lt;b&gt;Eve&lt;/b&gt; &amp; co!"
+                          in topic_text(tg, thread))
         tg.manager_says(GROUP, bob, "/replies", thread)
         await tg.wait_for(lambda: "/r hours" in topic_text(tg, thread))
         tg.manager_says(GROUP, bob, "/r nope", thread)
@@ -186,4 +216,8 @@ async def test_managers_read_the_bot_in_their_language(
         await tg.wait_for(lambda: "ТЕКСТ" in topic_text(tg, thread))
         tg.manager_says(GROUP, olga, "/tasks", thread)
         await tg.wait_for(lambda: "У вас задач нет." in topic_text(tg, thread))
+        # A refusal of the core too: the English sentence stays for logs and the API.
+        tg.manager_says(GROUP, olga, "/r nope", thread)
+        await tg.wait_for(lambda: "Готового ответа nope нет" in topic_text(tg, thread))
     assert (await Manager.get(telegram_user_id=9207)).language == "ru"  # remembered
+    assert "No canned reply" not in topic_text(tg, thread)

@@ -1,7 +1,8 @@
 """One customer dialogue on every channel, end to end: the same conversation by Telegram (the
-Bot API double), SMS (a real Kannel, the test playing the network) and email (Dovecot and an SMTP
-server): HELP, STOP, START, a language switch and "talk to a person". Each answer arrives on the
-channel that asked; each consent change appears once in the audit."""
+Bot API double), SMS (a real Kannel, the test playing the network), email (Dovecot and an SMTP
+server) and the web chat (a visitor over HTTP, replies on its event stream): HELP, STOP, START,
+a language switch and "talk to a person". Each answer arrives on the channel that asked; each
+consent change appears once in the audit."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
-from crm.app import App, _telegram
+from crm.app import App, _telegram, _webchat
 from crm.i18n import t
 from crm.models import AuditLog, Conversation, Customer, Identity
 from crm.types import Channel, ConsentKind, ConversationStatus
@@ -22,11 +24,13 @@ from tests.channels.email.conftest import email_settings, mail
 from tests.channels.email.conftest import running as email_running
 from tests.channels.sms.conftest import OUR_NUMBER, kannel_settings
 from tests.conftest import make_settings
+from tests.support import procs
 from tests.support.consent import takes_marketing
 from tests.support.dovecot import Dovecot
 from tests.support.kannel import FakeSmsc, KannelServer, SmscMessage
 from tests.support.smtp import SmtpServer
 from tests.support.telegram_double import TelegramDouble, telegram_settings, user
+from tests.support.webchat_visitor import Visitor
 
 COMPANY = "Acme"
 _ids = itertools.count(1)
@@ -106,6 +110,26 @@ class OnEmail(Speaker):
                 for r in received[:count]]
 
 
+@dataclass
+class OnWebchat(Speaker):
+    visitor: Visitor
+
+    channel = Channel.WEBCHAT
+
+    @property
+    def address(self) -> str:  # type: ignore[override]
+        return self.visitor.visitor_id
+
+    async def says(self, text: str, subject: str = "") -> None:
+        if text.startswith("button:"):  # a press of one of the buttons the chat shows
+            await self.visitor.presses(text.removeprefix("button:"))
+        else:
+            await self.visitor.says(text)
+
+    async def answers(self, count: int) -> list[str]:
+        return [m["text"] for m in await self.visitor.replies(count)]
+
+
 def _sms_text(message: SmscMessage) -> str:
     payload = message.payload
     ucs2 = message.kind == "ucs-2" or (message.kind == "udh" and len(payload) % 2 == 0 and all(
@@ -122,10 +146,13 @@ WORDS: dict[Channel, dict[str, tuple[str, str]]] = {
     Channel.EMAIL: {"help": ("", "help"), "stop": ("", "Unsubscribe"),
                     "start": ("subscribe", "Re: Your request"),
                     "language": ("LANG RU", "Re: Your request"), "talk": ("", "agent")},
+    Channel.WEBCHAT: {"help": ("Help", ""), "stop": ("button:stop", ""),
+                      "start": ("button:start", ""), "language": ("button:language:ru", ""),
+                      "talk": ("button:talk", "")},
 }
 
 
-@pytest_asyncio.fixture(params=[Channel.TELEGRAM, Channel.SMS, Channel.EMAIL],
+@pytest_asyncio.fixture(params=[Channel.TELEGRAM, Channel.SMS, Channel.EMAIL, Channel.WEBCHAT],
                         ids=lambda c: c.value)
 async def customer(request: pytest.FixtureRequest, db: str, tmp_path: Path, tg: TelegramDouble,
                    kannel: KannelServer, smsc: FakeSmsc, dovecot: Dovecot,
@@ -146,6 +173,19 @@ async def customer(request: pytest.FixtureRequest, db: str, tmp_path: Path, tg: 
             settings = base.model_copy(update={"bot": base.bot.model_copy(update=bot)})
             await stack.enter_async_context(App(settings, manage_database=False))
             yield OnSms(smsc, f"+1202555{next(_ids) + 9000:04d}")
+        elif channel is Channel.WEBCHAT:
+            port = procs.free_port()
+            settings = make_settings(db, bot=bot, webchat={"enabled": True},
+                                     http={"port": port,
+                                           "public_url": f"http://127.0.0.1:{port}"})
+            await stack.enter_async_context(App(settings, extra_channels=[_webchat],
+                                                builtin_channels=False,
+                                                manage_database=False))
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+            visitor = await Visitor(http, f"http://127.0.0.1:{port}").start()
+            stack.push_async_callback(visitor.close)
+            await visitor.listen()
+            yield OnWebchat(visitor)
         else:
             box = dovecot.add_user()
             # Five keywords within a minute: more automatic answers than the mail-loop guard
@@ -185,8 +225,9 @@ async def test_one_dialogue_on_every_channel(customer: Speaker) -> None:
 
     [help_answer] = await ask("help")
     assert help_answer.startswith(_expected("help", channel, "en"))
-    # The menu comes with it: buttons in Telegram, numbered lines by SMS and email.
-    if channel is not Channel.TELEGRAM:
+    # The menu comes with it: buttons in Telegram and the web chat, numbered lines by SMS and
+    # email.
+    if channel in (Channel.SMS, Channel.EMAIL):
         assert "1 - Talk to a manager" in help_answer or "1. Talk to a manager" in help_answer
 
     [stopped] = await ask("stop")
@@ -220,7 +261,8 @@ async def test_one_dialogue_on_every_channel(customer: Speaker) -> None:
         {ConsentKind.MARKETING.value, ConsentKind.NOTIFICATIONS.value}
         if channel is Channel.SMS else {ConsentKind.MARKETING.value})
     assert {a.detail["source"] for a in audit} == (
-        {"command"} if channel is Channel.TELEGRAM else {"keyword"})
+        {"command"} if channel is Channel.TELEGRAM else
+        {"button"} if channel is Channel.WEBCHAT else {"keyword"})
     # Nothing went out on another channel.
     assert await Identity.filter(customer_id=person.id).count() == 1
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crm.apikeys import ApiKeys, hash_key
-from crm.models import ApiKey, AuditLog, Customer, Identity
+from crm.models import ApiKey, AuditLog, CannedReply, Customer, CustomerTopic, Identity, Manager
 from crm.services import Core
 from crm.types import Channel, ConsentKind, ConsentSource, InboundMessage
 
@@ -34,9 +34,11 @@ def crm(config: Path, *args: str, ok: bool = True) -> subprocess.CompletedProces
 
 def test_help_explains_every_command() -> None:
     done = subprocess.run([CRM, "--help"], capture_output=True, text=True, check=True)
-    for command in ("run", "db", "managers", "customers", "apikeys", "orders"):
+    for command in ("run", "db", "managers", "customers", "apikeys", "orders", "replies"):
         assert command in done.stdout
-    for group, subs in (("customers", ("list", "show", "import", "merge", "export", "forget")),
+    for group, subs in (("customers", ("list", "show", "find", "import", "merge", "export",
+                                       "forget")),
+                        ("replies", ("add", "list", "remove")),
                         ("orders", ("import",)),
                         ("managers", ("add", "list", "remove")), ("db", ("upgrade",)),
                         ("apikeys", ("create", "list", "revoke"))):
@@ -64,6 +66,65 @@ async def test_managers_add_list_remove(config: Path) -> None:
     assert "no managers yet" in crm(config, "managers", "list").stdout
     missing = crm(config, "managers", "remove", "999", ok=False)
     assert missing.returncode == 1 and "no manager with Telegram user id 999" in missing.stderr
+
+
+async def test_a_manager_s_language_is_set_when_added(config: Path) -> None:
+    out = crm(config, "managers", "add", "1003", "Ольга", "--language", "ru").stdout
+    assert "added manager" in out
+    assert (await Manager.get(telegram_user_id=1003)).language == "ru"
+    bad = crm(config, "managers", "add", "1005", "Hans", "--language", "de", ok=False)
+    assert bad.returncode == 2 and "'de' is not one of 'en', 'ru'" in bad.stderr
+    assert not await Manager.filter(telegram_user_id=1005).exists()
+
+
+async def test_replies_add_list_remove_per_language(config: Path, core: Core) -> None:
+    out = crm(config, "replies", "add", "Hours", "We are open 9-18, {{ customer.first_name }}.")
+    assert out.stdout.strip() == "saved reply hours (every language)"
+    out = crm(config, "replies", "add", "hours", "Мы работаем с 9 до 18, "
+              "{{ customer.first_name }}.", "--language", "ru")
+    assert out.stdout.strip() == "saved reply hours (ru)"
+    bad = crm(config, "replies", "add", "oops", "Hi {{ customer.nickname }}", "--language",
+              "ru", ok=False)
+    assert bad.returncode == 1 and "customer.first_name" in bad.stderr
+    assert not await CannedReply.filter(key="oops").exists()
+
+    [listed] = crm(config, "replies", "list").stdout.splitlines()
+    assert listed.split()[:2] == ["hours", "*,ru"] and "We are open 9-18" in listed
+    ivan = await core.timeline.ingest(InboundMessage(
+        Channel.TELEGRAM, "1:1", "501", text="hi", sender_name="Иван Петров", language="ru"))
+    _, said = await core.replies.render_for("hours", await core.customers.get(
+        ivan.customer_id), None)
+    assert said.text == "Мы работаем с 9 до 18, Иван."
+
+    assert crm(config, "replies", "remove", "hours", "--language", "ru").stdout.strip() == \
+        "removed 1 variant(s) of hours"
+    assert [r.language for r in await CannedReply.filter(key="hours")] == [""]
+    crm(config, "replies", "remove", "hours")
+    assert "no canned replies yet" in crm(config, "replies", "list").stdout
+    missing = crm(config, "replies", "remove", "hours", ok=False)
+    assert missing.returncode == 1 and "no canned reply hours" in missing.stderr
+
+
+async def test_customers_find_names_addresses_and_words(db: str, tmp_path: Path,
+                                                        core: Core) -> None:
+    config = tmp_path / "with-group.toml"
+    config.write_text(f'[database]\nurl = "{db}"\n[telegram]\nmanagers_chat_id = -1001234567890\n')
+    olga = await core.timeline.ingest(InboundMessage(
+        Channel.EMAIL, "<m1@x>", "olga@example.com", text="Где мой ЗАКАЗ номер 42?",
+        sender_name="Ольга Смирнова"))
+    await core.timeline.ingest(InboundMessage(Channel.SMS, "s-1", "+12025550143",
+                                              text="parcel arrived damaged"))
+    await CustomerTopic.create(customer_id=olga.customer_id, chat_id=-1001234567890,
+                               thread_id=77)
+    by_name = crm(config, "customers", "find", "смирн").stdout
+    assert by_name.splitlines()[0] == "customers:"
+    assert "Ольга Смирнова" in by_name and "olga@example.com" in by_name
+    assert "https://t.me/c/1234567890/77" in by_name  # a link to the customer's topic
+    assert "+12025550143" not in by_name
+    by_word = crm(config, "customers", "find", "заказ").stdout
+    assert "messages:" in by_word and "<- email" in by_word and "Где мой ЗАКАЗ номер 42?" in by_word
+    assert crm(config, "customers", "find", "nothing-like-it").stdout.strip() == \
+        "nothing found for 'nothing-like-it'"
 
 
 async def test_customers_list_show_export_merge_forget(config: Path, core: Core,
@@ -138,3 +199,34 @@ async def test_apikeys_create_list_revoke(config: Path) -> None:
     missing = crm(config, "apikeys", "revoke", "nope", ok=False)
     assert missing.returncode == 1 and "no API key named 'nope'" in missing.stderr
     assert await AuditLog.filter(action__startswith="apikey.").count() == 2
+
+
+async def test_managers_add_by_email_and_set_a_console_password(config: Path) -> None:
+    from crm.models import Manager
+    from crm.passwords import verify_password
+
+    out = crm(config, "managers", "add", "Dana Web", "--email", "Dana@Example.com",
+              "--role", "marketer").stdout
+    assert "added manager" in out and "email dana@example.com" in out
+    assert "crm managers password dana@example.com" in out
+    both = crm(config, "managers", "add", "2002", "Tom", "--email", "tom@example.com").stdout
+    assert "Telegram 2002" in both and "tom@example.com" in both
+    neither = crm(config, "managers", "add", "Nobody", ok=False)
+    assert neither.returncode == 2 and "--email" in neither.stderr
+    bad = crm(config, "managers", "add", "Eve", "--email", "not-an-email", ok=False)
+    assert bad.returncode == 1 and "is not an email address" in bad.stderr
+    # The password is read from a prompt (twice); only an argon2 hash is stored.
+    done = subprocess.run([CRM, "managers", "password", "dana@example.com", "-c", str(config)],
+                          input="a long enough secret\na long enough secret\n",
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "password set for Dana Web" in done.stdout
+    dana = await Manager.get(email="dana@example.com")
+    assert dana.telegram_user_id is None and dana.password_hash is not None
+    assert dana.password_hash.startswith("$argon2id$")
+    assert await verify_password(dana.password_hash, "a long enough secret")
+    short = subprocess.run([CRM, "managers", "password", "Tom", "-c", str(config)],
+                           input="short\nshort\n", capture_output=True, text=True, timeout=60)
+    assert short.returncode == 1 and "too short" in short.stderr
+    listed = crm(config, "managers", "list").stdout
+    assert "<dana@example.com>" in listed and "Dana Web" in listed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crm.config import Settings
-from crm.consent import EVERY_CHANNEL, Consents, describe
+from crm.consent import EVERY_CHANNEL, Consents, describe, effects
 from crm.errors import ConfigError
 from crm.events import ConsentChanged
 from crm.models import AuditLog
@@ -62,6 +62,45 @@ async def test_every_channel_then_start_on_one(clocked: tuple[Core, TravelClock]
     states = {(s.channel, s.granted) for s in await core.consent.states(cid)
               if s.kind is MARKETING}
     assert states == {("telegram", True), ("sms", False), (EVERY_CHANNEL, False)}
+
+
+def test_the_channels_rules_are_what_a_word_changes() -> None:
+    sms, telegram = Channel.SMS, Channel.TELEGRAM
+    assert effects(MARKETING, sms) == [(MARKETING, sms), (NOTIFICATIONS, sms)]
+    assert effects(MARKETING, sms, everywhere=True) == [(MARKETING, None), (NOTIFICATIONS, sms)]
+    assert effects(MARKETING, telegram) == [(MARKETING, telegram)]
+    assert effects(MARKETING, telegram, everywhere=True) == [(MARKETING, None)]
+    assert effects(MARKETING, None) == [(MARKETING, None)]  # the API or a manager, no channel
+    assert effects(NOTIFICATIONS, sms) == [(NOTIFICATIONS, sms)]  # UPDATES OFF: its own word
+
+
+@pytest.mark.parametrize("source", [ConsentSource.KEYWORD, ConsentSource.API,
+                                    ConsentSource.MANAGER, ConsentSource.CLI,
+                                    ConsentSource.IMPORT])
+async def test_an_sms_stop_is_every_message_by_sms_whoever_passes_it_on(
+        clocked: tuple[Core, TravelClock], source: ConsentSource) -> None:
+    core, clock = clocked
+    cid = await _customer(core)
+    await core.consent.stop(cid, Channel.SMS, source=source, actor="someone")
+    assert not await core.consent.allows(cid, MARKETING, Channel.SMS)
+    assert not await core.consent.allows(cid, NOTIFICATIONS, Channel.SMS)
+    assert await core.consent.allows(cid, MARKETING, Channel.TELEGRAM)
+    assert await core.consent.refusal(cid, Channel.SMS, "system") is not None
+    clock.advance(minutes=1)
+    await core.consent.start(cid, Channel.SMS, source=source, actor="someone")
+    assert await core.consent.allows(cid, MARKETING, Channel.SMS)
+    assert await core.consent.allows(cid, NOTIFICATIONS, Channel.SMS)
+    clock.advance(minutes=1)
+    changed = await core.consent.stop(cid, Channel.SMS, everywhere=True, source=source,
+                                      actor="someone")  # STOPALL by SMS
+    assert [(c.kind, c.channel) for c in changed] == [(MARKETING, EVERY_CHANNEL),
+                                                      (NOTIFICATIONS, "sms")]
+    assert await core.consent.allows(cid, NOTIFICATIONS, Channel.TELEGRAM)
+    clock.advance(minutes=1)
+    await core.consent.start(cid, Channel.TELEGRAM, kind=NOTIFICATIONS, source=source,
+                             actor="someone")  # order updates on in Telegram: nothing else
+    assert not await core.consent.allows(cid, MARKETING, Channel.TELEGRAM)
+    assert not await core.consent.allows(cid, NOTIFICATIONS, Channel.SMS)
 
 
 async def test_each_change_is_audited_once_and_a_repeat_changes_nothing(

@@ -124,7 +124,8 @@ def test_a_typed_or_shared_number_must_be_a_phone_number() -> None:
 def test_reply_warning_for_senders_that_are_not_phone_numbers() -> None:
     for address in ("ACME-Bank", "72345", "+1 202 555", "+72345"):
         warning = reply_warning(Channel.SMS, address)
-        assert warning is not None and address in warning and "reply" in warning
+        assert warning is not None and address in str(warning) and "reply" in str(warning)
+        assert "ответ" in warning.render("ru") and address in warning.render("ru")
     assert reply_warning(Channel.SMS, "+15557654321") is None
     assert reply_warning(Channel.EMAIL, "ann@example.com") is None
     assert reply_warning(Channel.TELEGRAM, "12345") is None

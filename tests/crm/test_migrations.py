@@ -123,3 +123,75 @@ def test_orders_migration_adds_tables_and_keeps_every_row(new_db_url: Any,
     down: Any = steps["down"]
     assert down["customer_order"] is None and [c["name"] for c in down["customer"]] == ["Ann"]
     assert steps["again"]["customer_order"] == []
+
+
+ROWS_0008 = ROWS_0004 + """
+INSERT INTO manager (id, telegram_user_id, name, username, role, availability, capacity, channels,
+                     tags, active, language, created_at)
+VALUES (1, 9001, 'Bob', 'bob', 'manager', 'online', 20, '[]', '[]', TRUE, 'ru',
+        '2026-01-01 00:00:00+00:00');
+UPDATE conversation SET assignee_id = 1 WHERE id = 1;
+UPDATE message SET author_id = 1 WHERE id = 1;
+INSERT INTO task (id, kind, state, due_at, key, customer_id, conversation_id, manager_id, text,
+                  payload, attempts, created_by, created_at)
+VALUES (1, 'reminder', 'pending', '2026-01-02 00:00:00+00:00', 'r1', 1, 1, 1, 'call', '{}', 0,
+        'manager:1', '2026-01-01 00:00:00+00:00');
+"""
+
+
+def test_console_migration_keeps_managers_and_everything_that_points_at_them(
+        new_db_url: Any, tmp_path: Path) -> None:
+    steps = upgrade_with_rows(new_db_url(), "0008_reports", ROWS_0008,
+                              ["manager", "conversation", "message", "task", "staff_session",
+                               "used_link", "sign_in_lock"], tmp_path)
+    out: Any = steps["head"]
+    # Making telegram_user_id optional rebuilds `manager` on SQLite: the assignee, the author
+    # and the task's manager must still point at Bob afterwards.
+    [bob] = out["manager"]
+    assert (bob["name"], bob["telegram_user_id"], bob["language"]) == ("Bob", 9001, "ru")
+    assert bob["email"] is None and bob["password_hash"] is None
+    assert [c["assignee_id"] for c in out["conversation"]] == [1]
+    assert [m["author_id"] for m in out["message"]] == [1]
+    assert [t["manager_id"] for t in out["task"]] == [1]
+    assert out["staff_session"] == [] and out["used_link"] == [] and out["sign_in_lock"] == []
+    down: Any = steps["down"]
+    assert "email" not in down["manager"][0] and down["staff_session"] is None
+    assert [c["assignee_id"] for c in down["conversation"]] == [1]
+    assert [t["manager_id"] for t in down["task"]] == [1]
+    again: Any = steps["again"]
+    assert [m["author_id"] for m in again["message"]] == [1]
+    assert again["manager"][0]["telegram_user_id"] == 9001
+
+
+ROWS_0009 = ROWS_0006 + """
+INSERT INTO manager (id, telegram_user_id, name, role, availability, capacity, channels, tags,
+                     active, created_at)
+VALUES (1, 555, 'Mia', 'marketer', 'away', 20, '[]', '[]', TRUE, '2026-01-01 00:00:00+00:00');
+INSERT INTO customer_order (id, number, number_key, customer_id, status, items, amount_minor,
+                            currency, status_changed_at, created_at, updated_at)
+VALUES (1, 'A-1', 'A-1', 1, 'paid', '[]', 4990, 'EUR', '2026-01-02 00:00:00+00:00',
+        '2026-01-02 00:00:00+00:00', '2026-01-02 00:00:00+00:00');
+"""
+
+
+def test_campaigns_migration_adds_tables_and_keeps_every_row(new_db_url: Any,
+                                                             tmp_path: Path) -> None:
+    steps = upgrade_with_rows(new_db_url(), "0009_console", ROWS_0009,
+                              ["customer", "identity", "conversation", "message", "outbox",
+                               "consent", "manager", "customer_order", "segment", "campaign",
+                               "campaign_recipient"], tmp_path)
+    out: Any = steps["head"]
+    assert [c["name"] for c in out["customer"]] == ["Ann"]
+    assert [i["address"] for i in out["identity"]] == ["+12025550143"]
+    assert [c["status"] for c in out["conversation"]] == ["open"]
+    assert [m["text"] for m in out["message"]] == ["hello"]
+    assert [o["idempotency_key"] for o in out["outbox"]] == ["k"]
+    assert [c["source"] for c in out["consent"]] == ["keyword"]
+    assert [m["name"] for m in out["manager"]] == ["Mia"]
+    assert [o["number"] for o in out["customer_order"]] == ["A-1"]
+    assert out["segment"] == [] and out["campaign"] == [] and out["campaign_recipient"] == []
+    down: Any = steps["down"]
+    assert down["campaign"] is None and down["campaign_recipient"] is None
+    assert [c["name"] for c in down["customer"]] == ["Ann"]
+    assert [o["number"] for o in down["customer_order"]] == ["A-1"]
+    assert steps["again"]["campaign_recipient"] == []

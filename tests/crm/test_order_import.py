@@ -81,7 +81,8 @@ async def test_good_rows_are_stored_and_bad_ones_reported_by_line(
     assert (await Order.get(number="A-1")).status == "delivered"
     timeline = await Message.filter(customer_id=ann.customer_id,
                                     direction=Direction.EVENT).values_list("text", flat=True)
-    assert timeline == ["Order A-1: New → Delivered (import:later.csv)."]
+    assert timeline == ["Order A-1 placed: New (import:o.csv). Note: first",
+                        "Order A-1: New → Delivered (import:later.csv)."]
 
 
 async def test_a_dry_run_stores_nothing_and_says_the_same(config: Path, tmp_path: Path) -> None:
@@ -147,3 +148,25 @@ async def test_customers_import_with_tags_attributes_and_consent(config: Path, c
     assert "0 new, 0 updated, 2 unchanged" in again.stdout
     assert await Consent.all().count() == 1
     assert await AuditLog.filter(action="consent.changed").count() == 1
+
+
+async def test_an_import_adds_no_address_to_a_known_customer_and_names_a_record_s_first_line(
+        config: Path, core: Core, tmp_path: Path) -> None:
+    ann = await core.timeline.ingest(InboundMessage(Channel.EMAIL, "m1", "ann@example.com",
+                                                    text="hi"))
+    path = write(tmp_path, 'number,email,phone,items,amount\n'
+                           'B-1,ann@example.com,+12025550199,"Mug\nPlate",5\n'
+                           'B-2,new@example.com,+12025550188,Cup,1.234\n'
+                           'B-3,new@example.com,+12025550177,Cup,3\n')
+    done = crm(config, "orders", "import", str(path), ok=False)
+    # A quoted field spans lines 2-3: the bad record after it starts on line 4.
+    assert f"{path}:4: amount: '1.234' has more decimals than the currency has (2)" \
+        in done.stderr, done.stderr
+    b1 = await Order.get(number="B-1")
+    assert b1.customer_id == ann.customer_id
+    # Ann's customer gets no phone from the shop's row; a new customer gets the row's own
+    # addresses, and no more from a later row.
+    assert not await Identity.exists(address="+12025550199")
+    b3 = await Order.get(number="B-3")
+    assert sorted(await Identity.filter(customer_id=b3.customer_id).values_list(
+        "address", flat=True)) == ["+12025550177", "new@example.com"]

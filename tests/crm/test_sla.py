@@ -64,6 +64,23 @@ def test_across_easter_holidays() -> None:
     assert HOURS.is_open(local(2026, 4, 7, 11))
 
 
+def test_a_managers_delay_counts_business_days_and_hours() -> None:
+    friday = local(2026, 3, 6, 16)  # closes at 17:00
+    assert HOURS.later(friday, timedelta(hours=2)) == local(2026, 3, 9, 10)
+    assert HOURS.later(local(2026, 3, 6, 16, 50), timedelta(minutes=30)) == \
+        local(2026, 3, 9, 9, 20)
+    assert HOURS.later(friday, timedelta(days=1)) == local(2026, 3, 9, 16)  # a business day
+    assert HOURS.later(friday, timedelta(days=2, hours=3)) == local(2026, 3, 11, 10)
+    # Good Friday and Easter Monday are no business days; a week keeps the hour across DST.
+    assert HOURS.later(local(2026, 4, 2, 11), timedelta(days=1)) == local(2026, 4, 7, 11)
+    assert HOURS.later(local(2026, 3, 25, 10), timedelta(weeks=1)) == local(2026, 4, 1, 10)
+    # Set after hours: a day later is the next open day's same hour, or when it opens.
+    assert HOURS.later(local(2026, 3, 3, 20), timedelta(days=1)) == local(2026, 3, 5, 9)
+    always = BusinessHours.build("UTC", {})
+    saturday = datetime(2026, 3, 7, 3, tzinfo=UTC)
+    assert always.later(saturday, timedelta(days=2)) == saturday + timedelta(days=2)
+
+
 def test_business_time_between() -> None:
     assert HOURS.between(local(2026, 3, 6, 16), local(2026, 3, 9, 10)) == timedelta(hours=2)
     assert HOURS.between(local(2026, 3, 9, 10), local(2026, 3, 6, 16)) == timedelta(0)

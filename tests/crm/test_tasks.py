@@ -17,7 +17,7 @@ from crm.i18n import t
 from crm.models import Conversation, Message, Outbox, Task
 from crm.services import Core
 from crm.team_commands import UsageError, parse_duration
-from crm.types import ConversationStatus, Role, TaskKind, TaskState
+from crm.types import Channel, ConversationStatus, Role, TaskKind, TaskState
 from scheduler import build_scheduler
 from tests.conftest import make_settings
 from tests.support.automation import Notices, build, manager, says
@@ -134,6 +134,31 @@ async def test_an_answer_in_time_stops_the_deadline(db: str) -> None:
     await core.timeline.ingest(says("quick", "and one more thing"))
     conv = await Conversation.get(id=r.conversation_id)
     assert conv.next_response_due == clock() + timedelta(minutes=30)
+
+
+async def test_an_answer_sent_through_the_api_counts_as_a_managers(db: str) -> None:
+    clock = TravelClock()
+    core, auto = build(db, clock, routing={"first_response_minutes": 15},
+                       followups={"silence_hours": 4, "max_count": 1})
+    notices = Notices(core)
+    await manager("Ann")
+    r = await core.timeline.ingest(says("601", "where is my order?", Channel.TELEGRAM))
+    clock.advance(minutes=3)
+    await core.conversations.send(r.customer_id, "It ships today", author_kind="api",
+                                  actor="api:shop")
+    clock.advance(hours=1)
+    await auto.tasks.run_due()
+    assert notices.of("deadline_warning") == notices.of("deadline_missed") == []
+    # The silence after it is followed up, as after a manager's answer.
+    clock.advance(hours=3, minutes=1)
+    await auto.tasks.run_due()
+    assert await sent_to("601") == ["It ships today", t("followup_nudge", "en")]
+    # A person answered already: the customer's next message gets no "we got your message".
+    again = await core.timeline.ingest(says("601", "thanks", Channel.TELEGRAM))
+    assert again.conversation_id == r.conversation_id
+    assert not await auto.replies.acknowledge(r.conversation_id, again.message_id,
+                                              Channel.TELEGRAM, "en", key="ack-test")
+    assert len(await sent_to("601")) == 2
 
 
 async def test_deadline_counts_business_hours(db: str) -> None:

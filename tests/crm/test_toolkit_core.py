@@ -90,6 +90,25 @@ async def test_follow_ups_count_business_hours(db: str, settings: Settings) -> N
     assert task.due_at == datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 
+async def test_a_managers_followup_and_reminder_count_business_hours(
+        db: str, settings: Settings) -> None:
+    clock = TravelClock(datetime(2026, 1, 2, 16, 0, tzinfo=UTC))  # a Friday, 16:00
+    core = Core.build(_hours(settings, db), clock)
+    commands = automation(core).commands
+    result = await core.timeline.ingest(InboundMessage(Channel.TELEGRAM, "1:3", "603",
+                                                       text="hi"))
+    bob = await Manager.create(telegram_user_id=94, name="Bob")
+    answer = await commands.followup(bob, result.customer_id, "2h Did it arrive?", clock())
+    await commands.followup(bob, result.customer_id, "1d Any news?", clock())
+    await commands.remind(bob, result.customer_id, "90m call back", clock())
+    due = {t.text: t.due_at for t in await Task.all()}
+    # One business hour left on Friday, the rest on Monday from 09:00; a day is a business day.
+    assert due["Did it arrive?"] == datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    assert due["Any news?"] == datetime(2026, 1, 5, 16, 0, tzinfo=UTC)
+    assert due["call back"] == datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    assert "Mon 05 Jan 10:00" in answer  # the manager reads when it will go
+
+
 async def test_a_missed_deadline_is_re_armed_for_the_new_assignee(db: str,
                                                                  settings: Settings) -> None:
     clock = TravelClock(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))  # a Monday

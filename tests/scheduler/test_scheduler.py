@@ -38,7 +38,8 @@ async def test_jobs_have_ids_one_instance_and_coalesce(db: str) -> None:
     scheduler.start(paused=True)
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        expected = {"outbox.requeue_expired", "tasks.tick", "routing.drain", "tasks.next"}
+        expected = {"outbox.requeue_expired", "tasks.tick", "routing.drain", "tasks.next",
+                    "campaigns.tick"}
         if DB_KIND == "postgres":  # several processes: the leader also looks for others' tasks
             expected.add("tasks.rearm")
         assert set(jobs) == expected
@@ -51,6 +52,21 @@ async def test_jobs_have_ids_one_instance_and_coalesce(db: str) -> None:
     finally:
         scheduler.shutdown(wait=False)
         await asyncio.sleep(0)
+
+
+async def test_the_weekly_digest_has_its_job_and_writes_its_row(db: str) -> None:
+    core = Core.build(make_settings(db, reports={"digest": True}))
+    scheduler = build_scheduler(core)
+    scheduler.start(paused=True)
+    try:
+        assert scheduler.get_job("reports.digest") is not None
+        assert await scheduler.ticks.digest() == 1
+        assert await scheduler.ticks.digest() == 1  # the same row, not another
+        assert await Task.filter(kind=TaskKind.REPORT_DIGEST).count() == 1
+    finally:
+        scheduler.shutdown(wait=False)
+        await asyncio.sleep(0)
+        await scheduler.ticks.leadership.close()
 
 
 async def test_a_reminder_missed_while_down_fires_once_at_start(db: str) -> None:
@@ -93,6 +109,7 @@ async def test_one_leader_fires_and_another_takes_over(db: str, pg_server: Postg
         assert [len(n.of("reminder")) for n in notices] == [1, 0]
 
         first.leadership.terminate()  # the leader's process dies: its connection closes
+        await _lock_released(lock_url, 4242)  # once the server has noticed
         await auto.commands.remind(ann, None, "1h second", clock())
         clock.advance(hours=1)
         await asyncio.gather(first.tick(), second.tick())
@@ -102,6 +119,23 @@ async def test_one_leader_fires_and_another_takes_over(db: str, pg_server: Postg
     finally:
         for s in schedulers:
             await s.ticks.leadership.close()
+
+
+async def _lock_released(url: str, lock_id: int) -> None:
+    """Wait until the server has let go of an advisory lock whose holder's connection dropped
+    (its backend notices the closed socket a moment later, in another process)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        for _ in range(500):
+            if not await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = "
+                                       "'advisory' AND objid = $1", lock_id):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"advisory lock {lock_id} still held")
+    finally:
+        await conn.close()
 
 
 async def _line(proc: asyncio.subprocess.Process, want: str) -> None:

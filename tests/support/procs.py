@@ -40,13 +40,17 @@ def require_binary(path_or_name: str, package: str) -> str:
 
 
 def start(args: Sequence[str], *, log_path: str, user: str | None = None,
-          env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.Popen[bytes]:
+          env: dict[str, str] | None = None, cwd: str | None = None,
+          own_group: bool = False) -> subprocess.Popen[bytes]:
+    """`own_group`: the server and everything it starts form a process group of their own, so
+    that `os.killpg` reaches a child it spawned a moment ago too."""
     as_user = user if user and os.geteuid() == 0 else None
     # Popen's user/group (not runuser) so that our signals reach the server itself.
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(list(args), stdout=log, stderr=subprocess.STDOUT, env=env,
                                 cwd=cwd, preexec_fn=_die_with_parent, user=as_user,
-                                group=as_user, extra_groups=[] if as_user else None)
+                                group=as_user, extra_groups=[] if as_user else None,
+                                process_group=0 if own_group else None)
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20,

@@ -7,6 +7,9 @@ Telegram is strict, or the tests would prove nothing:
   (a JSON body is accepted too, as Telegram does);
 - flood limits answer 429 with `retry_after`: 30 messages per rolling second per bot, 1 per second
   per private chat, 20 per rolling minute per group (negative chat ids);
+- paid broadcasts: a message with `allow_paid_broadcast=true` is not held to the 30 a second
+  but to `paid_per_second` (1,000) for every message of the bot together; each costs 0.1 Stars
+  (`paid_sent`, `stars_spent`); a message without the flag keeps to the 30;
 - 403 for a user who blocked the bot, 400 "message thread not found" for a deleted forum topic,
   400 for bad HTML entities and for texts over 4096 characters;
 - `getUpdates` serves the queued updates from `offset` on (confirming the earlier ones, like
@@ -16,7 +19,8 @@ Telegram is strict, or the tests would prove nothing:
   10 MB and of anything over 50 MB are refused, captions over 1024 characters too; `getFile`
   gives a `file_path` for `/file/bot<token>/<file_path>`, and "file is too big" past 20 MB;
 - editMessageText / editMessageCaption only on a message the bot sent in that chat, of that
-  kind, and only with a change ("message is not modified" otherwise).
+  kind, and only with a change ("message is not modified" otherwise); 403 for a user who
+  blocked the bot since, 400 for a text over 4096 characters.
 
 Tests inject updates (`customer_says`, `manager_says`, …) and await what the bot sent (`wait_for`).
 """
@@ -184,9 +188,17 @@ class TelegramDouble:
     """The server and its state. `await double.start()`; `base_url` goes into the config."""
 
     def __init__(self, token: str = TOKEN, *, per_second: int = 30, per_chat: float = 1.0,
-                 per_group_minute: int = 20) -> None:
+                 per_group_minute: int = 20, paid_per_second: int = 1000) -> None:
         self.token = token
         self.per_second = per_second
+        self.paid_per_second = paid_per_second
+        self.paid_sent = 0
+        # A test can hold sends in flight: past `hold_after` sent messages, requests wait for
+        # `release`; one whose client is gone by then (a killed service) is dropped unsent.
+        self.hold_after: int | None = None
+        self.held = 0
+        self.dropped = 0
+        self.release = asyncio.Event()
         self.per_chat = per_chat
         self.per_group_minute = per_group_minute
         self.port = 0
@@ -250,6 +262,9 @@ class TelegramDouble:
         self.files.clear()
         self.bot_messages.clear()
         self.per_second, self.per_chat, self.per_group_minute = 30, 1.0, 20
+        self.paid_per_second, self.paid_sent = 1000, 0
+        self.hold_after, self.held, self.dropped = None, 0, 0
+        self.release = asyncio.Event()
 
     # --- the HTTP API ----------------------------------------------------------------------
 
@@ -264,6 +279,14 @@ class TelegramDouble:
             handler = getattr(self, f"_m_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
+            if method in LIMITED and self.hold_after is not None \
+                    and len(self.sent) >= self.hold_after and not self.release.is_set():
+                self.held += 1
+                await self._notify()
+                await self.release.wait()
+                if request.transport is None or request.transport.is_closing():
+                    self.dropped += 1
+                    return web.Response(status=499)
             if method in LIMITED:
                 self._flood_check(method, params)
             result = await handler(params)
@@ -301,7 +324,9 @@ class TelegramDouble:
     def _flood_check(self, method: str, params: dict[str, Any]) -> None:
         chat_id = _int(params, "chat_id")
         now = time.monotonic()
-        windows = [self._window("bot", self.per_second, 1.0)]
+        paid = str(params.get("allow_paid_broadcast", "")).lower() == "true"
+        total = self._window("paid", self.paid_per_second, 1.0)
+        windows = [total] if paid else [self._window("bot", self.per_second, 1.0), total]
         if chat_id < 0:
             windows.append(self._window(("chat", chat_id), self.per_group_minute, 60.0))
         else:
@@ -312,6 +337,12 @@ class TelegramDouble:
             raise ApiError(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
         for w in windows:
             w.note(now)
+        if paid:
+            self.paid_sent += 1
+
+    @property
+    def stars_spent(self) -> float:
+        return round(self.paid_sent * 0.1, 1)
 
     def _window(self, key: Any, count: int, period: float) -> _Window:
         w = self._windows.get(key)
@@ -460,6 +491,8 @@ class TelegramDouble:
 
     def _edited_message(self, p: dict[str, Any], kind: str, new: str) -> tuple[int, int]:
         chat_id, message_id = _int(p, "chat_id"), _int(p, "message_id")
+        if chat_id in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
         found = self.bot_messages.get((chat_id, message_id))
         if found is None:
             raise ApiError(400, "Bad Request: message to edit not found")
@@ -478,6 +511,8 @@ class TelegramDouble:
         visible = check_html(text) if p.get("parse_mode") == "HTML" else text
         if not visible.strip():
             raise ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(visible) > MAX_TEXT:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         chat_id, message_id = self._edited_message(p, "text", visible)
         self.bot_messages[(chat_id, message_id)] = ("text", visible)
         self.sent.append(Sent("editMessageText", chat_id, message_id, text, None,
@@ -665,6 +700,21 @@ class TelegramDouble:
     def sent_to(self, chat_id: int, thread_id: int | None = None) -> list[Sent]:
         return [s for s in self.sent if s.method == "sendMessage" and s.chat_id == chat_id
                 and (thread_id is None or s.thread_id == thread_id)]
+
+    def topic_text(self, thread_id: int | None = None, chat_id: int | None = None) -> str:
+        """Everything the bot wrote in the managers' group (or one topic of it): texts and
+        captions."""
+        group = GROUP if chat_id is None else chat_id
+        return "\n".join(s.text for s in self.sent if s.chat_id == group
+                         and (thread_id is None or s.thread_id == thread_id))
+
+    async def topic_of(self, text: str, chat_id: int | None = None) -> int:
+        """The topic in which the bot showed `text` (a customer's message), once it did."""
+        group = GROUP if chat_id is None else chat_id
+        await self.wait_for(lambda: any(text in s.text and s.thread_id is not None
+                                         for s in self.sent if s.chat_id == group))
+        return next(s.thread_id for s in self.sent
+                    if s.chat_id == group and text in s.text and s.thread_id is not None)
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 20) -> Any:
         """Wait until `predicate()` is truthy (re-checked whenever the double is called)."""

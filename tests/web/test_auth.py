@@ -6,8 +6,8 @@ from typing import Any
 
 from crm.apikeys import Scope, hash_key
 from crm.models import ApiKey, AuditLog, Customer
+from crm.ratelimit import RateLimiter
 from tests.web.conftest import Api
-from web.api.auth import RateLimiter
 
 
 def is_problem(answer: Any, status: int, kind: str) -> None:

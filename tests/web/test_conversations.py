@@ -43,6 +43,12 @@ async def test_list_with_filters_and_pages(api: Api) -> None:
     assert await ids_for(channel="email") == []
     is_problem(await api.get("/api/v1/conversations", params={"status": "lost"}), 422,
                "validation-error")
+    # An id in the query that leads nowhere is refused, naming the field (not an empty page).
+    for field, value in (("customer_id", "4242"), ("assignee_id", "99999")):
+        answer = await api.get("/api/v1/conversations", params={field: value})
+        is_problem(answer, 422, "validation-error")
+        assert [(e["in"], e["field"], e["code"]) for e in answer.body["errors"]] == [
+            ("query", field, "not_found")]
     managers = await api.get("/api/v1/managers")
     assert [(m["id"], m["name"]) for m in managers.body["items"]] == [(olga.id, "Olga")]
 

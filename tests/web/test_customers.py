@@ -68,6 +68,32 @@ async def test_list_filters_and_cursor_pages_stay_stable_under_inserts(api: Api)
     future = await api.get("/api/v1/customers", params={"created_after": (
         now + timedelta(days=1)).isoformat()})
     assert future.body["items"] == []
+    # Case does not matter in any script, on SQLite as on PostgreSQL.
+    olga = await api.customer("+12025550100", name="Ольга Иванова")
+    for q in ("ольга", "ОЛЬГА", "Иван", "иВАНОВА"):
+        found = await api.get("/api/v1/customers", params={"q": q})
+        assert [c["id"] for c in found.body["items"]] == [olga], q
+
+
+async def test_a_customer_who_writes_while_a_client_pages_moves_up_as_documented(
+        api: Api) -> None:
+    ids = [await api.customer(f"+1202555{n:04d}", name=f"P{n}") for n in range(4)]
+    now = api.core.clock()
+    for n, cid in enumerate(ids):  # they wrote hours ago, P3 last
+        await Customer.filter(id=cid).update(last_seen_at=now - timedelta(hours=5 - n))
+    walk_began = api.core.clock()
+    first = await api.get("/api/v1/customers", params={"limit": "2"})
+    assert [c["name"] for c in first.body["items"]] == ["P3", "P2"]
+    await api.customer("+12025550001", text="me again")  # P1 jumps to the top...
+    await api.customer("+12025550003", text="me too")  # ...and P3, listed already
+    rest = await api.get("/api/v1/customers",
+                         params={"limit": "2", "cursor": first.body["next_cursor"]})
+    # Nothing twice, and P1, whom the walk had not reached, is skipped...
+    assert [c["name"] for c in rest.body["items"]] == ["P0"]
+    assert rest.body["next_cursor"] is None
+    # ...and found as the README says: those seen since the walk began.
+    since = await api.get("/api/v1/customers", params={"seen_after": walk_began.isoformat()})
+    assert [c["name"] for c in since.body["items"]] == ["P3", "P1"]
 
 
 async def test_list_refuses_bad_parameters(api: Api) -> None:
@@ -178,8 +204,15 @@ async def test_merge_consent_export_and_forget(api: Api) -> None:
     assert (await api.get(f"/api/v1/customers/{dup}")).body["id"] == ann  # follows the merge
     is_problem(await api.post(f"/api/v1/customers/{ann}/merge", {"source_id": ann}), 422,
                "rejected")
-    is_problem(await api.post(f"/api/v1/customers/{ann}/merge", {"source_id": 4242}), 404,
+    # An id in the body that leads nowhere names the field; a missing id in the path is a 404.
+    nobody = await api.post(f"/api/v1/customers/{ann}/merge", {"source_id": 4242})
+    is_problem(nobody, 422, "validation-error")
+    assert [(e["in"], e["field"], e["code"]) for e in nobody.body["errors"]] == [
+        ("body", "source_id", "not_found")]
+    other = await api.customer("+12025550199", name="Other")
+    is_problem(await api.post("/api/v1/customers/4242/merge", {"source_id": other}), 404,
                "not-found")
+    assert (await api.get(f"/api/v1/customers/{other}")).body["id"] == other  # not merged
 
     consent = await api.post(f"/api/v1/customers/{ann}/consent",
                              {"kind": "marketing", "granted": False, "channel": "sms"})
@@ -203,3 +236,31 @@ async def test_merge_consent_export_and_forget(api: Api) -> None:
     actions = set(await AuditLog.filter(actor="api:default").values_list("action", flat=True))
     assert {"customer.merged", "consent.changed", "customer.exported",
             "customer.forgotten"} <= actions
+
+
+async def test_an_sms_opt_out_through_the_api_stops_every_message_by_sms(api: Api) -> None:
+    """The carriers' rule holds whoever passes the word on: marketing off by SMS stops order
+    updates by SMS too, marketing on brings both back; notifications alone are their own."""
+    ann = await api.customer("+12025550177", name="Ann")
+
+    async def sms_states(body: dict) -> dict[str, bool]:
+        assert body is not None
+        return {c["kind"]: c["granted"] for c in body["consent"] if c["channel"] == "sms"}
+
+    off = await api.post(f"/api/v1/customers/{ann}/consent",
+                         {"kind": "marketing", "granted": False, "channel": "sms"})
+    assert off.status == 200, off.text
+    assert await sms_states(off.body) == {"marketing": False, "notifications": False}
+    assert not await api.core.consent.allows(ann, ConsentKind.NOTIFICATIONS, Channel.SMS)
+    assert await api.core.consent.allows(ann, ConsentKind.NOTIFICATIONS, Channel.EMAIL)
+    on = await api.post(f"/api/v1/customers/{ann}/consent",
+                        {"kind": "marketing", "granted": True, "channel": "sms"})
+    assert await sms_states(on.body) == {"marketing": True, "notifications": True}
+    updates = await api.post(f"/api/v1/customers/{ann}/consent",
+                             {"kind": "notifications", "granted": False, "channel": "sms"})
+    assert await sms_states(updates.body) == {"marketing": True, "notifications": False}
+    audit = await AuditLog.filter(customer_id=ann, action="consent.changed").order_by("id")
+    assert [(a.detail["kind"], a.detail["granted"], a.detail["source"]) for a in audit] == [
+        ("marketing", False, "api"), ("notifications", False, "api"),
+        ("marketing", True, "api"), ("notifications", True, "api"),
+        ("notifications", False, "api")]

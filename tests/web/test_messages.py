@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from crm.apikeys import Scope
-from crm.models import AuditLog, Message, Outbox
-from crm.types import Channel, Direction
+from crm.deadlines import SLA_KINDS
+from crm.models import AuditLog, Message, Outbox, Task
+from crm.types import Channel, Direction, TaskState
 from tests.web.conftest import Api
 from tests.web.test_auth import is_problem
 
@@ -89,3 +90,37 @@ async def test_send_on_a_chosen_channel_and_the_refusals(api: Api) -> None:
     is_problem(await api.post("/api/v1/customers/424242/messages", {"text": "x"}), 404,
                "not-found")
     assert await Message.filter(direction=Direction.OUT).count() == 1
+
+
+async def test_a_message_sent_through_the_api_answers_the_customer(api: Api) -> None:
+    cid = await api.customer("+12025550143", text="Where is my order?")
+    [conv] = (await api.get("/api/v1/conversations", params={"waiting_on_us": "true"})
+              ).body["items"]
+    assert conv["customer_id"] == cid and conv["first_response_due"] is not None
+    assert await Task.filter(conversation_id=conv["id"], kind__in=SLA_KINDS,
+                             state=TaskState.PENDING).exists()
+
+    sent = await api.post(f"/api/v1/customers/{cid}/messages", {"text": "It ships today"})
+    assert sent.status == 202, sent.text
+    # As a manager's reply would: the customer's wait is over, and so is the deadline.
+    assert (await api.get("/api/v1/conversations", params={"waiting_on_us": "true"})
+            ).body["items"] == []
+    after = (await api.get(f"/api/v1/conversations/{conv['id']}")).body
+    assert after["status"] == "waiting" and after["first_response_due"] is None
+    assert after["last_outbound_at"] is not None
+    assert not await Task.filter(conversation_id=conv["id"], kind__in=SLA_KINDS,
+                                 state=TaskState.PENDING).exists()
+
+    # The customer writes again: waiting on us, with a next-response deadline; an API answer
+    # ends that one too.
+    await api.customer("+12025550143", text="Thanks! And the invoice?")
+    [again] = (await api.get("/api/v1/conversations", params={"waiting_on_us": "true"})
+               ).body["items"]
+    assert again["id"] == conv["id"]
+    assert await Task.filter(conversation_id=conv["id"], kind__in=SLA_KINDS,
+                             state=TaskState.PENDING).exists()
+    await api.post(f"/api/v1/customers/{cid}/messages", {"text": "Attached to your email"})
+    assert (await api.get("/api/v1/conversations", params={"waiting_on_us": "true"})
+            ).body["items"] == []
+    assert not await Task.filter(conversation_id=conv["id"], kind__in=SLA_KINDS,
+                                 state=TaskState.PENDING).exists()

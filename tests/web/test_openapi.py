@@ -48,6 +48,10 @@ async def test_the_document_validates_and_lists_every_route(api: Api) -> None:
     assert "Idempotency-Key" in [p["name"] for p in send["parameters"]]
     assert send["responses"]["422"]["content"]["application/problem+json"]
     assert set(spec["webhooks"]) == {e.value for e in WebhookEvent}
+    report = spec["paths"]["/reports/{name}"]["get"]
+    assert report["x-scopes"] == ["reports:read"]
+    assert {"from", "to", "period", "by"} <= {p["name"] for p in report["parameters"]}
+    assert spec["paths"]["/reports/{name}/rows"]["get"]["x-scopes"] == ["reports:read"]
     listing = spec["paths"]["/customers"]["get"]
     assert {"tag", "channel", "q", "cursor", "limit", "seen_after"} <= {
         p["name"] for p in listing["parameters"]}

@@ -11,8 +11,9 @@ from typing import Any
 import aiohttp
 
 from crm.apikeys import Scope
+from crm.i18n import t
 from crm.models import AuditLog, Customer, Identity, Message, Order, OrderEvent, Outbox
-from crm.types import Channel, ConsentKind, ConsentSource, Direction
+from crm.types import Channel, ConsentKind, ConsentSource, Direction, InboundMessage
 from tests.conftest import make_settings
 from tests.support.clock import TravelClock
 from tests.web.conftest import Api, running
@@ -230,3 +231,74 @@ async def test_the_status_page_shows_the_order_escaped_and_nothing_else(db: str)
         await api.core.customers.forget(created.body["customer_id"])
         status, html, _ = await _page(fresh.replace("http://shop.test", api.base))
         assert status == 404 and "E-1" not in html
+
+
+async def test_a_shop_s_data_adds_no_address_to_a_customer_we_know(api: Api) -> None:
+    victim = await api.customer("victim@example.com", channel=Channel.EMAIL, text="hi")
+    assert (await api.call("PUT", "/api/v1/orders/V-100", json={
+        "customer": {"email": "victim@example.com"}, "status": "paid"})).status == 201
+    # Someone orders with the victim's email beside their own phone: the order is the
+    # victim's, and the phone learns nothing of theirs.
+    placed = await api.call("PUT", "/api/v1/orders/V-101", json={
+        "customer": {"email": "Victim@Example.com", "phone": "+1 202 555 0199"}})
+    assert placed.status == 201 and placed.body["customer_id"] == victim
+    assert not await Identity.exists(address="+12025550199")
+    await api.core.inbox.receive(InboundMessage(Channel.SMS, "sms-probe-1", "+12025550199",
+                                                text="ORDERS"))
+    await api.core.inbox.receive(InboundMessage(Channel.SMS, "sms-probe-2", "+12025550199",
+                                                text="ORDER V-100"))
+    listing, lookup = await api.sms.wait_sent(2)
+    assert listing.text.startswith(t("orders_none", "en"))
+    assert lookup.text.startswith(t("order_not_found", "en", number="V-100"))
+    assert "/o/" not in lookup.text
+
+
+async def test_an_amount_is_read_in_the_order_s_own_currency(api: Api) -> None:
+    cid = await api.customer()
+    created = await api.call("PUT", "/api/v1/orders/J-1", json={
+        "customer_id": cid, "amount": "1200", "currency": "JPY"})
+    assert (created.body["amount"], created.body["currency"]) == ("1200", "JPY")
+    updated = await api.call("PUT", "/api/v1/orders/J-1", json={"amount": "1300"})
+    assert (updated.body["amount"], updated.body["currency"]) == ("1300", "JPY")
+    assert (await Order.get(number="J-1")).amount_minor == 1300
+    refused = await api.call("PUT", "/api/v1/orders/J-1", json={"amount": "1300.5"})
+    is_problem(refused, 422, "validation-error")
+    assert refused.body["errors"][0]["field"] == "amount"
+
+
+async def test_an_erased_customer_takes_no_new_order(api: Api) -> None:
+    cid = await api.customer()
+    await api.core.customers.forget(cid)
+    is_problem(await api.call("PUT", "/api/v1/orders/X-1", json={"customer_id": cid}), 409,
+               "conflict")
+    assert not await Order.exists()
+
+
+async def test_a_status_link_shows_the_order_to_its_customer_only(api: Api) -> None:
+    first = await api.call("PUT", "/api/v1/orders/L-1", json={
+        "customer": {"email": "first@example.com"}})
+    old_link = first.body["status_url"].replace("http://127.0.0.1:8080", api.base)
+    assert (await _page(old_link))[0] == 200
+    # The shop fixes a wrong email: the order is someone else's, the first link shows nothing.
+    moved = await api.call("PUT", "/api/v1/orders/L-1", json={
+        "customer": {"email": "second@example.com"}})
+    assert moved.body["customer_id"] != first.body["customer_id"]
+    status, html, _ = await _page(old_link)
+    assert status == 404 and "L-1" not in html
+    new_link = moved.body["status_url"].replace("http://127.0.0.1:8080", api.base)
+    assert (await _page(new_link))[0] == 200
+    # Merged into another customer, the link still opens: the order is theirs.
+    other = await api.customer("+12025550123")
+    await api.core.customers.merge(moved.body["customer_id"], other)
+    assert (await _page(new_link))[0] == 200
+
+
+async def test_a_status_entered_again_later_is_told_again(api: Api) -> None:
+    cid = await api.customer("+12025550143", text="hi")
+    await api.call("PUT", "/api/v1/orders/R-1", json={"customer_id": cid})
+    for status in ("paid", "shipped", "paid", "paid"):  # the last is no change
+        assert (await api.post("/api/v1/orders/R-1/status", {"status": status})).status == 200
+    sent = await api.sms.wait_sent(3)
+    assert [s.text.split(" is now ")[1].split(".")[0] for s in sent] == [
+        "Paid", "Shipped", "Paid"]
+    assert await Outbox.filter(idempotency_key__startswith="order:").count() == 3

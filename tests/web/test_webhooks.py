@@ -9,6 +9,7 @@ import json
 import time
 import tomllib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from crm.config import expand_env, parse_settings
 from crm.errors import ConfigError
 from crm.events import DeliveryChanged
 from crm.models import Identity, Outbox
-from crm.types import Channel, OutboxState, Role, WebhookEvent
+from crm.types import Channel, DeliveryResult, OutboxState, Role, WebhookEvent
 from tests.web.conftest import Api
 from web.api.schemas.events import EVENT_MODELS
 from web.webhooks import signature_header, verify
@@ -68,9 +69,9 @@ class Receiver:
         return [g["event"] for g in self.accepted() if g["event"]["type"] == event]
 
 
-@pytest_asyncio.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
+@asynccontextmanager
+async def serving(rec: Receiver) -> AsyncIterator[Receiver]:
+    """`rec` answering POSTs on a port of its own."""
     app = web.Application()
     app.router.add_post("/hook", rec.handle)
     runner = web.AppRunner(app, shutdown_timeout=1)
@@ -79,8 +80,16 @@ async def receiver() -> AsyncIterator[Receiver]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     rec.url = f"http://127.0.0.1:{port}/hook"
-    yield rec
-    await runner.cleanup()
+    try:
+        yield rec
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with serving(Receiver()) as rec:
+        yield rec
 
 
 class Recorded:
@@ -258,16 +267,85 @@ def test_the_readme_verification_and_the_example_config_work() -> None:
     assert settings.webhooks[0].wants(WebhookEvent.CUSTOMER_OPTED_OUT)
 
 
-async def test_an_event_the_receiver_refuses_does_not_hold_back_the_next(
+async def test_a_receiver_answering_4xx_through_a_deploy_loses_no_event(
         api_with: Any, receiver: Receiver) -> None:
-    receiver.script = [400]  # it cannot take this one payload: a bug of theirs, say
+    # A proxy in front of a receiver being deployed answers all sorts for a while.
+    receiver.script = [404, 401, 403, 502, 400]
     api: Api = await api_with(webhooks=[{"url": receiver.url, "secret": SECRET,
                                          "events": ["message.received"]}])
     recorded = Recorded(api)
     await api.customer(text="first")
     await receiver.wait(1)
     await api.customer(text="second")
+    got = await receiver.wait(7)
+    assert [g["status"] for g in got] == [404, 401, 403, 502, 400, 200, 200]
+    texts = [g["event"]["data"]["message"]["text"] for g in got]
+    assert texts == ["first"] * 6 + ["second"]  # the second waited for the first: in order
+    assert len({g["event"]["id"] for g in got[:6]}) == 1  # one event, retried: dedupe works
+    assert all(receiver_verifies(g) for g in got)
+    rows = await recorded.until(OutboxState.SENT, 2)
+    assert [r.attempts for r in rows] == [6, 1]
+    assert not await Outbox.filter(channel=Channel.WEBHOOK, state=OutboxState.FAILED).exists()
+
+
+async def test_an_event_is_given_up_after_webhook_max_attempts_and_the_next_goes(
+        api_with: Any, receiver: Receiver) -> None:
+    receiver.script = [404, 404]
+    api: Api = await api_with(api={"webhook_max_attempts": 2}, webhooks=[{
+        "url": receiver.url, "secret": SECRET, "events": ["message.received"]}])
+    recorded = Recorded(api)
+    await api.customer(text="first")
+    await receiver.wait(1)
+    await api.customer(text="second")
     [accepted] = await receiver.wait(1, accepted=True)
     assert accepted["event"]["data"]["message"]["text"] == "second"
+    assert [g["status"] for g in receiver.got] == [404, 404, 200]
     [failed] = await recorded.until(OutboxState.FAILED, 1)
-    assert "400" in (failed.last_error or "") and failed.attempts == 1
+    assert "404" in (failed.last_error or "") and failed.attempts == 2
+    assert not await Identity.filter(undeliverable_reason__isnull=False).exists()
+
+
+async def test_a_message_the_channel_refuses_is_a_message_failed_event(
+        api_with: Any, receiver: Receiver) -> None:
+    api: Api = await api_with(webhooks=[{"url": receiver.url, "secret": SECRET,
+                                         "events": ["message.sent", "message.failed"]}])
+    ann = await api.customer("+12025550143", name="Ann")
+    gone = await api.customer("+12025550144", name="Bob")
+    api.sms.always["+12025550144"] = DeliveryResult.permanent("30006: landline, no SMS")
+    refused = await api.post(f"/api/v1/customers/{gone}/messages", {"text": "Shipped"})
+    await api.delivery(refused.body["id"])
+    sent = await api.post(f"/api/v1/customers/{ann}/messages", {"text": "Shipped"})
+    await receiver.wait(2, accepted=True)
+
+    [failed] = receiver.of("message.failed")
+    message = failed["data"]["message"]
+    assert message["id"] == refused.body["id"] and message["customer_id"] == gone
+    assert message["status"] == "failed" and "landline" in message["error"]
+    EVENT_MODELS[WebhookEvent.MESSAGE_FAILED].model_validate(failed)
+    [ok] = receiver.of("message.sent")
+    assert ok["data"]["message"]["id"] == sent.body["id"]
+    assert all(receiver_verifies(g) for g in receiver.got)
+    # The API tells the same: the message failed, with the channel's reason.
+    status = await api.get(f"/api/v1/messages/{refused.body['id']}")
+    assert status.body["status"] == "failed" and "landline" in status.body["error"]
+
+
+async def test_each_receiver_gets_events_at_its_own_rate(api_with: Any,
+                                                         receiver: Receiver) -> None:
+    async with serving(Receiver()) as fast:
+        slow = receiver  # one POST every two seconds
+        api: Api = await api_with(webhooks=[
+            {"url": slow.url, "secret": SECRET, "events": ["message.received"],
+             "rate_per_second": 0.5},
+            {"url": fast.url, "secret": SECRET, "events": ["message.received"],
+             "rate_per_second": 100}])
+        for n in range(3):
+            await api.customer(f"+1202555{n:04d}", text=f"message {n}")
+        got = await fast.wait(3, accepted=True)
+        # The fast receiver had all three while the slow one still waited for its second.
+        assert [g["event"]["data"]["message"]["text"] for g in got] == [
+            "message 0", "message 1", "message 2"]
+        assert len(slow.got) == 1
+        second = await slow.wait(2, accepted=True)
+        # Held back, not lost, and in order: the same events, one by one.
+        assert [g["event"]["id"] for g in second] == [g["event"]["id"] for g in got[:2]]

@@ -7,52 +7,14 @@ against its rate limit before its scope is checked, so refused calls cost the sa
 from __future__ import annotations
 
 import math
-import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from crm.apikeys import ApiKeys, Principal, Scope
+from crm.ratelimit import RateLimiter
 from web.api.problems import ApiProblem
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="chatcrm"'}
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
-
-
-class RateLimiter:
-    """A token bucket per key: `rate_per_minute` on average, bursts up to `burst`. Per process."""
-
-    def __init__(self, rate_per_minute: float, burst: int,
-                 clock: Callable[[], float] = time.monotonic, size: int = 10_000) -> None:
-        self.rate = rate_per_minute / 60.0
-        self.burst = float(burst)
-        self.clock = clock
-        self._size = size
-        self._buckets: OrderedDict[int, _Bucket] = OrderedDict()
-
-    def take(self, key_id: int) -> float:
-        """Spend one token; returns 0 if allowed, else the seconds until one is available."""
-        now = self.clock()
-        bucket = self._buckets.get(key_id)
-        if bucket is None:
-            bucket = self._buckets[key_id] = _Bucket(self.burst, now)
-            if len(self._buckets) > self._size:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key_id)
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
-            bucket.at = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / self.rate
 
 
 class Gate:

@@ -7,12 +7,12 @@ from typing import Any
 import orjson
 
 from crm.apikeys import Scope
-from crm.models import Manager
+from crm.models import Customer, Manager
 from crm.queries import ConversationFilter
 from crm.types import ConversationStatus
 from crm.views import ConversationView
 from web.api.customers import page_size
-from web.api.problems import ApiProblem, field_error
+from web.api.problems import ApiProblem, unknown_id
 from web.api.routes import Call, Reply, Routes
 from web.api.schemas.common import channel
 from web.api.schemas.conversations import (
@@ -33,10 +33,17 @@ _LIVE = (ConversationStatus.OPEN, ConversationStatus.WAITING)
 
 
 @routes.route("GET", "/conversations", summary="List conversations", scopes=READ,
-              response=ConversationList, query=ConversationQuery, errors=(400, 404, 422))
+              response=ConversationList, query=ConversationQuery, errors=(400, 422))
 async def list_conversations(call: Call[None, ConversationQuery]) -> Reply:
-    """Newest first. `waiting_on_us`: open, and the customer's last message is unanswered."""
+    """Newest first. `waiting_on_us`: open, and the customer's last message is unanswered. A
+    `customer_id` or `assignee_id` that does not exist is a 422 naming it."""
     q = call.query
+    if q.customer_id is not None and not await Customer.filter(id=q.customer_id).exists():
+        raise unknown_id("query", "customer_id", f"no customer #{q.customer_id}")
+    if q.assignee_id is not None and not await Manager.filter(id=q.assignee_id).exists():
+        # Any manager, removed ones too: their conversations can still be listed.
+        raise unknown_id("query", "assignee_id",
+                         f"no manager #{q.assignee_id} (see GET /managers)")
     page = await call.core.queries.conversations(
         ConversationFilter(status=q.status, assignee_id=q.assignee_id, unassigned=q.unassigned,
                            waiting_on_us=q.waiting_on_us, channel=channel(q.channel),
@@ -85,9 +92,8 @@ async def assign_conversation(call: Call[AssignIn, None]) -> ConversationOut:
     if call.body.manager_id is not None:
         manager = await Manager.filter(id=call.body.manager_id, active=True).first()
         if manager is None:
-            raise ApiProblem(422, "validation-error", "no such manager", errors=[field_error(
-                where="body", field="manager_id", code="not_found",
-                message=f"no active manager #{call.body.manager_id} (see GET /managers)")])
+            raise unknown_id("body", "manager_id",
+                             f"no active manager #{call.body.manager_id} (see GET /managers)")
     if conversation.assignee_id != call.body.manager_id:
         await call.core.conversations.assign(conversation.customer_id, manager,
                                              actor=call.principal.actor,

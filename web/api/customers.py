@@ -12,10 +12,11 @@ from crm.apikeys import Scope
 from crm.consent import EVERY_CHANNEL, ConsentState
 from crm.errors import InvalidAddress
 from crm.identity import normalize_typed_address
+from crm.models import Customer
 from crm.queries import CustomerFilter
 from crm.types import Channel, ConsentSource
 from crm.views import CustomerCard, CustomerView, Page
-from web.api.problems import ApiProblem, field_error
+from web.api.problems import ApiProblem, field_error, unknown_id
 from web.api.routes import Call, Reply, Routes
 from web.api.schemas.common import channel
 from web.api.schemas.customers import (
@@ -164,7 +165,11 @@ async def remove_identity(call: Call[None, None]) -> Reply:
 @routes.route("POST", "/customers/{id}/merge", summary="Merge another customer into this one",
               scopes=WRITE, response=CustomerCardOut, body=MergeIn, errors=(404, 409, 422))
 async def merge_customer(call: Call[MergeIn, None]) -> Reply:
-    """Identities, messages, conversations, tasks and consent of `source_id` move here."""
+    """Identities, messages, conversations, tasks and consent of `source_id` move here. A
+    `source_id` that does not exist is a 422 naming it; this customer not existing, a 404."""
+    await call.core.customers.get(call.path["id"])
+    if not await Customer.filter(id=call.body.source_id).exists():
+        raise unknown_id("body", "source_id", f"no customer #{call.body.source_id}")
     target = await call.core.customers.merge(call.body.source_id, call.path["id"],
                                              actor=call.principal.actor)
     return await _card(call, target.id)
@@ -174,12 +179,14 @@ async def merge_customer(call: Call[MergeIn, None]) -> Reply:
               scopes=WRITE, response=ConsentList, body=ConsentIn, errors=(404, 422))
 async def change_consent(call: Call[ConsentIn, None]) -> ConsentList:
     """What the customer told you elsewhere (a form, a call): marketing or notifications, on one
-    channel or every channel. Audited with the key's name; an opt-out emits
+    channel or every channel, with the channels' rules applied as if they had said it there
+    (marketing by SMS is every message by SMS: its opt-out also stops order updates by SMS, its
+    opt-in brings them back). Audited with the key's name; an opt-out emits
     `customer.opted_out`."""
     customer = await call.core.customers.live(call.path["id"])
-    await call.core.consent.change(customer.id, call.body.kind, call.body.granted,
-                                   channel=channel(call.body.channel), source=ConsentSource.API,
-                                   actor=call.principal.actor)
+    word = call.core.consent.start if call.body.granted else call.core.consent.stop
+    await word(customer.id, channel(call.body.channel), kind=call.body.kind,
+               source=ConsentSource.API, actor=call.principal.actor)
     return ConsentList(consent=consent_out(await call.core.consent.states(customer.id)))
 
 

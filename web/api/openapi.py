@@ -26,8 +26,10 @@ SIGNATURE = (
     "Each POST carries `Chatcrm-Signature: t=TIMESTAMP,v1=HEX`: HEX is the HMAC-SHA256, keyed "
     "with the receiver's secret, of `TIMESTAMP.BODY` (the raw body bytes). Check it with a "
     "constant-time comparison and refuse old timestamps; the event `id` stays the same on every "
-    "retry, so a receiver can dedupe. Answer 2xx to accept, 410 to stop getting it; anything "
-    "else is retried with backoff.")
+    "retry, so a receiver can dedupe. Answer 2xx to accept the event, 410 Gone to drop it (it is "
+    "not retried; later events still come). Any other answer (401, 403, 404, 5xx…), a timeout "
+    "or a refused connection is retried with backoff, up to `[api] webhook_max_attempts` "
+    "times; a receiver's events come in order, so later ones wait behind one being retried.")
 
 
 def document(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[str, Any]:
@@ -65,7 +67,9 @@ def document(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": ref(model, "serialization")}}},
             "responses": {"200": {"description": "accepted (any 2xx)"},
-                          "410": {"description": "gone: stop sending this receiver events"}}}}
+                          "410": {"description": "gone: this event is dropped, not retried "
+                                                 "(later events still come)"},
+                          "default": {"description": "any other answer: retried with backoff"}}}}
             for event, model in EVENT_MODELS.items() if event in WebhookEvent},
         "components": {
             "schemas": schemas,

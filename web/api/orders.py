@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm.apikeys import Scope
-from crm.orders.numbers import check_currency, to_minor
+from crm.orders.numbers import check_currency
 from crm.orders.service import CustomerRef, OrderInput
 from crm.orders.views import OrderView
 from crm.types import Channel
@@ -30,7 +30,7 @@ async def order_out(call: Call[Any, Any], order: OrderView) -> OrderOut:
     return OrderOut(
         **{k: v for k, v in order.to_json().items() if k != "events"},
         label=statuses.label(order.status), final=bool(status and status.final),
-        status_url=await call.core.orders.link(order.id),
+        status_url=await call.core.orders.link(order.id, order.customer_id),
         events=[OrderEventOut(**{k: getattr(e, k) for k in (
             "status", "previous_status", "source", "actor", "note", "happened_at")},
             label=statuses.label(e.status)) for e in order.events])
@@ -56,7 +56,7 @@ def _input(body: OrderPut) -> OrderInput:
     return OrderInput(
         customer=customer, status=body.status, external_number=body.external_number,
         items=items, currency=currency, placed_at=body.placed_at, note=body.note,
-        amount_minor=to_minor(body.amount, currency) if body.amount is not None else None)
+        amount=str(body.amount) if body.amount is not None else None)
 
 
 @routes.route("PUT", "/orders/{number}", summary="Create or update an order", scopes=WRITE,

@@ -64,6 +64,13 @@ class ApiProblem(Exception):
             status=self.status, content_type=PROBLEM_JSON, headers=self.headers)
 
 
+def unknown_id(where: str, field: str, message: str) -> ApiProblem:
+    """An id in the body or the query that leads nowhere: a 422 naming the field. (A missing id
+    in the path is a 404: the resource asked for does not exist.)"""
+    return ApiProblem(422, "validation-error", message, title="Invalid request",
+                      errors=[field_error(where, field=field, code="not_found", message=message)])
+
+
 def validation_problem(error: ValidationError, where: str,
                        detail: str = "the request has invalid fields") -> ApiProblem:
     return ApiProblem(422, "validation-error", detail, title="Invalid request",

@@ -27,7 +27,7 @@ _PARAM = re.compile(r"\{(\w+)\}")
 _MAX_ID = 2**31 - 1  # ids are 32-bit in the database: a larger one cannot exist
 # Path parameters that are not integer ids, with what the URL may hold there; the handler
 # validates the value itself (an order number: crm/orders/numbers.py).
-TEXT_PARAMS = {"number": r"[^/]{1,64}"}
+TEXT_PARAMS = {"number": r"[^/]{1,64}", "name": r"[A-Za-z_]{1,32}"}
 
 
 @dataclass(frozen=True, slots=True)

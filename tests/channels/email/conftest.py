@@ -17,7 +17,7 @@ import pytest_asyncio
 from channels.email import build
 from channels.email.reader import ReaderTuning
 from channels.email.runtime import EmailRuntime
-from crm.app import App
+from crm.app import App, _telegram
 from crm.config import Settings
 from crm.events import MessageReceived
 from tests.channels.email.certs import TlsFiles
@@ -62,9 +62,12 @@ def mailbox(dovecot: Dovecot) -> str:
 
 
 def email_settings(db: str, dovecot: Dovecot, smtp: SmtpServer, user: str, tmp: Path,
-                   acknowledge: tuple[str, ...] = (), **overrides: Any) -> Settings:
+                   acknowledge: tuple[str, ...] = (), *,
+                   sections: dict[str, dict[str, Any]] | None = None,
+                   **overrides: Any) -> Settings:
     """The email channel's settings; the bot's acknowledgement is off unless a test asks for
-    it, so tests count only the mail they cause."""
+    it, so tests count only the mail they cause. `sections`: more of the config (the
+    managers' chat: `{"telegram": …}`)."""
     values: dict[str, Any] = {
         "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_security": "none",
         "imap_username": user, "imap_password": dovecot.users[user],
@@ -75,7 +78,8 @@ def email_settings(db: str, dovecot: Dovecot, smtp: SmtpServer, user: str, tmp: 
         "smtp_rate_per_second": 200.0,
     }
     values.update(overrides)
-    return make_settings(db, email=values, bot={"acknowledge": list(acknowledge)})
+    return make_settings(db, email=values, bot={"acknowledge": list(acknowledge)},
+                         **(sections or {}))
 
 
 @pytest.fixture
@@ -125,14 +129,16 @@ class Running:
 
 @asynccontextmanager
 async def running(settings: Settings, tuning: ReaderTuning = FAST) -> AsyncIterator[Running]:
-    """The whole service in-process with the email channel (and nothing else that needs I/O)."""
+    """The whole service in-process with the email channel, and the managers' chat when the
+    settings have [telegram] (nothing else that needs I/O)."""
     inbox = Inbox()
 
     def email(core: Any, web_app: Any) -> Any:
         core.bus.subscribe(MessageReceived, inbox)
         return build(core, web_app, tuning=tuning)
 
-    async with App(settings, builtin_channels=False, extra_channels=[email],
+    channels = [email, _telegram] if settings.telegram.enabled else [email]
+    async with App(settings, builtin_channels=False, extra_channels=channels,
                    manage_database=False) as app:
         yield Running(app, inbox)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,8 @@ from crm.types import DeliveryStatus, Direction, OutboxState
 from tests.channels.email.conftest import SUPPORT, mail, running, sample
 from tests.support.dovecot import Dovecot, wait_until
 from tests.support.smtp import SmtpServer
+from tests.support.telegram_double import GROUP, TelegramDouble, telegram_settings
+from tests.support.telegram_fixtures import add_manager
 
 
 def uid() -> str:
@@ -533,25 +536,67 @@ async def stored_from(svc: Any, address: str) -> Message:
             return message
 
 
-async def test_a_manager_s_file_and_an_html_canned_reply_reach_the_customer_by_mail(
-        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str) -> None:
+async def test_a_manager_s_file_and_a_canned_reply_in_the_topic_reach_the_customer_by_mail(
+        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str,
+        tg: TelegramDouble) -> None:
     customer = f"f{uid()}@customer.org"
     manual = b"%PDF-1.4 " + bytes(range(256)) * 30
-    async with running(settings_for()) as svc:
+    _, bob = await add_manager(9401, "Bob")
+    async with running(settings_for(sections={"telegram": telegram_settings(tg)})) as svc:
         await svc.idle()
-        inbound = await first_mail(svc, dovecot, mailbox, f"Zoë <{customer}>", "Manual",
-                                   "Please send the manual")
-        stored = svc.core.files.save(manual, kind="document", filename="manual.pdf",
-                                     mime_type="application/pdf")
-        await svc.core.conversations.send(inbound.customer_id, "Attached.",
-                                          attachments=(stored,))
         await svc.core.replies.add("bye", "<b>Thanks</b>, {{ customer.name }}!", html=True)
-        customer_row = await svc.core.customers.get(inbound.customer_id)
-        _, out = await svc.core.replies.render_for("bye", customer_row, None)
-        await svc.core.conversations.send(inbound.customer_id, out.text, html=out.html)
+        await first_mail(svc, dovecot, mailbox, f"Zoë <{customer}>", "Manual",
+                         "Please send the manual")
+        thread = await tg.topic_of("Please send the manual")
+        sent = tg.manager_says(GROUP, bob, "", thread, **tg.file_message(
+            "document", manual, "manual.pdf", "application/pdf", caption="Attached."))
+        await smtp.wait_for(customer)
+        tg.manager_says(GROUP, bob, "/r bye", thread)
         first, second = await smtp.wait_for(customer, 2)
+        key = (GROUP, sent["message"]["message_id"])
+        assert await tg.wait_for(lambda: tg.reactions.get(key)) == ["👍"]  # delivery shown
     [part] = list(first.mail.iter_attachments())
     assert part.get_filename() == "manual.pdf" and part.get_content() == manual
+    assert "Attached." in first.mail.get_body(("plain",)).get_content()
     html = second.mail.get_body(("html",)).get_content()
     assert "<b>Thanks</b>, Zoë!" in html
     assert second.mail.get_body(("plain",)).get_content().strip() == "Thanks, Zoë!"
+    assert "Thanks, Zoë!" in tg.topic_text(thread)  # the team reads what Zoë got
+
+
+async def test_a_customer_s_attachment_reaches_the_topic_as_the_file_itself(
+        settings_for: Any, dovecot: Dovecot, mailbox: str, tg: TelegramDouble) -> None:
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 80
+    mail_ = EmailMessage()
+    mail_["From"], mail_["To"] = f"Ann <a{uid()}@customer.org>", SUPPORT
+    mail_["Subject"], mail_["Message-ID"] = "Damaged box", f"<{uid()}@customer.org>"
+    mail_.set_content("The box arrived like this.")
+    mail_.add_attachment(picture, maintype="image", subtype="png", filename="box.png")
+    async with running(settings_for(sections={"telegram": telegram_settings(tg)})) as svc:
+        await svc.idle()
+        await dovecot.append(mailbox, mail_.as_bytes())
+        [shown] = await tg.wait_for(lambda: tg.files_to(GROUP))
+    assert shown.file is not None and shown.file.data == picture  # uploaded byte for byte
+    assert shown.method == "sendPhoto" and shown.thread_id is not None
+    assert "The box arrived like this." in shown.text and "Damaged box" in shown.text
+
+
+async def test_an_edit_of_an_email_reply_is_kept_and_the_manager_is_told(
+        settings_for: Any, dovecot: Dovecot, smtp: SmtpServer, mailbox: str,
+        tg: TelegramDouble) -> None:
+    customer = f"d{uid()}@customer.org"
+    _, bob = await add_manager(9402, "Bob")
+    async with running(settings_for(sections={"telegram": telegram_settings(tg)})) as svc:
+        await svc.idle()
+        await first_mail(svc, dovecot, mailbox, f"Dora <{customer}>", "Invoice", "Invoice?")
+        thread = await tg.topic_of("Invoice?")
+        reply = tg.manager_says(GROUP, bob, "Sent yesterdya", thread)
+        [sent] = await smtp.wait_for(customer)
+        await tg.wait_for(lambda: tg.reactions.get((GROUP, reply["message"]["message_id"])))
+        tg.edit(reply, "Sent yesterday")
+        await tg.wait_for(lambda: "Edited in the timeline only: email" in tg.topic_text(thread))
+    assert len(smtp.to(customer)) == 1  # no second mail: mail cannot be changed once sent
+    assert "Sent yesterdya" in sent.mail.get_body(("plain",)).get_content()
+    out = await Message.get(direction=Direction.OUT, author_kind="manager")
+    assert out.text == "Sent yesterday" and out.delivery_status is DeliveryStatus.SENT
+    assert [e["text"] for e in out.meta["edits"]] == ["Sent yesterdya"]  # type: ignore[union-attr]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from crm.types import DeliveryStatus
 from tests.conftest import make_settings
 from tests.support import procs
 from tests.support.kannel import INBOUND_TOKEN, PASSWORD, USERNAME, FakeSmsc, KannelServer
+from tests.support.telegram_double import TelegramDouble, telegram_settings
 from tests.support.twilio_double import TwilioDouble
 
 TOKEN = INBOUND_TOKEN
@@ -87,24 +89,32 @@ class Events:
         return event
 
 
-def kannel_settings(db: str, server: KannelServer, password: str = PASSWORD,
-                    **sms: Any) -> Any:
+def kannel_settings(db: str, server: KannelServer, password: str = PASSWORD, *,
+                    sections: dict[str, dict[str, Any]] | None = None, **sms: Any) -> Any:
+    """`sections`: more of the config (the managers' chat: `{"telegram": …}`)."""
     return make_settings(
         db, http={"port": server.crm_port, "public_url": f"http://127.0.0.1:{server.crm_port}"},
         sms={"provider": "kannel", "inbound_token": TOKEN, "max_segments": 4,
              "rate_per_second": 50,
              "kannel": {"sendsms_url": server.sendsms_url, "username": USERNAME,
                         "password": password, "sender": OUR_NUMBER}, **sms},
-        bot={"company_name": "Acme"})
+        bot={"company_name": "Acme"}, **(sections or {}))
 
 
-async def running(settings: Any) -> AsyncIterator[tuple[App, Events]]:
+@asynccontextmanager
+async def serving(settings: Any) -> AsyncIterator[tuple[App, Events]]:
+    """The whole service (with Telegram too when the settings have it)."""
     events = Events()
     async with App(settings, manage_database=False) as app:
         assert app.core is not None
         app.core.bus.subscribe(MessageReceived, events.on)
         app.core.bus.subscribe(DeliveryChanged, events.on)
         yield app, events
+
+
+async def running(settings: Any) -> AsyncIterator[tuple[App, Events]]:
+    async with serving(settings) as pair:
+        yield pair
 
 
 @pytest_asyncio.fixture
@@ -122,8 +132,10 @@ async def twilio() -> AsyncIterator[TwilioDouble]:
     await double.stop()
 
 
-def twilio_settings(db: str, twilio: TwilioDouble, **sender: str) -> Any:
-    """`sender`: from_number (OUR_NUMBER unless given) or messaging_service_sid."""
+def twilio_settings(db: str, twilio: TwilioDouble, *,
+                    sections: dict[str, dict[str, Any]] | None = None, **sender: str) -> Any:
+    """`sender`: from_number (OUR_NUMBER unless given) or messaging_service_sid; `sections`:
+    more of the config (the managers' chat: `{"telegram": …}`)."""
     port = procs.free_port()
     return make_settings(
         db, http={"port": port, "public_url": f"http://127.0.0.1:{port}"},
@@ -131,10 +143,28 @@ def twilio_settings(db: str, twilio: TwilioDouble, **sender: str) -> Any:
              "twilio": {"account_sid": twilio.account_sid, "auth_token": twilio.auth_token,
                         "api_base_url": twilio.base_url,
                         **(sender or {"from_number": OUR_NUMBER})}},
-        bot={"company_name": "Acme"})
+        bot={"company_name": "Acme"}, **(sections or {}))
 
 
 @pytest_asyncio.fixture
 async def twilio_app(db: str, twilio: TwilioDouble) -> AsyncIterator[tuple[App, Events]]:
     async for pair in running(twilio_settings(db, twilio)):
+        yield pair
+
+
+@pytest_asyncio.fixture
+async def twilio_desk(db: str, twilio: TwilioDouble, tg: TelegramDouble
+                      ) -> AsyncIterator[tuple[App, Events]]:
+    """The service on the Twilio double, with the managers' chat on the Bot API double."""
+    async with serving(twilio_settings(db, twilio, sections={
+            "telegram": telegram_settings(tg)})) as pair:
+        yield pair
+
+
+@pytest_asyncio.fixture
+async def kannel_desk(db: str, kannel: KannelServer, smsc: FakeSmsc, tg: TelegramDouble
+                      ) -> AsyncIterator[tuple[App, Events]]:
+    """The service on Kannel, with the managers' chat on the Bot API double."""
+    async with serving(kannel_settings(db, kannel, sections={
+            "telegram": telegram_settings(tg)})) as pair:
         yield pair

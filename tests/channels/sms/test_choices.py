@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from channels.sms.choices import with_choices
-from channels.sms.encoding import segment
+from crm.sms_encoding import segment
 from crm.types import Choice
 
 MENU = (Choice("talk", "Talk to a manager"), Choice("contact", "Share my phone", request="phone"),

@@ -242,6 +242,10 @@ def test_check_sendable_names_the_limit_and_what_to_do() -> None:
         "photo", path="/x", size=1000, meta=linked.meta)]) == (
         "see", ["https://crm.example.com/f/t"])
     assert sms_parts(twilio, "+12025550143", "see", [big])[1] == []  # over 5 MB: a link
+    # 5 MB is the limit of the whole MMS: two files of 3 MB go as links.
+    three = Attachment("photo", path="/x", size=3 * 1024 * 1024, meta=linked.meta)
+    assert sms_parts(twilio, "+12025550143", "see", [three, three]) == (
+        "see https://crm.example.com/f/t https://crm.example.com/f/t", [])
     assert sms_parts(twilio, "+4915112345678", "see", [linked])[1] == []  # no MMS there
     with pytest.raises(SendRejected, match="text"):
         check_sendable("  ", 6)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from telegram import Bot, InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from yarl import URL
 
 from bot.render import Entry, blocks, customer_ref, private_header
 from channels.telegram.limits import Windows, is_group, per_recipient
 from channels.telegram.normalize import command_of, to_inbound
-from channels.telegram.sender import markup_of
+from channels.telegram.sender import markup_of, recreated_header
 from channels.telegram.text import MAX_TEXT, escape, escaped_pieces, pack, split_text, utf16_len
+from channels.telegram.topics import topic_name
+from channels.telegram.transport import env_proxy
+from crm.models import Customer
 from crm.types import Channel, Choice, Direction, OutboundMessage
 from tests.support.telegram_double import check_html
 
@@ -113,16 +118,38 @@ def test_private_header_carries_the_customer_id() -> None:
 
 def test_windows_keep_each_limit() -> None:
     windows = Windows(margin=1.0)
+
+    def send(chat_id: str, at: float) -> bool:
+        """A send at `at` if the windows let it go, answered at once."""
+        if windows.wait(chat_id, at) > 0:
+            return False
+        windows.sent(chat_id, at, at)
+        return True
+
     assert is_group("-100123") and not is_group("77")
     assert per_recipient("-1") == (20, 60.0) and per_recipient("5") == (1, 1.0)
-    assert windows.wait("77", 0.0) == 0
+    assert send("77", 0.0)
     assert windows.wait("77", 0.5) == 0.5  # one a second in a private chat
-    assert windows.wait("77", 1.0) == 0
-    sent = sum(1 for n in range(30) if windows.wait(f"-{n % 2 + 1}", 1.5) == 0)
+    assert send("77", 1.0)
+    sent = sum(1 for n in range(30) if send(f"-{n % 2 + 1}", 1.5))
     assert sent == 29  # 30 a second for the bot, one of them already used at 1.0
     assert windows.wait("-3", 1.6) > 0
-    group = Windows(margin=1.0)
-    assert sum(1 for n in range(25) if group.wait("-9", n * 0.1) == 0) == 20
+    windows = Windows(margin=1.0)
+    assert sum(1 for n in range(25) if send("-9", n * 0.1)) == 20
+
+
+def test_a_send_counts_until_answered_and_from_the_latest_it_can_have_arrived() -> None:
+    windows = Windows(margin=1.0)
+    assert windows.wait("5", 0.0) == 0
+    windows.sent("5", 0.0, 0.01)  # the fastest round trip: 10 ms
+    assert windows.wait("5", 1.0) == 0
+    # Not answered yet: it may still be on its way, so the chat's one slot stays taken.
+    assert windows.wait("5", 1.2) == 1.0
+    # Answered at 1.3: it arrived 10 ms before at the latest, and counts from then, not from
+    # when it left (held up on its way, it may have arrived just now).
+    windows.sent("5", 1.0, 1.3)
+    assert windows.wait("5", 2.0) == pytest.approx(0.29)
+    assert windows.wait("5", 2.29) == 0
 
 
 def test_choices_become_buttons_and_the_phone_request_a_contact_button() -> None:
@@ -140,3 +167,25 @@ def test_choices_become_buttons_and_the_phone_request_a_contact_button() -> None
     assert phone.keyboard[0][0].request_contact is True
     assert isinstance(markup_of(message(close_keyboard=True)), ReplyKeyboardRemove)
     assert markup_of(message()) is None
+
+
+def test_a_topic_without_a_name_and_a_recreated_topic_read_in_the_group_s_language() -> None:
+    nameless = Customer(id=12, name=None)
+    assert topic_name(nameless) == "Customer #12"
+    assert topic_name(nameless, "ru") == "Клиент #12"
+    assert topic_name(Customer(id=3, name="Ann"), "ru") == "Ann #3"
+    assert "создана заново" in check_html(recreated_header("ru"))
+    assert "was recreated" in recreated_header("en")
+
+
+def test_the_bot_api_is_reached_through_the_proxy_the_environment_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("https_proxy", "http_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert env_proxy(URL("https://api.telegram.org/bot1:x/getMe")) is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert env_proxy(URL("https://api.telegram.org/bot1:x/getMe")) == \
+        "http://proxy.example:3128"
+    assert env_proxy(URL("http://127.0.0.1:8081/bot1:x/getMe")) is None

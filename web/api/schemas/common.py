@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crm.types import Channel
 
 # The channels a customer can be written to or reached on (not the test or webhook channels).
-CustomerChannel = Literal["telegram", "email", "sms"]
+CustomerChannel = Literal["telegram", "email", "sms", "webchat"]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Text = Annotated[str, Field(min_length=1, max_length=10_000)]
 

@@ -78,6 +78,46 @@ class OrderStatusEvent(_Event):
     data: OrderStatusEventData
 
 
+class CampaignRef(Out):
+    id: int
+    name: str
+    winner: str | None = Field(description="the A/B test's winning variant, if it had one")
+    finished_at: datetime
+
+
+class CampaignFigures(Out):
+    recipients: int
+    pending: int
+    queued: int
+    sent: int
+    delivered: int
+    failed: int
+    replied: int = Field(description="a message from the customer within 72 hours")
+    clicked: int = Field(description="opened a tracked link (/l/…) at least once")
+    opted_out: int
+    deferred: int = Field(description="waited for the quiet hours to end")
+    skipped: dict[str, int] = Field(description="by reason: no_consent, unreachable, "
+                                                "opted_out, erased")
+    failed_by_reason: dict[str, int]
+
+
+class CampaignStatsData(Out):
+    total: CampaignFigures
+    by_channel: dict[str, CampaignFigures] = Field(description="\"none\": no channel chosen")
+    by_variant: dict[str, CampaignFigures] = Field(description="\"none\": never sent "
+                                                               "(cancelled before the winner)")
+
+
+class CampaignEventData(Out):
+    campaign: CampaignRef
+    stats: CampaignStatsData
+
+
+class CampaignEvent(_Event):
+    type: Literal["campaign.finished"]
+    data: CampaignEventData
+
+
 EVENT_MODELS: dict[WebhookEvent, type[_Event]] = {
     WebhookEvent.MESSAGE_RECEIVED: MessageEvent,
     WebhookEvent.MESSAGE_SENT: MessageEvent,
@@ -87,4 +127,5 @@ EVENT_MODELS: dict[WebhookEvent, type[_Event]] = {
     WebhookEvent.CONVERSATION_CLOSED: ConversationEvent,
     WebhookEvent.CUSTOMER_OPTED_OUT: OptOutEvent,
     WebhookEvent.ORDER_STATUS_CHANGED: OrderStatusEvent,
+    WebhookEvent.CAMPAIGN_FINISHED: CampaignEvent,
 }

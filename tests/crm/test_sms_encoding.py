@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels.sms.encoding import Encoding, is_gsm7, non_gsm_characters, segment
+from crm.sms_encoding import Encoding, is_gsm7, non_gsm_characters, segment
 
 
 @pytest.mark.parametrize(("text", "encoding", "units", "segments"), [

@@ -1,9 +1,10 @@
 """GSM-7 or UCS-2, and how many SMS segments a text costs (3GPP TS 23.038 / 23.040).
 
-Pure: no I/O. A text that fits the GSM 7-bit alphabet (with its extension table, whose characters
-take two septets each) goes as GSM-7: 160 septets in one SMS, 153 per part when concatenated (the
-UDH takes the rest). Anything else goes as UCS-2: 70 UTF-16 code units in one SMS, 67 per part.
-An escape pair or a surrogate pair is never split across two parts.
+Pure: no I/O; the SMS adapter sends by it and campaign previews show it. A text that fits the GSM
+7-bit alphabet (with its extension table, whose characters take two septets each) goes as GSM-7:
+160 septets in one SMS, 153 per part when concatenated (the UDH takes the rest). Anything else goes
+as UCS-2: 70 UTF-16 code units in one SMS, 67 per part. An escape pair or a surrogate pair is never
+split across two parts.
 """
 
 from __future__ import annotations
