@@ -12,6 +12,7 @@ revoke`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -82,6 +83,8 @@ class ApiKeys:
         self.clock = clock
         self.remember_seconds = remember_seconds
         self._known: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[Principal | None]] = {}
+        self._revocations = 0
 
     async def create(self, name: str, scopes: Iterable[Scope | str],
                      actor: str = "cli") -> tuple[ApiKey, str]:
@@ -118,6 +121,8 @@ class ApiKeys:
         row.revoked_at = self.clock()
         await row.save(update_fields=["revoked_at"])
         self._known.clear()
+        self._pending.clear()
+        self._revocations += 1
         await AuditLog.create(actor=actor[:200], action="apikey.revoked", detail={"name": name})
         log.info("apikey.revoked", name=name)
         return row
@@ -130,6 +135,20 @@ class ApiKeys:
         known = self._known.get(digest)
         if known is not None and time.monotonic() < known[0]:
             return known[1]
+        # When the remembered answer lapses, a busy client has many calls in flight: one
+        # lookup answers them all, rather than one query (and update) each.
+        pending = self._pending.get(digest)
+        if pending is None:
+            pending = self._pending[digest] = asyncio.ensure_future(self._look_up(digest))
+            pending.add_done_callback(lambda done: self._lookup_done(digest, done))
+        return await asyncio.shield(pending)
+
+    def _lookup_done(self, digest: str, done: asyncio.Future[Principal | None]) -> None:
+        if self._pending.get(digest) is done:
+            del self._pending[digest]
+
+    async def _look_up(self, digest: str) -> Principal | None:
+        revocations = self._revocations
         row = await ApiKey.filter(key_hash=digest).only(
             "id", "name", "scopes", "last_used_at", "revoked_at").first()
         if row is None or row.revoked_at is not None:
@@ -138,6 +157,8 @@ class ApiKeys:
         if row.last_used_at is None or now - row.last_used_at >= _USED_PRECISION:
             await ApiKey.filter(id=row.id).update(last_used_at=now)
         principal = Principal(row.id, row.name, frozenset(row.scopes))
+        if revocations != self._revocations:  # read before a revocation here: not remembered
+            return principal
         self._known[digest] = (time.monotonic() + self.remember_seconds, principal)
         self._known.move_to_end(digest)
         if len(self._known) > 1000:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -228,6 +229,16 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with App(settings):
+        _settle_memory()
         await stop.wait()
         log.info("crm.stopping")
     log.info("crm.stopped")
+
+
+def _settle_memory() -> None:
+    """What the service built at start (modules, models, routes, the bot) lives as long as the
+    process: freeze it, so the collector's full passes look only at what came after. A full
+    pass over the ~120,000 objects of a started service took up to 0.1 s on a busy 2-core
+    machine, a pause every API call in flight waited through."""
+    gc.collect()
+    gc.freeze()

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
 
+from crm import sqlite_reads
 from crm.errors import SchemaOutdated
 
 MODELS = ["crm.models"]
@@ -23,15 +25,27 @@ def tortoise_config(url: str, pool_size: int = 10,
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         if "synchronous=" not in url:  # Tortoise applies URL parameters as PRAGMAs
             url += ("&" if "?" in url else "?") + f"synchronous={sqlite_synchronous.upper()}"
-    elif "?" not in url and url.startswith(("postgres://", "postgresql://", "asyncpg://")):
-        url = f"{url}?maxsize={pool_size}"
+    connection: str | dict[str, Any] = url
+    if url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        if "?" not in url:
+            url = f"{url}?maxsize={pool_size}"
+        connection = expand_db_url(url)
+        # asyncpg sends a reset query (advisory locks, cursors, LISTEN, SET) each time a
+        # connection goes back to the pool: a second round trip for every API read. Pooled
+        # connections here keep no session state (crm/leader.py holds its lock on its own
+        # connection); asyncpg still rolls back a transaction left open.
+        connection["credentials"]["reset"] = _keep_session
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {"models": {"models": MODELS, "default_connection": "default",
                             "migrations": "crm.migrations"}},
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+async def _keep_session(_connection: object) -> None:
+    """A pooled connection is handed on as it is (see tortoise_config)."""
 
 
 async def init(url: str, pool_size: int = 10, sqlite_synchronous: str = "normal") -> None:
@@ -41,6 +55,7 @@ async def init(url: str, pool_size: int = 10, sqlite_synchronous: str = "normal"
 
 
 async def close() -> None:
+    sqlite_reads.close_all()
     await Tortoise.close_connections()
 
 

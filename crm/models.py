@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -23,6 +27,17 @@ from crm.types import (
 )
 
 
+def _json(default: Any) -> Any:
+    """A JSON column as the migrations record it, with the standard library's JSON. Tortoise
+    switches to orjson whenever it is installed (web/ uses it), and orjson refuses integers
+    past 64 bits (free-form attributes may hold one: a 500 instead of the value) and reads
+    them back as floats."""
+    return fields.JSONField(default=default, encoder=_DUMPS, decoder=json.loads)
+
+
+_DUMPS = functools.partial(json.dumps, separators=(",", ":"))
+
+
 class Customer(Model):
     """One person, whatever channels they use."""
 
@@ -30,8 +45,8 @@ class Customer(Model):
     name = fields.CharField(max_length=200, null=True)
     language = fields.CharField(max_length=8, null=True)
     timezone = fields.CharField(max_length=64, null=True)
-    tags: fields.Field[list[str]] = fields.JSONField(default=list)
-    attributes: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    tags: fields.Field[list[str]] = _json(list)
+    attributes: fields.Field[dict[str, object]] = _json(dict)
     lead_source = fields.CharField(max_length=200, null=True)
     merged_into: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", null=True, related_name=False, on_delete=fields.SET_NULL
@@ -92,8 +107,8 @@ class Manager(Model):
     role = fields.CharEnumField(Role, max_length=16, default=Role.MANAGER)
     availability = fields.CharEnumField(Availability, max_length=16, default=Availability.AWAY)
     capacity = fields.IntField(default=20)
-    channels: fields.Field[list[str]] = fields.JSONField(default=list)  # empty: every channel
-    tags: fields.Field[list[str]] = fields.JSONField(default=list)  # empty: every customer
+    channels: fields.Field[list[str]] = _json(list)  # empty: every channel
+    tags: fields.Field[list[str]] = _json(list)  # empty: every customer
     active = fields.BooleanField(default=True)
     # "en" or "ru": what the bot writes to this manager; None: their Telegram language, once
     # they write, else [telegram] managers_language.
@@ -169,8 +184,8 @@ class Message(Model):
     channel = fields.CharEnumField(Channel, max_length=16)
     external_id = fields.CharField(max_length=300, null=True)
     text = fields.TextField(default="")
-    attachments: fields.Field[list[dict[str, object]]] = fields.JSONField(default=list)
-    meta: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    attachments: fields.Field[list[dict[str, object]]] = _json(list)
+    meta: fields.Field[dict[str, object]] = _json(dict)
     reply_to = fields.CharField(max_length=300, null=True)
     author: fields.ForeignKeyNullableRelation[Manager] = fields.ForeignKeyField(
         "models.Manager", null=True, related_name="messages", on_delete=fields.SET_NULL
@@ -202,7 +217,7 @@ class Outbox(Model):
     id = fields.BigIntField(primary_key=True)
     channel = fields.CharEnumField(Channel, max_length=16)
     address = fields.CharField(max_length=320)
-    payload: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    payload: fields.Field[dict[str, object]] = _json(dict)
     idempotency_key = fields.CharField(max_length=200, unique=True)
     state = fields.CharEnumField(OutboxState, max_length=16, default=OutboxState.QUEUED)
     priority = fields.SmallIntField(default=0)
@@ -253,7 +268,7 @@ class Cursor(Model):
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200, unique=True)
-    value: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    value: fields.Field[dict[str, object]] = _json(dict)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
@@ -267,7 +282,7 @@ class AuditLog(Model):
     actor = fields.CharField(max_length=200)  # "manager:12", "cli", "customer", "system"
     action = fields.CharField(max_length=64)
     customer_id = fields.IntField(null=True, db_index=True)  # not a FK: survives merge and erase
-    detail: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    detail: fields.Field[dict[str, object]] = _json(dict)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -299,7 +314,7 @@ class Task(Model):
     )
     manager_id: int | None
     text = fields.TextField(default="")
-    payload: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    payload: fields.Field[dict[str, object]] = _json(dict)
     attempts = fields.IntField(default=0)
     last_error = fields.CharField(max_length=500, null=True)
     created_by = fields.CharField(max_length=200, default="system")
@@ -348,7 +363,7 @@ class ApiKey(Model):
     name = fields.CharField(max_length=64, unique=True)
     prefix = fields.CharField(max_length=16)
     key_hash = fields.CharField(max_length=64, unique=True)
-    scopes: fields.Field[list[str]] = fields.JSONField(default=list)
+    scopes: fields.Field[list[str]] = _json(list)
     created_by = fields.CharField(max_length=200, default="cli")
     created_at = fields.DatetimeField(auto_now_add=True)
     last_used_at = fields.DatetimeField(null=True)
@@ -394,7 +409,7 @@ class Order(Model):
     )
     customer_id: int
     status = fields.CharField(max_length=32)
-    items: fields.Field[list[dict[str, object]]] = fields.JSONField(default=list)
+    items: fields.Field[list[dict[str, object]]] = _json(list)
     amount_minor = fields.BigIntField(null=True)
     currency = fields.CharField(max_length=3, null=True)
     placed_at = fields.DatetimeField(null=True)

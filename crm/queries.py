@@ -25,6 +25,8 @@ from crm.models import Manager
 from crm.orders.queries import OrderQueries
 from crm.types import Channel, ConversationStatus
 from crm.views import (
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
     ConversationView,
     CustomerCard,
     CustomerView,
@@ -32,19 +34,18 @@ from crm.views import (
     ManagerView,
     MessageView,
     Page,
-    conversation_of,
+    conversation_from,
     customer_of,
     identity_of,
-    message_of,
+    message_from,
 )
 
 _CUSTOMER = ("id, name, language, timezone, tags, attributes, lead_source, created_at, "
              "last_seen_at, erased_at")
 _IDENTITY = ("id, customer_id, channel, address, display_name, undeliverable_reason, "
              "created_at, last_seen_at")
-_CONVERSATION = ("v.id, v.customer_id, v.status, v.assignee_id, v.channel, v.subject, "
-                 "v.opened_at, v.closed_at, v.first_response_due, v.last_inbound_at, "
-                 "v.last_outbound_at, c.name AS customer_name")
+_CONVERSATION = ", ".join("c.name AS customer_name" if column == "customer_name" else f"v.{column}"
+                          for column in CONVERSATION_COLUMNS)
 # A customer and their identities (i_*), one row per identity (or one with i_id NULL).
 _CARD = (
     "SELECT c.id, c.name, c.language, c.timezone, c.tags, c.attributes, c.lead_source, "
@@ -53,8 +54,7 @@ _CARD = (
     "i.undeliverable_reason AS i_undeliverable_reason, i.created_at AS i_created_at, "
     "i.last_seen_at AS i_last_seen_at FROM customer c LEFT JOIN identity i "
     "ON i.customer_id = c.id WHERE c.id = ? ORDER BY i.id")
-_MESSAGE = ("id, customer_id, conversation_id, channel, direction, text, attachments, "
-            "author_kind, author_id, delivery_status, delivery_error, created_at, sent_at")
+_MESSAGE = ", ".join(MESSAGE_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +103,18 @@ class Queries:
                 at = _utc(sql.as_datetime(seen))
                 keyset = " AND (last_seen_at < ? OR (last_seen_at = ? AND id < ?))"
                 key_params = [at, at, last_id]
-            rows = await sql.fetch(
+            rows = await sql.read(
                 conn, f"SELECT {_CUSTOMER} FROM customer c WHERE {where} "
                 f"AND last_seen_at IS NOT NULL{keyset} ORDER BY last_seen_at DESC, id DESC "
-                "LIMIT ?", [*params, *key_params, limit + 1])
+                f"{sql.limit(limit + 1)}", [*params, *key_params])
         if len(rows) <= limit:  # then those never seen, newest first
             keyset, key_params = "", []
             if cursor is not None and seen is None:
                 keyset, key_params = " AND id < ?", [last_id]
-            rows += await sql.fetch(
+            rows += await sql.read(
                 conn, f"SELECT {_CUSTOMER} FROM customer c WHERE {where} "
-                f"AND last_seen_at IS NULL{keyset} ORDER BY id DESC LIMIT ?",
-                [*params, *key_params, limit + 1 - len(rows)])
+                f"AND last_seen_at IS NULL{keyset} ORDER BY id DESC "
+                f"{sql.limit(limit + 1 - len(rows))}", [*params, *key_params])
         more = len(rows) > limit
         rows = rows[:limit]
         identities = await self._identities(conn, [int(r["id"]) for r in rows])
@@ -132,7 +132,7 @@ class Queries:
         conn = get_connection("default")
         current: int | None = customer_id
         for _ in range(100):
-            rows = await sql.fetch(conn, "SELECT merged_into_id FROM customer WHERE id = ?",
+            rows = await sql.read(conn, "SELECT merged_into_id FROM customer WHERE id = ?",
                                    [current])
             if not rows:
                 break
@@ -144,9 +144,9 @@ class Queries:
     async def customer(self, customer_id: int) -> CustomerView:
         """A customer with their identities, in one statement (a merged one: the survivor)."""
         conn = get_connection("default")
-        rows = await sql.fetch(conn, _CARD, [customer_id])
+        rows = await sql.read(conn, _CARD, [customer_id])
         if rows and rows[0]["merged_into_id"] is not None:
-            rows = await sql.fetch(conn, _CARD, [await self.resolve(customer_id)])
+            rows = await sql.read(conn, _CARD, [await self.resolve(customer_id)])
         if not rows:
             raise NotFound(Phrase("customer_missing", id=customer_id))
         identities = [identity_of({k[2:]: v for k, v in r.items() if k.startswith("i_")}
@@ -158,9 +158,9 @@ class Queries:
         """Identities, consent and a summary of conversations: one statement (crm/cards.py)."""
         conn = get_connection("default")
         statement = cards.statement(sql.is_postgres(conn))
-        rows = await sql.fetch(conn, statement, [customer_id])
+        rows = await sql.read(conn, statement, [customer_id])
         if rows and rows[0]["merged_into_id"] is not None:
-            rows = await sql.fetch(conn, statement, [await self.resolve(customer_id)])
+            rows = await sql.read(conn, statement, [await self.resolve(customer_id)])
         if not rows:
             raise NotFound(Phrase("customer_missing", id=customer_id))
         customer = cards.customer(rows[0])
@@ -173,7 +173,7 @@ class Queries:
         if not customer_ids:
             return {}
         out: dict[int, list[IdentityView]] = {}
-        for row in await sql.fetch(
+        for row in await sql.read(
                 conn, f"SELECT {_IDENTITY} FROM identity WHERE customer_id IN "
                 f"({sql.placeholders(len(customer_ids))}) ORDER BY id", list(customer_ids)):
             out.setdefault(int(row["customer_id"]), []).append(identity_of(row))
@@ -206,23 +206,23 @@ class Queries:
             (last_id,) = pagination.decode("conversations", cursor, int)
             where.append("v.id < ?")
             params.append(last_id)
-        rows = await sql.fetch(
+        rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_CONVERSATION} FROM conversation v JOIN customer c ON c.id = v.customer_id "
-            f"WHERE {' AND '.join(where)} ORDER BY v.id DESC LIMIT ?", [*params, limit + 1])
-        items = [conversation_of(r) for r in rows[:limit]]
+            f"WHERE {' AND '.join(where)} ORDER BY v.id DESC {sql.limit(limit + 1)}", params)
+        items = [conversation_from(r) for r in rows[:limit]]
         more = len(rows) > limit
         return Page(items, pagination.encode("conversations", items[-1].id)
                     if more and items else None)
 
     async def conversation(self, conversation_id: int) -> ConversationView:
-        rows = await sql.fetch(
+        rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_CONVERSATION} FROM conversation v JOIN customer c ON c.id = v.customer_id "
             "WHERE v.id = ?", [conversation_id])
         if not rows:
             raise NotFound(f"conversation #{conversation_id} does not exist")
-        return conversation_of(rows[0])
+        return conversation_from(rows[0])
 
     async def messages(self, conversation_id: int, limit: int,
                        cursor: str | None = None) -> Page[MessageView]:
@@ -230,31 +230,31 @@ class Queries:
         after = 0
         if cursor:
             (after,) = pagination.decode("messages", cursor, int)
-        rows = await sql.fetch(
+        rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_MESSAGE} FROM message WHERE conversation_id = ? AND id > ? ORDER BY id "
-            "LIMIT ?", [conversation_id, after, limit + 1])
-        items = [message_of(r) for r in rows[:limit]]
+            f"{sql.limit(limit + 1)}", [conversation_id, after])
+        items = [message_from(r) for r in rows[:limit]]
         more = len(rows) > limit
         return Page(items, pagination.encode("messages", items[-1].id)
                     if more and items else None)
 
     async def message(self, message_id: int) -> MessageView:
-        rows = await sql.fetch(get_connection("default"),
-                               f"SELECT {_MESSAGE} FROM message WHERE id = ?", [message_id])
+        rows = await sql.rows(get_connection("default"),
+                              f"SELECT {_MESSAGE} FROM message WHERE id = ?", [message_id])
         if not rows:
             raise NotFound(f"message #{message_id} does not exist")
-        return message_of(rows[0])
+        return message_from(rows[0])
 
     async def timeline(self, customer_id: int, limit: int | None = None) -> list[MessageView]:
         """A customer's timeline, oldest first; with `limit`, only the last entries."""
         cid = await self.resolve(customer_id)
-        tail = " LIMIT ?" if limit else ""
-        rows = await sql.fetch(
+        tail = f" {sql.limit(limit)}" if limit else ""
+        rows = await sql.rows(
             get_connection("default"),
             f"SELECT {_MESSAGE} FROM message WHERE customer_id = ? "
-            f"ORDER BY created_at DESC, id DESC{tail}", [cid, *([limit] if limit else [])])
-        return [message_of(r) for r in reversed(rows)]
+            f"ORDER BY created_at DESC, id DESC{tail}", [cid])
+        return [message_from(r) for r in reversed(rows)]
 
     async def search(self, text: str, limit: int = 10,
                      topics_in: int | None = None) -> search.SearchResult:

@@ -89,6 +89,11 @@ def choose(candidates: Iterable[Candidate], r: Request, strategy: Strategy,
     return min(pool, key=idle).id
 
 
+def _any_room(candidates: Iterable[Candidate]) -> bool:
+    """Whether anyone could take a conversation at all (`can_take` needs online and room)."""
+    return any(c.online and c.open_count < c.capacity for c in candidates)
+
+
 def took_one(candidates: Sequence[Candidate], manager_id: int,
              now: datetime) -> list[Candidate]:
     """The candidates after `manager_id` got one more conversation (for draining in a loop)."""
@@ -195,13 +200,17 @@ class Router:
     async def drain(self) -> int:
         """Assign queued conversations, oldest first, while someone can take them."""
         await self._adopt_orphans()
-        waiting = await self.queue()
-        if not waiting:
-            return 0
         settings = self.core.settings.routing
         candidates = await self.candidates()
+        # Nobody online with room takes anything: reading the queue (up to 500 conversations
+        # and two lookups each) would only find that out again, on every tick.
+        if not _any_room(candidates):
+            return 0
+        waiting = await self.queue()
         assigned = 0
         for conv in waiting:
+            if not _any_room(candidates):
+                break
             request = await self.request_for(conv)
             chosen = choose(candidates, request, settings.strategy, settings.sticky)
             if chosen is None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from crm.models import AuditLog, Conversation, Customer, Message
 from crm.routing import Candidate, Request, choose
-from crm.types import ConversationStatus, Direction
+from crm.types import Channel, ConversationStatus, Direction
 from tests.support.automation import Notices, build, manager, says
 from tests.support.clock import TravelClock
 
@@ -147,3 +147,26 @@ async def test_concurrent_new_conversations_never_exceed_capacity(db: str) -> No
     queued = await Conversation.filter(queued_at__isnull=False).count()
     assert assigned == 2
     assert queued == len(results) - 2
+
+
+async def test_a_drain_nobody_can_take_from_keeps_the_queue_and_adopts_orphans(db: str) -> None:
+    clock = TravelClock()
+    core, auto = build(db, clock)
+    ann = await manager("Ann", capacity=1)
+    bob = await manager("Bob", online=False)
+    cid = []
+    for i in range(3):
+        cid.append((await core.timeline.ingest(says(f"full{i}"))).customer_id)
+        clock.advance(minutes=5)
+    before = [(c.id, c.queued_at) for c in await auto.router.queue()]
+    assert len(before) == 2  # Ann took the first and is full; Bob is away
+    orphan = await Conversation.create(customer_id=(await Customer.create(name="o")).id,
+                                       channel=Channel.TEST)  # routed by nobody
+    clock.advance(minutes=10)
+    assert await auto.router.drain() == 0
+    after = [(c.id, c.queued_at) for c in await auto.router.queue()]
+    assert after[:2] == before and after[2][0] == orphan.id and after[2][1] == clock()
+    reply = await auto.commands.online(bob, None, "", clock())
+    assert "3 waiting conversation(s) assigned" in reply
+    assignees = {c.customer_id: c.assignee_id for c in await Conversation.all()}
+    assert assignees[cid[0]] == ann.id and assignees[cid[1]] == assignees[cid[2]] == bob.id

@@ -101,3 +101,26 @@ async def test_lists_answer_exactly_their_documented_models(api: Api) -> None:
         body = (await api.get(path, params={"limit": "2"})).body
         assert len(body["items"]) == 2 and body["next_cursor"]
         assert model.model_validate(body).model_dump(mode="json") == body, path
+
+
+async def test_cards_answer_exactly_their_documented_model(api: Api) -> None:
+    """Cards are written from the views too: byte for byte what CustomerCardOut writes, also
+    for what JSON writers disagree on most (floats, other scripts, integers past 64 bits)."""
+    from web.api.customers import card_out
+    from web.api.schemas.customers import CustomerCardOut
+
+    ann = await api.customer("+12025550180", name="Аня ✓")
+    await api.post(f"/api/v1/customers/{ann}/consent",
+                   {"kind": "marketing", "granted": False, "channel": "sms"})
+    await api.call("PATCH", f"/api/v1/customers/{ann}", json={"attributes": {
+        "ratio": 0.1, "big": 1e21, "tiny": 5e-324, "nested": {"list": [1, 2.5, None, True]}}})
+    bob = await api.customer("+12025550181", name="Bob")
+    patched = await api.call("PATCH", f"/api/v1/customers/{bob}", json={"attributes": {"n": 10**30}})
+    assert patched.status == 200, patched.text
+    for cid in (ann, bob):
+        answer = await api.get(f"/api/v1/customers/{cid}")
+        assert answer.status == 200
+        card = await api.core.queries.card(cid)
+        assert answer.text == card_out(card).model_dump_json(by_alias=True)
+        assert CustomerCardOut.model_validate(answer.body).model_dump(mode="json") == answer.body
+    assert (await api.get(f"/api/v1/customers/{bob}")).body["attributes"]["n"] == 10**30

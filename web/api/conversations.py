@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import TypeAdapter
+import orjson
 
 from crm.apikeys import Scope
 from crm.models import Customer, Manager
 from crm.queries import ConversationFilter
 from crm.types import ConversationStatus
-from crm.views import ConversationView, Page
+from crm.views import ConversationView
 from web.api.customers import page_size
 from web.api.problems import ApiProblem, unknown_id
 from web.api.routes import Call, Reply, Routes
@@ -28,7 +28,6 @@ from web.api.schemas.conversations import (
 )
 
 routes = Routes("conversations")
-_PAGE = TypeAdapter(Page[ConversationView])
 READ, WRITE = (Scope.CONVERSATIONS_READ,), (Scope.CONVERSATIONS_WRITE,)
 _LIVE = (ConversationStatus.OPEN, ConversationStatus.WAITING)
 
@@ -50,7 +49,9 @@ async def list_conversations(call: Call[None, ConversationQuery]) -> Reply:
                            waiting_on_us=q.waiting_on_us, channel=channel(q.channel),
                            customer_id=q.customer_id),
         page_size(call, q.limit), q.cursor)
-    return Reply(body=_PAGE.dump_json(page))  # = ConversationList, without copying 50 rows
+    # = ConversationList (tests/web checks it), straight from the views: orjson writes them a
+    # few times faster than pydantic's serializer, in the same JSON (UTC as Z).
+    return Reply(body=orjson.dumps(page, option=orjson.OPT_UTC_Z))
 
 
 @routes.route("GET", "/conversations/{id}", summary="Get a conversation with its messages",

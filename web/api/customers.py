@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter
 
 from crm.apikeys import Scope
@@ -21,11 +23,9 @@ from web.api.schemas.customers import (
     ConsentIn,
     ConsentList,
     ConsentOut,
-    ConversationsSummary,
     CustomerCardOut,
     CustomerCreate,
     CustomerList,
-    CustomerOut,
     CustomerQuery,
     CustomerUpdate,
     ExportOut,
@@ -53,19 +53,42 @@ def page_size(call: Call[Any, Any], asked: int | None) -> int:
 
 
 def consent_out(states: list[ConsentState]) -> list[ConsentOut]:
-    return [ConsentOut(kind=s.kind, channel=None if s.channel == EVERY_CHANNEL else s.channel,
-                       granted=s.granted, source=s.source, changed_at=s.changed_at)
-            for s in states]
+    return [ConsentOut.model_validate(_consent(s)) for s in states]
 
 
 def card_out(card: CustomerCard) -> CustomerCardOut:
-    base = CustomerOut.model_validate(card.customer)
-    return CustomerCardOut(**dict(base), consent=consent_out(card.consent),
-                           conversations=ConversationsSummary.model_validate(card.conversations))
+    return CustomerCardOut.model_validate(_card_fields(card))
 
 
-async def _card(call: Call[Any, Any], customer_id: int) -> CustomerCardOut:
-    return card_out(await call.core.queries.card(customer_id))
+def _card_fields(card: CustomerCard) -> dict[str, Any]:
+    """CustomerCardOut's fields, taken from the views as they are."""
+    customer = card.customer
+    return {**{name: getattr(customer, name) for name in _CUSTOMER_FIELDS},
+            "consent": [_consent(s) for s in card.consent], "conversations": card.conversations}
+
+
+def card_json(card: CustomerCard) -> bytes:
+    """`card_out(card)` as JSON (tests/web checks it), written by orjson straight from the
+    views: a quarter of the time of validating the model and dumping it. orjson writes no
+    integer past 64 bits, which free-form attributes may hold: such a card goes the long way."""
+    try:
+        return orjson.dumps(_card_fields(card), option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError:
+        return card_out(card).model_dump_json(by_alias=True).encode()
+
+
+_CUSTOMER_FIELDS = tuple(f.name for f in fields(CustomerView))
+
+
+def _consent(s: ConsentState) -> dict[str, Any]:
+    return {"kind": s.kind, "channel": None if s.channel == EVERY_CHANNEL else s.channel,
+            "granted": s.granted, "source": s.source, "changed_at": s.changed_at}
+
+
+async def _card(call: Call[Any, Any], customer_id: int, status: int = 200,
+                headers: dict[str, str] | None = None) -> Reply:
+    card = await call.core.queries.card(customer_id)
+    return Reply(status=status, headers=headers or {}, body=card_json(card))
 
 
 @routes.route("GET", "/customers", summary="List customers", scopes=READ,
@@ -83,7 +106,7 @@ async def list_customers(call: Call[None, CustomerQuery]) -> Reply:
 
 @routes.route("GET", "/customers/{id}", summary="Get a customer", scopes=READ,
               response=CustomerCardOut, errors=(404,))
-async def get_customer(call: Call[None, None]) -> CustomerCardOut:
+async def get_customer(call: Call[None, None]) -> Reply:
     """Identities, tags, attributes, consent per channel, and a summary of conversations. A
     customer merged into another answers with the survivor."""
     return await _card(call, call.path["id"])
@@ -102,13 +125,13 @@ async def create_customer(call: Call[CustomerCreate, None]) -> Reply:
         actor=call.principal.actor, name=b.name, language=b.language, timezone=b.timezone,
         tags=sorted(set(b.tags or [])), attributes=b.attributes or {},
         lead_source=b.lead_source)
-    return Reply(await _card(call, customer.id), 201,
+    return await _card(call, customer.id, 201,
                  {"Location": f"/api/v1/customers/{customer.id}"})
 
 
 @routes.route("PATCH", "/customers/{id}", summary="Update a customer", scopes=WRITE,
               response=CustomerCardOut, body=CustomerUpdate, errors=(404, 422))
-async def update_customer(call: Call[CustomerUpdate, None]) -> CustomerCardOut:
+async def update_customer(call: Call[CustomerUpdate, None]) -> Reply:
     """Name, language, time zone, tags and attributes; only the fields given change."""
     fields = call.body.model_dump(include=call.body.model_fields_set)
     if fields.get("tags") is not None:
@@ -128,12 +151,12 @@ async def add_identity(call: Call[IdentityIn, None]) -> Reply:
     _check_address(Channel(call.body.channel), call.body.address, call, "address")
     await call.core.customers.add_identity(call.path["id"], Channel(call.body.channel),
                                            call.body.address, actor=call.principal.actor)
-    return Reply(await _card(call, call.path["id"]), 201)
+    return await _card(call, call.path["id"], 201)
 
 
 @routes.route("DELETE", "/customers/{id}/identities/{identity_id}", summary="Remove an identity",
               scopes=WRITE, response=CustomerCardOut, errors=(404,))
-async def remove_identity(call: Call[None, None]) -> CustomerCardOut:
+async def remove_identity(call: Call[None, None]) -> Reply:
     await call.core.customers.remove_identity(call.path["id"], call.path["identity_id"],
                                               actor=call.principal.actor)
     return await _card(call, call.path["id"])
@@ -141,7 +164,7 @@ async def remove_identity(call: Call[None, None]) -> CustomerCardOut:
 
 @routes.route("POST", "/customers/{id}/merge", summary="Merge another customer into this one",
               scopes=WRITE, response=CustomerCardOut, body=MergeIn, errors=(404, 409, 422))
-async def merge_customer(call: Call[MergeIn, None]) -> CustomerCardOut:
+async def merge_customer(call: Call[MergeIn, None]) -> Reply:
     """Identities, messages, conversations, tasks and consent of `source_id` move here. A
     `source_id` that does not exist is a 422 naming it; this customer not existing, a 404."""
     await call.core.customers.get(call.path["id"])

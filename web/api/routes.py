@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
@@ -91,8 +92,8 @@ class Endpoint:
     description: str = ""
 
     @property
-    def params(self) -> list[str]:
-        return _PARAM.findall(self.path)
+    def params(self) -> tuple[str, ...]:
+        return _params(self.path)
 
     @property
     def aiohttp_path(self) -> str:
@@ -123,6 +124,11 @@ class Routes:
                 query, headers, errors, description or (handler.__doc__ or "").strip()))
             return handler
         return register
+
+
+@cache
+def _params(path: str) -> tuple[str, ...]:
+    return tuple(_PARAM.findall(path))  # (every request asks: once per path)
 
 
 def path_ids(endpoint: Endpoint, request: web.Request) -> dict[str, int]:
@@ -195,7 +201,15 @@ def _storable(value: Any, where: str, path: str = "") -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             _storable(key, where, path)
-            _storable(item, where, f"{path}.{key}" if path else str(key))
+            if not _plainly_storable(item):
+                _storable(item, where, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            _storable(item, where, f"{path}.{index}" if path else str(index))
+            if not _plainly_storable(item):
+                _storable(item, where, f"{path}.{index}" if path else str(index))
+
+
+def _plainly_storable(value: Any) -> bool:
+    """The common leaves, checked without a call each (every request's query passes here)."""
+    kind = value.__class__
+    return value is None or kind is int or kind is bool or (kind is str and "\x00" not in value)
