@@ -6,6 +6,7 @@ import functools
 import json
 from typing import Any
 
+import tortoise.models
 from tortoise import fields
 from tortoise.models import Model
 
@@ -25,6 +26,11 @@ from crm.types import (
     TaskKind,
     TaskState,
 )
+
+# Tortoise reads each model's `#:` comments (column descriptions) with inspect.getsource, which
+# in Python 3.11 parses this whole module again for every class: half a second of every start,
+# each `crm` command's included. We write no such comments, so there is nothing to read.
+tortoise.models._get_comments = lambda cls: {}
 
 
 def _json(default: Any) -> Any:
