@@ -99,8 +99,8 @@ async def main(bulk_rows: int, replies: int, rate: float) -> None:
             held: set[str] = set()  # sends the sender's own window held back (one per chat)
             check = sender.windows.wait
 
-            def counted(chat_id: str, now: float) -> float:
-                delay = float(check(chat_id, now))
+            def counted(chat_id: str, now: float, paid: bool = False) -> float:
+                delay = float(check(chat_id, now, paid))
                 if delay > 0:
                     held.add(chat_id)
                 return delay
