@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -12,7 +12,16 @@ from crm.errors import Conflict, Erased, NotFound, SendRejected
 from crm.events import ConversationChanged, EventBus, MessageQueued
 from crm.files import FileLinks
 from crm.i18n import Phrase
-from crm.models import AuditLog, Conversation, Customer, Identity, Manager, Message, Outbox
+from crm.models import (
+    AddressCheck,
+    AuditLog,
+    Conversation,
+    Customer,
+    Identity,
+    Manager,
+    Message,
+    Outbox,
+)
 from crm.outbox import OutboxService
 from crm.types import (
     Attachment,
@@ -42,6 +51,9 @@ class Conversations:
         self.clock = clock
         self.consent = consent
         self.links = links
+        # Whether a web chat visitor (by address) has the chat open in this process; set by
+        # the web chat channel (channels/webchat). None: nobody is ever taken to be there.
+        self.on_page: Callable[[str], bool] | None = None
 
     async def send(
         self,
@@ -166,6 +178,10 @@ class Conversations:
             last = await Message.filter(customer_id=customer.id, direction=Direction.IN)\
                 .order_by("-id").first()
             channel = last.channel if last else None
+            if last is not None and channel is Channel.WEBCHAT:
+                asked = await self._asked_for_answers(customer.id, last)
+                if asked is not None:
+                    return asked
         query = Identity.filter(customer_id=customer.id)
         if channel is not None:
             query = query.filter(channel=channel)
@@ -181,6 +197,22 @@ class Conversations:
                                       channel=first.channel.value,
                                       reason=first.undeliverable_reason or ""))
         return usable[0]
+
+    async def _asked_for_answers(self, customer_id: int, last: Message) -> Identity | None:
+        """The address a web chat visitor, no longer on the page, confirmed for answers ("Get
+        the answer by email or SMS") after their last message in the chat. Writing in the chat
+        again brings the answers back to the chat."""
+        check = await AddressCheck.filter(customer_id=customer_id,
+                                          confirmed_at__gt=last.created_at
+                                          ).order_by("-confirmed_at").first()
+        if check is None:
+            return None
+        if self.on_page is not None and last.identity_id is not None:
+            visitor = await Identity.filter(id=last.identity_id).first()
+            if visitor is not None and self.on_page(visitor.address):
+                return None
+        return await Identity.filter(customer_id=customer_id, channel=check.channel,
+                                     address=check.address, undeliverable_reason=None).first()
 
     async def note(self, customer_id: int, text: str, author: Manager | None,
                    actor: str | None = None) -> Message:
@@ -287,3 +319,4 @@ async def _message_by_key(key: str) -> Message | None:
     if row is None or row.message_id is None:
         return None
     return await Message.get_or_none(id=row.message_id)
+

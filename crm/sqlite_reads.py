@@ -100,7 +100,10 @@ def close_all() -> None:
 def _open(filename: str, worker: object) -> _Reader | None:
     if not filename or filename == ":memory:" or filename.startswith("file:"):
         return None
-    conn = sqlite3.connect(filename, isolation_level=None)
+    # No busy wait: this runs on the loop's thread, and a busy database (a WAL being recovered,
+    # a checkpoint that must reset it) would hold every request for sqlite3's default 5 s.
+    # Busy, the read goes to the worker's connection, which may wait.
+    conn = sqlite3.connect(filename, isolation_level=None, timeout=0)
     try:
         conn.execute("PRAGMA query_only = ON")
         mode = conn.execute("PRAGMA journal_mode").fetchone()

@@ -35,6 +35,8 @@ def build(core: Core, web_app: web.Application) -> WebchatRuntime | None:
         raise ConfigError("the web chat needs the live feed: the composition root starts it")
     origins = Origins(settings.webchat.allowed_origins, settings.http.public_url)
     hub = Hub(core.live)
+    # A reply to a visitor who left the page goes to the address they confirmed for answers.
+    core.conversations.on_page = lambda visitor: hub.count(visitor) > 0
     webchat = Webchat(core, hub, VisitorTokens(core.signer, settings.webchat.visitor_days))
     app = web.Application(middlewares=[origins.guard, webchat.errors])
     app.on_response_prepare.append(origins.on_prepare)

@@ -47,11 +47,18 @@ async def test_an_email_joins_the_visitor_once_the_code_comes_back(chat: Chat) -
     # Used: the same code again does nothing more.
     again = await visitor.call("POST", "/contact/confirm", {"code": code})
     assert again.status == 422 and again.body["error"] == "no_code"
-    # A manager can now answer by email.
-    reply = await chat.core.conversations.send(customer_id, "Answered by mail",
-                                               channel=Channel.EMAIL,
-                                               author=await chat.manager())
+    # They asked for the answer by email and may have left the page: a manager's reply (from
+    # the topic, the console: no channel chosen) goes there, not to the chat.
+    manager = await chat.manager()
+    reply = await chat.core.conversations.send(customer_id, "Answered by mail", author=manager)
     assert reply.channel is Channel.EMAIL
+    await chat.email.wait_sent(2)
+    assert chat.email.sent[1].address == "dana@customer.org"
+    assert chat.email.sent[1].text.startswith("Answered by mail")
+    # Back in the chat: answers come to the chat again.
+    await visitor.says("Still here, thanks")
+    back = await chat.core.conversations.send(customer_id, "Answered in the chat", author=manager)
+    assert back.channel is Channel.WEBCHAT
 
 
 async def test_an_address_of_another_customer_merges_but_shows_none_of_their_mail(
