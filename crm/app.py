@@ -212,6 +212,12 @@ class App:
         from web.console.app import PREFIX, build_console
 
         self.console = build_console(core, self.live)
+
+        async def to_console(_request: web.Request) -> web.Response:
+            raise web.HTTPPermanentRedirect(f"{PREFIX}/")  # typed by hand, without the slash
+
+        # Before the sub-application, which would take /console itself and answer 404.
+        web_app.router.add_get(PREFIX, to_console)
         web_app.add_subapp(PREFIX, self.console)
 
     async def _stop_scheduler(self) -> None:

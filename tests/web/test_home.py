@@ -42,3 +42,11 @@ async def test_the_start_page(db: str) -> None:
         else:
             assert 'id="demo-link"' not in page
             assert "Чат на сайте выключен" in page
+
+
+async def test_the_console_typed_without_its_slash_is_found(db: str) -> None:
+    async with running(make_settings(db)) as app, aiohttp.ClientSession() as http:
+        async with http.get(f"{app.base}/console", allow_redirects=False) as r:
+            assert r.status == 308 and r.headers["Location"] == "/console/"
+        async with http.get(f"{app.base}/console") as r:  # on to the sign-in page
+            assert r.status == 200 and r.url.path == "/console/sign-in"
