@@ -129,7 +129,11 @@ def _heatmap(fig: Any, chart: Chart, lang: str) -> None:
     ax.set_yticks(range(7), [weekday(d, lang) for d in range(7)])
     ax.set_xticks(range(24), [f"{h:02d}" for h in range(24)])
     ax.set_xlabel(team("rep_axis_hour", lang, zone=chart.data["timezone"]))
-    fig.colorbar(image, ax=ax, label=label("axis_messages", lang))
+    bar = fig.colorbar(image, ax=ax, label=label("axis_messages", lang))
+    from matplotlib.ticker import MaxNLocator
+
+    bar.locator = MaxNLocator(integer=True)  # counts of messages: no 0.25 of one
+    bar.update_ticks()
 
 
 def _cohorts(fig: Any, chart: Chart, lang: str) -> None:
