@@ -222,8 +222,7 @@ class App:
 
     async def _stop_scheduler(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.pause()
-            self.scheduler.shutdown(wait=False)
+            await self.scheduler.stop()
             await asyncio.sleep(0)  # APScheduler's shutdown takes effect on the next loop step
 
 

@@ -7,6 +7,7 @@ server the suite starts itself (tests/support/postgres.py).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -77,12 +78,42 @@ async def db(database: str) -> AsyncIterator[str]:
     await truncate()
 
 
+LEAKS: list[str] = []  # connections a test left holding locks (see truncate)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if LEAKS:
+        terminalreporter.section("locks left held after a test (ended by the next truncate)")
+        for line in LEAKS:
+            terminalreporter.write_line(line)
+
+
 async def truncate() -> None:
     conn = get_connection("default")
     tables = [m._meta.db_table for app in Tortoise.apps.values() for m in app.values()]
     if DB_KIND == "postgres":
-        await conn.execute_script(
-            f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        # TRUNCATE waits for every lock on the tables. A connection some test left inside a
+        # transaction would hold it forever: wait a while, then say who holds what and end
+        # them, so one leak is reported where it happened instead of hanging the whole run.
+        truncate_all = (f"BEGIN; SET LOCAL lock_timeout = '15s'; TRUNCATE {', '.join(tables)} "
+                        "RESTART IDENTITY CASCADE; COMMIT;")
+        try:
+            await conn.execute_script(truncate_all)
+        except Exception as e:
+            if "lock timeout" not in str(e):
+                raise
+            holders = await conn.execute_query_dict(
+                "SELECT pid, state, backend_xid, xact_start, wait_event, left(query, 300) AS q "
+                "FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state <> 'idle'")
+            tasks = [f"{t.get_name()}: {t.get_coro()!r}" for t in asyncio.all_tasks()]
+            # Listed at the end of the run (pytest_terminal_summary): the run goes on.
+            LEAKS.append(f"{os.environ.get('PYTEST_CURRENT_TEST', '?')}: TRUNCATE waited 15 s; "
+                         f"holders: {holders}; tasks of this loop: {tasks}")
+            await conn.execute_query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                "current_database() AND pid <> pg_backend_pid() AND state <> 'idle'")
+            await conn.execute_script(truncate_all)
     else:
         # Without the foreign-key checks: every row goes anyway, and checking each deleted
         # customer against unindexed references (merged_into_id) is quadratic.

@@ -50,7 +50,7 @@ async def test_jobs_have_ids_one_instance_and_coalesce(db: str) -> None:
         run_at = scheduler.get_job("tasks.next").next_run_time
         assert abs((run_at - datetime.now(UTC)) - timedelta(minutes=5)) < timedelta(seconds=30)
     finally:
-        scheduler.shutdown(wait=False)
+        await scheduler.stop()
         await asyncio.sleep(0)
 
 
@@ -64,7 +64,7 @@ async def test_the_weekly_digest_has_its_job_and_writes_its_row(db: str) -> None
         assert await scheduler.ticks.digest() == 1  # the same row, not another
         assert await Task.filter(kind=TaskKind.REPORT_DIGEST).count() == 1
     finally:
-        scheduler.shutdown(wait=False)
+        await scheduler.stop()
         await asyncio.sleep(0)
         await scheduler.ticks.leadership.close()
 
