@@ -319,4 +319,3 @@ async def _message_by_key(key: str) -> Message | None:
     if row is None or row.message_id is None:
         return None
     return await Message.get_or_none(id=row.message_id)
-
