@@ -58,26 +58,27 @@ class CrmScheduler(AsyncIOScheduler):  # type: ignore[misc]
         statement on PostgreSQL left its connection mid-query with the transaction's locks
         held (seen as the tests' TRUNCATE waiting forever after a tick was interrupted)."""
         self.pause()
-        running = [task for task in _RUNNING if not task.done()]
-        if running:
-            await asyncio.wait(running, timeout=grace)
-        self.shutdown(wait=False)
+        loop = asyncio.get_running_loop()
+        running = [t for t in self.ticks.running if not t.done() and t.get_loop() is loop]
+        try:
+            if running:
+                await asyncio.wait(running, timeout=grace)
+        finally:
+            self.shutdown(wait=False)
 
 
-# The jobs under way, so that a stop can wait for them.
-_RUNNING: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-
-
-def _interruptible(job: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[int]]:
+def _interruptible(job: Callable[[], Awaitable[object]],
+                   running: weakref.WeakSet[asyncio.Task[Any]]
+                   ) -> Callable[[], Awaitable[object]]:
     """A job cut short by shutdown ends quietly: its transaction rolled back, so the work is
     still pending and runs at the next start (APScheduler would log the cancellation as an
     error)."""
 
     @functools.wraps(job)
-    async def run() -> int:
+    async def run() -> object:
         task = asyncio.current_task()
         if task is not None:
-            _RUNNING.add(task)
+            running.add(task)
         try:
             return await job()
         except asyncio.CancelledError:
@@ -85,7 +86,7 @@ def _interruptible(job: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[
             return 0
         finally:
             if task is not None:
-                _RUNNING.discard(task)
+                running.discard(task)
 
     return run
 
@@ -98,6 +99,8 @@ class Ticks:
         self.auto: Automation = automation(core)
         self.scheduler = scheduler
         self.leadership = leadership
+        # The jobs under way, so that a stop can wait for them (CrmScheduler.stop).
+        self.running: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
     async def tick(self) -> int:
         if not await self.leadership.ensure():
@@ -128,7 +131,8 @@ class Ticks:
         current = getattr(job, "next_run_time", None)  # absent until the scheduler starts
         if current is not None and current <= run_at:
             return
-        self.scheduler.add_job(_interruptible(self.fire_due), "date", run_date=run_at,
+        self.scheduler.add_job(_interruptible(self.fire_due, self.running), "date",
+                               run_date=run_at,
                                id="tasks.next", replace_existing=True, misfire_grace_time=None)
 
     async def on_scheduled(self, event: TaskScheduled) -> None:
@@ -170,20 +174,21 @@ def build_scheduler(core: Core) -> CrmScheduler:
     jobs: list[tuple[Any, str, dict[str, Any]]] = [
         # Rows left 'sending' by a process that died go back to the queue once their lease
         # is over.
-        (core.dispatcher.requeue_expired, "outbox.requeue_expired",
+        (_interruptible(core.dispatcher.requeue_expired, ticks.running),
+         "outbox.requeue_expired",
          {"seconds": max(5, int(settings.outbox.lease_seconds / 2))}),
-        (_interruptible(ticks.tick), "tasks.tick",
+        (_interruptible(ticks.tick, ticks.running), "tasks.tick",
          {"seconds": settings.scheduler.tick_seconds, "next_run_time": datetime.now(UTC)}),
-        (_interruptible(ticks.drain), "routing.drain",
+        (_interruptible(ticks.drain, ticks.running), "routing.drain",
          {"seconds": settings.routing.queue_check_seconds}),
-        (_interruptible(ticks.campaigns), "campaigns.tick",
+        (_interruptible(ticks.campaigns, ticks.running), "campaigns.tick",
          {"seconds": settings.campaigns.tick_seconds, "next_run_time": datetime.now(UTC)}),
     ]
     if settings.reports.digest:
-        jobs.append((_interruptible(ticks.digest), "reports.digest",
+        jobs.append((_interruptible(ticks.digest, ticks.running), "reports.digest",
                      {"seconds": 3600, "next_run_time": datetime.now(UTC)}))
     if not settings.database.is_sqlite:  # one process on SQLite: its own events arm the timer
-        jobs.append((_interruptible(ticks.rearm), "tasks.rearm", {"seconds": 5}))
+        jobs.append((_interruptible(ticks.rearm, ticks.running), "tasks.rearm", {"seconds": 5}))
     for func, job_id, trigger in jobs:
         scheduler.add_job(func, "interval", id=job_id, replace_existing=True, **trigger)
     return scheduler

@@ -112,10 +112,15 @@ class AiohttpRequest(BaseRequest):
         data: Any = None
         headers = None
         if files:
-            form = aiohttp.FormData()
+            # Names as they are: aiohttp would percent-encode them, and Telegram shows a file
+            # name as it gets it ("%D1%81%D1%87..." for "счёт"). A line break cannot end the
+            # header early.
+            form = aiohttp.FormData(quote_fields=False)
             for name, value in (fields or {}).items():
                 form.add_field(name, value)
             for name, (filename, content, mime) in files.items():
+                if filename is not None:
+                    filename = " ".join(filename.splitlines())
                 form.add_field(name, content, filename=filename, content_type=mime)
             data = form
         elif fields:

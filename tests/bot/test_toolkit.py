@@ -97,15 +97,16 @@ async def test_a_manager_s_document_reaches_the_customer_byte_for_byte_with_deli
     async with service():
         thread = await customer_topic(tg, ann, "send me the invoice")
         sent = tg.manager_says(GROUP, bob, "", thread, **tg.file_message(
-            "document", invoice, "invoice.pdf", "application/pdf", caption="Here it is"))
+            "document", invoice, "счёт за май.pdf", "application/pdf", caption="Here it is"))
         [got] = await tg.wait_for(lambda: tg.files_to(2003))
         key = (GROUP, sent["message"]["message_id"])
         assert await tg.wait_for(lambda: tg.reactions.get(key)) == ["👍"]
     assert got.method == "sendDocument" and got.file is not None and got.file.data == invoice
+    assert got.file.filename == "счёт за май.pdf"  # as named, not percent-encoded
     assert got.text == "Here it is" and got.parse_mode is None
     out = await Message.get(direction=Direction.OUT, author_kind="manager")
     assert out.delivery_status is DeliveryStatus.SENT and out.text == "Here it is"
-    assert out.attachments[0]["filename"] == "invoice.pdf"
+    assert out.attachments[0]["filename"] == "счёт за май.pdf"
 
 
 async def test_a_manager_s_too_large_photo_is_refused_with_the_reason(

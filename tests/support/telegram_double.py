@@ -38,7 +38,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
@@ -311,7 +311,8 @@ class TelegramDouble:
                 if isinstance(value, str):
                     out[key] = value
                 else:  # a multipart file part
-                    out[key] = Upload(value.filename, value.file.read(), value.content_type)
+                    out[key] = Upload(_raw_filename(value), value.file.read(),
+                                      value.content_type)
         for key in ("reply_markup", "entities", "reply_parameters", "reaction",
                     "allowed_updates", "link_preview_options"):
             if isinstance(out.get(key), str):
@@ -783,3 +784,13 @@ def telegram_settings(double: TelegramDouble, **overrides: Any) -> dict[str, Any
                               "managers_chat_id": GROUP, "poll_timeout": 2}
     values.update(overrides)
     return {k: v for k, v in values.items() if v is not None}
+
+
+def _raw_filename(part: Any) -> str | None:
+    """The file name as the part's header gives it. Telegram keeps it verbatim (a name sent
+    percent-encoded shows so to the customer), where aiohttp's reader would decode it."""
+    header = part.headers.get("Content-Disposition", "") if part.headers else ""
+    found = re.search(r'filename="((?:[^"\\]|\\.)*)"', header)
+    if found is None:
+        return cast(str | None, part.filename)
+    return re.sub(r"\\(.)", r"\1", found.group(1))

@@ -571,12 +571,13 @@ async def test_a_customer_s_attachment_reaches_the_topic_as_the_file_itself(
     mail_["From"], mail_["To"] = f"Ann <a{uid()}@customer.org>", SUPPORT
     mail_["Subject"], mail_["Message-ID"] = "Damaged box", f"<{uid()}@customer.org>"
     mail_.set_content("The box arrived like this.")
-    mail_.add_attachment(picture, maintype="image", subtype="png", filename="box.png")
+    mail_.add_attachment(picture, maintype="image", subtype="png", filename="коробка 1.png")
     async with running(settings_for(sections={"telegram": telegram_settings(tg)})) as svc:
         await svc.idle()
         await dovecot.append(mailbox, mail_.as_bytes())
         [shown] = await tg.wait_for(lambda: tg.files_to(GROUP))
     assert shown.file is not None and shown.file.data == picture  # uploaded byte for byte
+    assert shown.file.filename == "коробка 1.png"  # as named, not percent-encoded
     assert shown.method == "sendPhoto" and shown.thread_id is not None
     assert "The box arrived like this." in shown.text and "Damaged box" in shown.text
 
