@@ -11,6 +11,9 @@ The recording is crm's (crm/campaigns/results.py); this module only renders.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 
 from crm.errors import NotFound
@@ -40,20 +43,30 @@ def mount(app: web.Application, core: Core) -> None:
         return render_page(status, "message.html", language, {"text": t(key, language)},
                            _HEADERS)
 
-    async def ask(request: web.Request) -> web.Response:
+    async def redeem(request: web.Request, use: Callable[[str], Awaitable[Any]], invalid: str,
+                     expired: str) -> tuple[Any, web.Response | None]:
+        """What `use` makes of the link's token, or the page that says why it is no good:
+        tampered 403, expired 410, no longer kept 404."""
         language = language_of(request)
         token = request.match_info["token"]
         try:
             if len(token) > MAX_TOKEN:
                 raise LinkTampered("too long")
-            own, channel = await results.unsubscribe_page(token)
+            return await use(token), None
         except LinkTampered:
-            return problem(403, "unsubscribe_invalid", language)
+            return None, problem(403, invalid, language)
         except LinkExpired:
-            return problem(410, "unsubscribe_expired", language)
+            return None, problem(410, expired, language)
         except NotFound:
-            return problem(404, "unsubscribe_invalid", language)
-        language = own or language
+            return None, problem(404, invalid, language)
+
+    async def ask(request: web.Request) -> web.Response:
+        found, refused = await redeem(request, results.unsubscribe_page,
+                                      "unsubscribe_invalid", "unsubscribe_expired")
+        if refused is not None:
+            return refused
+        own, channel = found
+        language = own or language_of(request)
         where = t(f"channel_{channel.value}", language)
         return render_page(200, "unsubscribe.html", language, {
             "title": t("unsubscribe_title", language), "company": company,
@@ -61,36 +74,20 @@ def mount(app: web.Application, core: Core) -> None:
             "button": t("unsubscribe_button", language)}, _HEADERS)
 
     async def unsubscribe(request: web.Request) -> web.Response:
-        language = language_of(request)
-        token = request.match_info["token"]
-        try:
-            if len(token) > MAX_TOKEN:
-                raise LinkTampered("too long")
-            own, channel = await results.unsubscribe(token)
-        except LinkTampered:
-            return problem(403, "unsubscribe_invalid", language)
-        except LinkExpired:
-            return problem(410, "unsubscribe_expired", language)
-        except NotFound:
-            return problem(404, "unsubscribe_invalid", language)
-        language = own or language
+        found, refused = await redeem(request, results.unsubscribe,
+                                      "unsubscribe_invalid", "unsubscribe_expired")
+        if refused is not None:
+            return refused
+        own, channel = found
+        language = own or language_of(request)
         text = t("unsubscribe_done", language, company=company,
                  channel=t(f"channel_{channel.value}", language))
         return render_page(200, "message.html", language, {"text": text}, _HEADERS)
 
     async def follow(request: web.Request) -> web.StreamResponse:
-        language = language_of(request)
-        token = request.match_info["token"]
-        try:
-            if len(token) > MAX_TOKEN:
-                raise LinkTampered("too long")
-            url = await results.click(token)
-        except LinkTampered:
-            return problem(403, "link_invalid", language)
-        except LinkExpired:
-            return problem(410, "link_expired", language)
-        except NotFound:
-            return problem(404, "link_invalid", language)
+        url, refused = await redeem(request, results.click, "link_invalid", "link_expired")
+        if refused is not None:
+            return refused
         raise web.HTTPFound(url, headers={"Cache-Control": "no-store",
                                           "Referrer-Policy": "no-referrer"})
 
